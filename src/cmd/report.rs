@@ -1,0 +1,10 @@
+//! `sslwatch report`.
+
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("`sslwatch report` is not built yet")
+}

@@ -1,0 +1,10 @@
+//! `sslwatch watch`.
+
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("`sslwatch watch` is not built yet")
+}

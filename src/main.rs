@@ -1,0 +1,47 @@
+//! The `sslwatch` binary: parse flags, dispatch, map errors to exit codes.
+//! Everything else lives in the library (`sslwatch::*`) or in `cmd/`.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Label-free live monitoring of self-supervised training runs.
+#[derive(Parser, Debug)]
+#[command(name = "sslwatch", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Compute every metric of one embedding file (.npy or .npz).
+    Metrics(cmd::metrics::Args),
+    /// Compute (or load from cache) all runs under ROOT and print them.
+    Report(cmd::report::Args),
+    /// Watch ROOT live in a terminal UI.
+    Watch(cmd::watch::Args),
+    /// Simulated live runs, to see sslwatch work with one command.
+    Demo(cmd::demo::Args),
+    /// Train SimCLR, MoCo-v2 or SimSiam and write a run (feature `train`).
+    Train(cmd::train::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Metrics(a) => cmd::metrics::run(a),
+        Command::Report(a) => cmd::report::run(a),
+        Command::Watch(a) => cmd::watch::run(a),
+        Command::Demo(a) => cmd::demo::run(a),
+        Command::Train(a) => cmd::train::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("sslwatch: {err:#}");
+            cmd::exit_code_for(&err)
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The one stream of typed events the engine emits. Every front end (report,
+//! TUI, demo) is a consumer of this stream; none computes metrics itself.
+
+use crate::metrics::LayerMetrics;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How the engine learns about file changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WatchMode {
+    /// The OS's native watcher (inotify on Linux).
+    Native,
+    /// notify's PollWatcher, every `interval`; `reason` says why
+    /// (`--poll`, a network filesystem, the native watcher failed).
+    Poll { interval: Duration, reason: String },
+}
+
+/// `run.json`'s well-known keys; everything else is kept in `extra`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RunMeta {
+    pub method: Option<String>,
+    pub dataset: Option<String>,
+    pub arch: Option<String>,
+    #[serde(default)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// A run: any directory under ROOT holding a `milestones/` directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// Path relative to ROOT, `/`-separated (e.g. `cifar10/simclr-s0`).
+    pub name: String,
+    pub dir: PathBuf,
+    pub meta: RunMeta,
+    /// Whether labels (run's own or ROOT's) apply to this run.
+    pub has_labels: bool,
+}
+
+/// One line of a run's `scalars.jsonl` that has a step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScalarPoint {
+    pub step: u64,
+    /// Numeric fields other than `step` (loss, probe_acc, lr, ...).
+    pub values: BTreeMap<String, f64>,
+}
+
+/// Identifies one computed result: (run, step, layer).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct MilestoneKey {
+    pub run: String,
+    /// The last run of digits in the milestone's name.
+    pub step: u64,
+    /// The layer name (`h`, `z`, `p`, `emb`, an npz array name).
+    pub layer: String,
+}
+
+/// The outcome of one (run, step, layer).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MilestoneResult {
+    pub key: MilestoneKey,
+    /// The milestone's name as on disk (`epoch_0020`).
+    pub step_name: String,
+    pub file: PathBuf,
+    /// Loaded from the cache rather than computed now.
+    pub cached: bool,
+    /// The metrics, or the error text (naming the file and the problem).
+    pub outcome: Result<LayerMetrics, String>,
+}
+
+/// Everything the engine tells its consumers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EngineEvent {
+    /// The engine is watching `root` in `mode`.
+    Started { root: PathBuf, mode: WatchMode },
+    /// The watch mode changed (e.g. native watcher failed, now polling).
+    Mode(WatchMode),
+    /// A run appeared, or its metadata changed.
+    RunFound(RunInfo),
+    /// A run disappeared (directory deleted or renamed away).
+    RunRemoved { run: String },
+    /// The run's full `scalars.jsonl` content (replaces earlier points).
+    Scalars { run: String, points: Vec<ScalarPoint> },
+    /// Milestone files waiting to be computed (queue length changed).
+    Queue { pending: usize },
+    /// Work on one milestone file started.
+    Computing { run: String, step: u64, file: PathBuf },
+    /// A result (or a per-file error) for one (run, step, layer).
+    Result(MilestoneResult),
+    /// A milestone (all its layers) disappeared.
+    MilestoneRemoved { run: String, step: u64 },
+    /// A problem that is not a result (unreadable labels, bad run.json,
+    /// watcher trouble). Shown once per file and message.
+    Warning { file: PathBuf, message: String },
+    /// Everything present at startup has been computed or loaded.
+    CaughtUp,
+}

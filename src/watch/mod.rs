@@ -1,0 +1,3 @@
+//! Watching a root: file events, readiness, the metric scheduler and cache.
+
+pub mod event;
