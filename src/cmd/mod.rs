@@ -18,7 +18,9 @@ pub struct UsageError(pub String);
 /// 1 for everything else.
 pub fn exit_code_for(err: &anyhow::Error) -> ExitCode {
     let bad_input = err.chain().any(|e| {
-        e.is::<UsageError>() || e.is::<sslwatch::read::ReadError>() || e.is::<sslwatch::metrics::MetricsError>()
+        e.is::<UsageError>()
+            || e.is::<sslwatch::read::ReadError>()
+            || e.is::<sslwatch::metrics::MetricsError>()
     });
     if bad_input {
         ExitCode::from(2)

@@ -111,3 +111,165 @@ pub enum MetricsError {
 pub fn second_seed(seed: u64) -> u64 {
     seed ^ 0x9E37_79B9_7F4A_7C15
 }
+
+/// Compute every metric of one layer. `x` may hold non-finite rows: they are
+/// dropped (and counted); more than half non-finite is [`MetricsError::Diverged`].
+/// `labels`, when given, must have one entry per row of `x`; a length
+/// mismatch makes the labelled metrics null with a warning.
+pub fn compute_layer(
+    x: ArrayView2<f32>,
+    labels: Option<&[i64]>,
+    settings: &MetricSettings,
+) -> Result<(LayerMetrics, Clusterings), MetricsError> {
+    let start = Instant::now();
+    let (n_all, dim) = x.dim();
+    if n_all == 0 || dim == 0 {
+        return Err(MetricsError::Empty(format!("matrix is {n_all} x {dim}")));
+    }
+    let finite: Vec<bool> = x
+        .axis_iter(Axis(0))
+        .map(|row| row.iter().all(|v| v.is_finite()))
+        .collect();
+    let nonfinite = finite.iter().filter(|f| !**f).count();
+    if nonfinite * 2 > n_all {
+        return Err(MetricsError::Diverged {
+            nonfinite,
+            n: n_all,
+        });
+    }
+    let n = n_all - nonfinite;
+    if n < 2 {
+        return Err(MetricsError::Empty(format!(
+            "{n} finite row(s); at least 2 are needed"
+        )));
+    }
+    let mut warnings = Vec::new();
+
+    // Labels must line up with the rows; otherwise only the label-free metrics apply.
+    let labels: Option<Vec<i64>> = match labels {
+        Some(l) if l.len() == n_all => Some(select(l, &finite)),
+        Some(l) => {
+            warnings.push(format!(
+                "labels have {} entries but the embeddings have {n_all} rows: labelled metrics skipped",
+                l.len()
+            ));
+            None
+        }
+        None => None,
+    };
+
+    // A contiguous matrix of the finite rows (a copy only when needed).
+    let owned: Option<Array2<f32>> = if nonfinite > 0 {
+        let rows: Vec<usize> = (0..n_all).filter(|&i| finite[i]).collect();
+        Some(x.select(Axis(0), &rows))
+    } else if !x.is_standard_layout() {
+        Some(x.as_standard_layout().into_owned())
+    } else {
+        None
+    };
+    let x: ArrayView2<f32> = match &owned {
+        Some(a) => a.view(),
+        None => x.view(),
+    };
+
+    let wanted_k = settings
+        .k
+        .or_else(|| labels.as_ref().map(|l| distinct(l)))
+        .unwrap_or(10)
+        .max(1);
+    let k = wanted_k.min(n);
+    if k < wanted_k {
+        warnings.push(format!(
+            "k reduced from {wanted_k} to {k} (only {n} finite rows)"
+        ));
+    }
+
+    let params = |seed| kmeans::KMeansParams {
+        k,
+        n_init: settings.n_init.max(1),
+        max_iter: settings.max_iter.max(1),
+        seed,
+    };
+    let c1 = kmeans::kmeans(x, &params(settings.seed));
+    let c2 = kmeans::kmeans(x, &params(second_seed(settings.seed)));
+
+    let silhouette =
+        silhouette::silhouette_score(x, &c1.labels, settings.silhouette_sample, settings.seed);
+    if silhouette.is_none() {
+        warnings.push(format!(
+            "silhouette undefined: clustering has {} distinct cluster(s) over {n} rows",
+            distinct_u32(&c1.labels)
+        ));
+    }
+    let c1_ids: Vec<i64> = c1.labels.iter().map(|&c| i64::from(c)).collect();
+    let c2_ids: Vec<i64> = c2.labels.iter().map(|&c| i64::from(c)).collect();
+    let ami_agreement = ami::adjusted_mutual_info(&c1_ids, &c2_ids);
+
+    let entropy_bits = match settings.entropy {
+        EntropyEstimator::Hist => entropy::hist_entropy_bits(x, settings.entropy_bins),
+        EntropyEstimator::Gauss => entropy::gauss_entropy_bits(x),
+        EntropyEstimator::Knn => entropy::knn_entropy_bits(x, 3),
+    };
+    let rankme = rank::rankme(x);
+
+    let (ami_labels, probe_acc, knn_acc) = match &labels {
+        Some(l) => (
+            Some(ami::adjusted_mutual_info(&c1_ids, l)),
+            probe::probe_accuracy(x, l, settings.seed),
+            knn::knn_accuracy(x, l, settings.knn_k),
+        ),
+        None => (None, None, None),
+    };
+
+    let metrics = LayerMetrics {
+        n,
+        dim,
+        k,
+        entropy_bits: finite_or_none(entropy_bits),
+        silhouette: silhouette.and_then(finite_or_none),
+        ami_agreement: finite_or_none(ami_agreement),
+        ami_labels: ami_labels.and_then(finite_or_none),
+        probe_acc: probe_acc.and_then(finite_or_none),
+        knn_acc: knn_acc.and_then(finite_or_none),
+        rankme: finite_or_none(rankme),
+        kmeans_inertia: finite_or_none(c1.inertia),
+        nonfinite_rows: nonfinite,
+        seconds: start.elapsed().as_secs_f64(),
+        warnings,
+    };
+    Ok((
+        metrics,
+        Clusterings {
+            c1: c1.labels,
+            c2: c2.labels,
+        },
+    ))
+}
+
+fn select(values: &[i64], keep: &[bool]) -> Vec<i64> {
+    values
+        .iter()
+        .zip(keep)
+        .filter(|(_, &k)| k)
+        .map(|(&v, _)| v)
+        .collect()
+}
+
+fn distinct(labels: &[i64]) -> usize {
+    labels
+        .iter()
+        .collect::<std::collections::HashSet<_>>()
+        .len()
+}
+
+fn distinct_u32(labels: &[u32]) -> usize {
+    labels
+        .iter()
+        .collect::<std::collections::HashSet<_>>()
+        .len()
+}
+
+/// JSON has no NaN: a non-finite metric is reported as null.
+fn finite_or_none(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
+}
