@@ -6,6 +6,12 @@
 //! TUI, the demo) consume the engine's [`watch::event::EngineEvent`] stream and
 //! never compute metrics themselves.
 
+pub mod demo;
 pub mod metrics;
 pub mod read;
+pub mod report;
+pub mod runs;
+#[cfg(feature = "train")]
+pub mod train;
+pub mod tui;
 pub mod watch;

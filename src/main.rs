@@ -25,7 +25,7 @@ enum Command {
     /// Simulated live runs, to see sslwatch work with one command.
     Demo(cmd::demo::Args),
     /// Train SimCLR, MoCo-v2 or SimSiam and write a run (feature `train`).
-    Train(cmd::train::Args),
+    Train(Box<cmd::train::Args>),
 }
 
 fn main() -> ExitCode {
@@ -35,7 +35,7 @@ fn main() -> ExitCode {
         Command::Report(a) => cmd::report::run(a),
         Command::Watch(a) => cmd::watch::run(a),
         Command::Demo(a) => cmd::demo::run(a),
-        Command::Train(a) => cmd::train::run(a),
+        Command::Train(a) => cmd::train::run(*a),
     };
     match result {
         Ok(code) => code,

@@ -19,16 +19,22 @@ fn p(path: &Path) -> &str {
     path.to_str().expect("utf-8 temp path")
 }
 
-/// Three tight, far-apart groups of 10 points in 4-D, and their labels.
+/// Rows in [`three_blobs`].
+const N: usize = 75;
+
+/// Three tight, far-apart groups of 25 points in 4-D, and their labels. The
+/// centres point in different directions, so the groups are separated for
+/// cosine similarity too, and each group has more than the 20 members the
+/// leave-one-out kNN vote uses.
 fn three_blobs() -> (Array2<f32>, Vec<i64>) {
     let centres = [
-        [0.0, 0.0, 0.0, 0.0],
         [50.0, 0.0, 0.0, 0.0],
         [0.0, 50.0, 0.0, 0.0],
+        [0.0, 0.0, 50.0, 0.0],
     ];
-    let mut x = Array2::<f32>::zeros((30, 4));
+    let mut x = Array2::<f32>::zeros((N, 4));
     let mut labels = Vec::new();
-    for i in 0..30 {
+    for i in 0..N {
         let c = i % 3;
         for j in 0..4 {
             // small deterministic jitter, distinct per point
@@ -93,7 +99,7 @@ fn separable_blobs_with_labels_score_perfectly() {
         assert!(m.get(key).is_some(), "missing key {key} in {m}");
     }
     assert_eq!(m["layer"], "h");
-    assert_eq!(m["n"], 30);
+    assert_eq!(m["n"], N);
     assert_eq!(m["dim"], 4);
     // k defaults to the number of distinct labels.
     assert_eq!(m["k"], 3);
@@ -133,7 +139,7 @@ fn human_output_is_a_table_per_layer() {
     let out = sslwatch(&["metrics", p(&file), "--k", "3"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("layer h  (30 x 4, k = 3"), "{text}");
+    assert!(text.contains("layer h  (75 x 4, k = 3"), "{text}");
     for name in [
         "entropy_bits",
         "silhouette",
@@ -229,12 +235,12 @@ fn nonfinite_rows_are_dropped_and_counted() {
     );
     let m = &json_lines(&out)[0];
     assert_eq!(m["nonfinite_rows"], 2);
-    assert_eq!(m["n"], 28);
-    // The saved cluster ids cover the 28 finite rows, in file order.
+    assert_eq!(m["n"], N - 2);
+    // The saved cluster ids cover the finite rows, in file order.
     let c1 = sslwatch::read::read_labels(&clusters.join("h.c1.npy")).unwrap();
     let c2 = sslwatch::read::read_labels(&clusters.join("h.c2.npy")).unwrap();
-    assert_eq!(c1.len(), 28);
-    assert_eq!(c2.len(), 28);
+    assert_eq!(c1.len(), N - 2);
+    assert_eq!(c2.len(), N - 2);
     // The blobs are far apart, so C1 must put two finite rows together
     // exactly when they come from the same blob.
     let finite_labels: Vec<i64> = labels
@@ -243,8 +249,8 @@ fn nonfinite_rows_are_dropped_and_counted() {
         .filter(|(i, _)| *i != 0 && *i != 4)
         .map(|(_, &l)| l)
         .collect();
-    for i in 0..28 {
-        for j in 0..28 {
+    for i in 0..N - 2 {
+        for j in 0..N - 2 {
             assert_eq!(finite_labels[i] == finite_labels[j], c1[i] == c1[j]);
         }
     }
@@ -254,7 +260,7 @@ fn nonfinite_rows_are_dropped_and_counted() {
 fn mostly_nonfinite_is_diverged_with_exit_code_2() {
     let dir = TempDir::new().unwrap();
     let (mut x, _) = three_blobs();
-    for i in 0..16 {
+    for i in 0..N / 2 + 1 {
         x[[i, 0]] = f32::NAN;
     }
     let file = write_f32(dir.path(), "h.npy", &x);

@@ -1,10 +1,277 @@
-//! `sslwatch report`.
+//! `sslwatch report ROOT`: compute (or load from the cache) every milestone
+//! under ROOT and print it, or with `--follow` keep watching and print each
+//! result as it arrives.
 
+use super::metric_args::MetricArgs;
+use super::UsageError;
+use crossbeam_channel::{select, Receiver};
+use sslwatch::report::{self, Collected, Format};
+use sslwatch::watch::event::EngineEvent;
+use sslwatch::watch::{CacheChoice, Engine, EngineConfig, EngineError, EngineHandle, WatchChoice};
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+/// Flags shared by every command that runs the engine on a root
+/// (`report`, `watch`): `#[command(flatten)]` them.
+#[derive(clap::Args, Debug, Clone)]
+pub struct EngineArgs {
+    /// The directory holding the runs (any directory with a `milestones/` below it).
+    pub root: PathBuf,
+    /// Only this layer (h, z, p, emb, or an .npz array name).
+    #[arg(long, value_name = "L")]
+    pub layer: Option<String>,
+    /// Poll for changes every SECONDS (default 2) instead of file-system
+    /// events; chosen automatically on network filesystems (NFS, SMB, sshfs, Lustre, ...).
+    #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "2")]
+    pub poll: Option<f64>,
+    /// Keep the result cache in DIR (default: the user's cache directory; never inside ROOT).
+    #[arg(long, value_name = "DIR", conflicts_with = "no_cache")]
+    pub cache_dir: Option<PathBuf>,
+    /// Neither read nor write the result cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    #[command(flatten)]
+    pub metric: MetricArgs,
+}
+
+impl EngineArgs {
+    /// Check the flags into the engine's configuration (`follow`: keep watching).
+    pub fn config(&self, follow: bool) -> Result<EngineConfig, UsageError> {
+        let settings = self.metric.settings()?;
+        let mut cfg = EngineConfig::new(self.root.clone(), settings);
+        cfg.watch = match (follow, self.poll) {
+            (false, _) => WatchChoice::Once,
+            (true, None) => WatchChoice::Auto,
+            (true, Some(s)) if s.is_finite() && (0.05..=3600.0).contains(&s) => {
+                WatchChoice::Poll(Duration::from_secs_f64(s))
+            }
+            (true, Some(s)) => {
+                return Err(UsageError(format!(
+                    "--poll {s}: the interval must be between 0.05 and 3600 seconds"
+                )))
+            }
+        };
+        cfg.cache = match (&self.cache_dir, self.no_cache) {
+            (_, true) => CacheChoice::Off,
+            (Some(d), false) => CacheChoice::Dir(d.clone()),
+            (None, false) => CacheChoice::Default,
+        };
+        if let Some(l) = &self.layer {
+            if l.is_empty() {
+                return Err(UsageError("--layer must not be empty".into()));
+            }
+        }
+        cfg.layer_filter = self.layer.clone();
+        Ok(cfg)
+    }
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormatArg {
+    Table,
+    Csv,
+    Json,
+    Markdown,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Format {
+        match f {
+            FormatArg::Table => Format::Table,
+            FormatArg::Csv => Format::Csv,
+            FormatArg::Json => Format::Json,
+            FormatArg::Markdown => Format::Markdown,
+        }
+    }
+}
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Output format. With csv and json, stdout holds only data: the header
+    /// (root, watch mode), warnings and progress go to stderr.
+    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+    pub format: FormatArg,
+    /// Keep watching and print each result as it arrives, until Ctrl-C.
+    #[arg(long)]
+    pub follow: bool,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`sslwatch report` is not built yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let cfg = args.engine.config(args.follow)?;
+    let format = Format::from(args.format);
+    if args.follow {
+        let stop = stop_signal()?;
+        let handle = start(cfg)?;
+        follow(handle, format, &stop, None)
+    } else {
+        let handle = start(cfg)?;
+        once(handle, format)
+    }
+}
+
+/// Start the engine; problems with what the user gave (ROOT, --cache-dir) exit 2.
+pub fn start(cfg: EngineConfig) -> anyhow::Result<EngineHandle> {
+    Engine::start(cfg).map_err(|e| match e {
+        EngineError::Root { .. }
+        | EngineError::NotADirectory(_)
+        | EngineError::CacheInsideRoot { .. } => UsageError(e.to_string()).into(),
+        other => anyhow::Error::new(other),
+    })
+}
+
+/// A channel that receives one message on Ctrl-C or SIGTERM.
+pub fn stop_signal() -> anyhow::Result<Receiver<()>> {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    ctrlc::set_handler(move || {
+        let _ = tx.try_send(());
+    })
+    .map_err(|e| anyhow::anyhow!("cannot install the Ctrl-C handler: {e}"))?;
+    Ok(rx)
+}
+
+fn warning_text(file: &std::path::Path, message: &str) -> String {
+    let f = file.display().to_string();
+    if message.starts_with(&f) {
+        format!("warning: {message}")
+    } else {
+        format!("warning: {f}: {message}")
+    }
+}
+
+/// The header: on stdout for the human formats, on stderr for csv/json.
+fn header_lines(root: &std::path::Path, mode: &str, format: Format) -> String {
+    match format {
+        Format::Markdown => format!("## sslwatch report: `{}`\n\n{mode}\n", root.display()),
+        _ => format!("sslwatch: {} ({mode})", root.display()),
+    }
+}
+
+fn print_header(
+    root: &std::path::Path,
+    mode: &str,
+    format: Format,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    let text = header_lines(root, mode, format);
+    if format.machine_readable() {
+        eprintln!("{text}");
+        Ok(())
+    } else {
+        writeln!(out, "{text}")
+    }
+}
+
+/// Without `--follow`: gather until the engine has caught up and stopped,
+/// then print every row and the summary.
+fn once(handle: EngineHandle, format: Format) -> anyhow::Result<ExitCode> {
+    let events = handle.events();
+    let mut all = Collected::default();
+    let mut header = None;
+    for ev in events.iter() {
+        match &ev {
+            EngineEvent::Started { root, mode } => {
+                header = Some((root.clone(), report::mode_text(mode)));
+            }
+            EngineEvent::Warning { file, message } => eprintln!("{}", warning_text(file, message)),
+            _ => {}
+        }
+        all.apply(&ev);
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let written = (|| -> std::io::Result<()> {
+        if let Some((root, mode)) = &header {
+            print_header(root, mode, format, &mut out)?;
+        }
+        let rows = all.rows();
+        if rows.is_empty() {
+            eprintln!("sslwatch: no milestones found (a run is a directory holding milestones/<step>/<layer>.npy, <step>.npz or <step>.npy)");
+        } else {
+            out.write_all(report::render_results(&rows, format).as_bytes())?;
+            let summary = report::render_summary(&all.summaries(), format);
+            if format == Format::Csv {
+                eprint!("{summary}");
+            } else {
+                if format == Format::Table {
+                    writeln!(out)?;
+                }
+                out.write_all(summary.as_bytes())?;
+            }
+        }
+        out.flush()
+    })();
+    match written {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other?,
+    }
+    eprintln!("sslwatch: {}", all.counts());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--follow`: print each result as it arrives until `stop` fires (Ctrl-C,
+/// SIGTERM) or the engine ends. `banner` is printed (to stderr) first.
+pub fn follow(
+    mut handle: EngineHandle,
+    format: Format,
+    stop: &Receiver<()>,
+    banner: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    if let Some(b) = banner {
+        eprintln!("{b}");
+    }
+    let events = handle.events();
+    let mut all = Collected::default();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut header_done = false;
+    loop {
+        let ev = select! {
+            recv(events) -> ev => match ev {
+                Ok(ev) => ev,
+                Err(_) => break,
+            },
+            recv(stop) -> _ => break,
+        };
+        all.apply(&ev);
+        let written = (|| -> std::io::Result<()> {
+            match &ev {
+                EngineEvent::Started { root, mode } => {
+                    print_header(root, &report::mode_text(mode), format, &mut out)?;
+                }
+                EngineEvent::Mode(mode) => eprintln!("sslwatch: now {}", report::mode_text(mode)),
+                EngineEvent::Warning { file, message } => {
+                    eprintln!("{}", warning_text(file, message))
+                }
+                EngineEvent::CaughtUp => eprintln!(
+                    "sslwatch: caught up: {}; watching for changes (Ctrl-C to stop)",
+                    all.counts()
+                ),
+                _ => {}
+            }
+            if let Some(line) = report::follow_line(&ev, format) {
+                if !header_done {
+                    header_done = true;
+                    if let Some(h) = report::follow_header(format) {
+                        writeln!(out, "{h}")?;
+                    }
+                }
+                writeln!(out, "{line}")?;
+                out.flush()?;
+            }
+            Ok(())
+        })();
+        match written {
+            Ok(()) => {}
+            // `| head`: the reader is gone, stop quietly.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    handle.stop();
+    eprintln!("sslwatch: stopped: {}", all.counts());
+    Ok(ExitCode::SUCCESS)
 }

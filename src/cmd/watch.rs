@@ -1,10 +1,40 @@
-//! `sslwatch watch`.
+//! `sslwatch watch ROOT`: the live terminal UI over the engine's events.
 
+use super::report::EngineArgs;
+use super::UsageError;
+use sslwatch::tui::{self, theme::Theme};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Draw with ASCII only (no braille or block glyphs), for terminals and
+    /// fonts without them. Colours follow NO_COLOR.
+    #[arg(long)]
+    pub ascii: bool,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`sslwatch watch` is not built yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    // Flags first, so a typo is reported the same way everywhere.
+    let cfg = args.engine.config(true)?;
+    let root = args.engine.root.display().to_string();
+    if !std::io::stdout().is_terminal() {
+        return Err(UsageError(format!(
+            "`sslwatch watch` draws a terminal UI, but stdout is not a terminal; \
+             to follow the runs in a log or a pipe, use `sslwatch report {root} --follow`"
+        ))
+        .into());
+    }
+    let options = tui::Options {
+        ascii: args.ascii,
+        color: !Theme::no_color_env(),
+        layer: args.engine.layer.clone(),
+    };
+    let engine = super::report::start(cfg)?;
+    tui::run(&root, engine.events(), options)?;
+    // Dropping the handle stops the engine.
+    drop(engine);
+    Ok(ExitCode::SUCCESS)
 }

@@ -7,6 +7,8 @@ pub mod correlation;
 pub mod entropy;
 pub mod kmeans;
 pub mod knn;
+pub mod linalg;
+pub mod pairwise;
 pub mod probe;
 pub mod rank;
 pub mod silhouette;

@@ -81,11 +81,18 @@ pub enum EngineEvent {
     /// A run disappeared (directory deleted or renamed away).
     RunRemoved { run: String },
     /// The run's full `scalars.jsonl` content (replaces earlier points).
-    Scalars { run: String, points: Vec<ScalarPoint> },
+    Scalars {
+        run: String,
+        points: Vec<ScalarPoint>,
+    },
     /// Milestone files waiting to be computed (queue length changed).
     Queue { pending: usize },
     /// Work on one milestone file started.
-    Computing { run: String, step: u64, file: PathBuf },
+    Computing {
+        run: String,
+        step: u64,
+        file: PathBuf,
+    },
     /// A result (or a per-file error) for one (run, step, layer).
     Result(MilestoneResult),
     /// A milestone (all its layers) disappeared.

@@ -1,3 +1,16 @@
 //! Watching a root: file events, readiness, the metric scheduler and cache.
+//!
+//! [`Engine::start`] returns a handle whose [`EngineHandle::events`] stream
+//! carries everything front ends show (see [`event::EngineEvent`]).
 
+pub mod cache;
+mod engine;
 pub mod event;
+pub mod fswatch;
+mod queue;
+mod worker;
+
+pub use engine::{
+    CacheChoice, Engine, EngineConfig, EngineError, EngineHandle, WatchChoice, STABLE_FOR,
+};
+pub use worker::{default_compute, ComputeFn};

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# CI for the trainer (feature `train`): install libtorch (cached in the
+# user's cache directory between runs), build, run the trainer's tests and
+# a smoke training, and check the run it writes.
+#
+# Usage: scripts/ci-train.sh            (from the repository root)
+# Env:   LIBTORCH  use this libtorch instead of installing one
+#        CI_TRAIN_PROFILE=dev  build without --release (quicker to build,
+#                              libtorch does the compute either way)
+#        CARGO_TARGET_DIR as usual
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -z "${LIBTORCH:-}" ]; then
+    eval "$(scripts/install-libtorch.sh | tail -n 1)"
+fi
+export LIBTORCH
+echo "ci-train: LIBTORCH=$LIBTORCH" >&2
+
+if [ "${CI_TRAIN_PROFILE:-release}" = dev ]; then
+    profile=() outdir=debug
+else
+    profile=(--release) outdir=release
+fi
+cargo build "${profile[@]}" --features train
+cargo test "${profile[@]}" --features train --lib train::
+cargo test "${profile[@]}" --features train --test train
+
+target="${CARGO_TARGET_DIR:-target}"
+bin="$target/$outdir/sslwatch"
+root="$(mktemp -d)"
+trap 'rm -rf "$root"' EXIT
+
+# the binary finds libtorch through its rpath, without LD_LIBRARY_PATH
+"$bin" train --method simclr --dataset digits --arch small --epochs 2 \
+    --milestone-every 1 --warmup-epochs 0 --out "$root/digits/simclr-s0" --quiet
+
+python3 - "$root/digits/simclr-s0" <<'PY'
+import json, math, pathlib, sys
+run = pathlib.Path(sys.argv[1])
+problems = []
+for e in range(3):
+    m = run / "milestones" / f"epoch_{e:04d}"
+    for layer in ("h.npy", "z.npy"):
+        if not (m / layer).is_file():
+            problems.append(f"missing {m / layer}")
+for f in ("labels.npy", "run.json", "scalars.jsonl", "checkpoints/last.ot"):
+    if not (run / f).is_file():
+        problems.append(f"missing {run / f}")
+meta = json.loads((run / "run.json").read_text())
+if meta.get("method") != "simclr" or meta.get("arch") != "small":
+    problems.append(f"run.json: unexpected {meta}")
+lines = [json.loads(l) for l in (run / "scalars.jsonl").read_text().splitlines()]
+steps = [l["step"] for l in lines]
+if steps != [0, 1, 2]:
+    problems.append(f"scalars.jsonl steps {steps}, expected [0, 1, 2]")
+for l in lines:
+    acc = l.get("probe_acc")
+    if not isinstance(acc, (int, float)) or not math.isfinite(acc):
+        problems.append(f"scalars.jsonl: probe_acc not numeric in {l}")
+for l in lines[1:]:
+    if not math.isfinite(l.get("loss", float("nan"))):
+        problems.append(f"scalars.jsonl: loss not numeric in {l}")
+if problems:
+    print("ci-train: FAILED\n  " + "\n  ".join(problems), file=sys.stderr)
+    sys.exit(1)
+print("ci-train: smoke run complete:", ", ".join(f"epoch {l['step']}: probe_acc {l['probe_acc']:.3f}" for l in lines))
+PY

@@ -1,0 +1,552 @@
+//! Formatting engine results for `sslwatch report`: one row per (run, step,
+//! layer) as a table, CSV, JSON Lines or Markdown, and the per-run summary
+//! (latest values and Spearman correlations with probe accuracy, see
+//! [`crate::runs::analysis`]).
+//!
+//! JSON Lines (`--format json`): every result line has `run`, `step`,
+//! `step_name`, `layer`, `status` (`ok` | `error`), `cached`, `file`, then
+//! either every metric (null where it does not apply) or `error`. Other
+//! lines carry an `event` key instead of `status`:
+//! `{"event":"run_removed","run":...}`,
+//! `{"event":"milestone_removed","run":...,"step":...}` and, at the end of
+//! a report without `--follow`, one `{"event":"summary",...}` per run and layer.
+
+use crate::metrics::LayerMetrics;
+use crate::runs::analysis::{self, LayerSummary, ProbeSource};
+use crate::watch::event::{EngineEvent, MilestoneKey, MilestoneResult, ScalarPoint, WatchMode};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+    Markdown,
+}
+
+impl Format {
+    /// CSV and JSON keep stdout machine-readable: headers, warnings and
+    /// progress go to stderr.
+    pub fn machine_readable(self) -> bool {
+        matches!(self, Format::Csv | Format::Json)
+    }
+}
+
+/// The metric columns of table, CSV and Markdown rows (JSON has every field).
+pub const METRIC_COLUMNS: [&str; 7] = [
+    "entropy_bits",
+    "silhouette",
+    "ami_agreement",
+    "ami_labels",
+    "probe_acc",
+    "knn_acc",
+    "rankme",
+];
+
+/// Short table headings for [`METRIC_COLUMNS`].
+const SHORT: [&str; 7] = [
+    "entropy", "silh", "ami_agr", "ami_lab", "probe", "knn", "rankme",
+];
+
+/// A watch mode in words (`native (inotify)`, `polling every 2 s (--poll)`).
+pub fn mode_text(mode: &WatchMode) -> String {
+    match mode {
+        WatchMode::Native => "native file events".into(),
+        WatchMode::Poll { interval, reason } if interval.is_zero() => reason.clone(),
+        WatchMode::Poll { interval, reason } => {
+            format!(
+                "polling every {} s ({reason})",
+                trim_float(interval.as_secs_f64())
+            )
+        }
+    }
+}
+
+fn trim_float(v: f64) -> String {
+    let s = format!("{v:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// The JSON object of one result.
+pub fn result_json(r: &MilestoneResult) -> Value {
+    let mut obj = Map::new();
+    obj.insert("run".into(), r.key.run.clone().into());
+    obj.insert("step".into(), r.key.step.into());
+    obj.insert("step_name".into(), r.step_name.clone().into());
+    obj.insert("layer".into(), r.key.layer.clone().into());
+    obj.insert(
+        "status".into(),
+        if r.outcome.is_ok() { "ok" } else { "error" }.into(),
+    );
+    obj.insert("cached".into(), r.cached.into());
+    obj.insert("file".into(), r.file.display().to_string().into());
+    match &r.outcome {
+        Ok(m) => {
+            if let Ok(Value::Object(fields)) = serde_json::to_value(m) {
+                obj.extend(fields);
+            }
+        }
+        Err(e) => {
+            obj.insert("error".into(), e.clone().into());
+        }
+    }
+    Value::Object(obj)
+}
+
+/// The JSON line of an event `--follow` prints, if it prints one.
+pub fn event_json(ev: &EngineEvent) -> Option<Value> {
+    match ev {
+        EngineEvent::Result(r) => Some(result_json(r)),
+        EngineEvent::RunRemoved { run } => Some(json!({"event": "run_removed", "run": run})),
+        EngineEvent::MilestoneRemoved { run, step } => {
+            Some(json!({"event": "milestone_removed", "run": run, "step": step}))
+        }
+        _ => None,
+    }
+}
+
+fn num(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{v:.4}"))
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+const CSV_HEADER: &str = "run,step,step_name,layer,status,cached,n,dim,k,entropy_bits,silhouette,ami_agreement,ami_labels,probe_acc,knn_acc,rankme,kmeans_inertia,nonfinite_rows,seconds,error,warnings";
+
+fn csv_row(r: &MilestoneResult) -> String {
+    let opt = |v: Option<f64>| v.map_or_else(String::new, |v| v.to_string());
+    let mut f: Vec<String> = vec![
+        csv_field(&r.key.run),
+        r.key.step.to_string(),
+        csv_field(&r.step_name),
+        csv_field(&r.key.layer),
+        if r.outcome.is_ok() { "ok" } else { "error" }.into(),
+        r.cached.to_string(),
+    ];
+    match &r.outcome {
+        Ok(m) => {
+            f.extend([m.n.to_string(), m.dim.to_string(), m.k.to_string()]);
+            f.extend([
+                opt(m.entropy_bits),
+                opt(m.silhouette),
+                opt(m.ami_agreement),
+                opt(m.ami_labels),
+                opt(m.probe_acc),
+                opt(m.knn_acc),
+                opt(m.rankme),
+                opt(m.kmeans_inertia),
+            ]);
+            f.extend([m.nonfinite_rows.to_string(), format!("{:.3}", m.seconds)]);
+            f.push(String::new());
+            f.push(csv_field(&m.warnings.join("; ")));
+        }
+        Err(e) => {
+            f.extend(std::iter::repeat(String::new()).take(13));
+            f.push(csv_field(e));
+            f.push(String::new());
+        }
+    }
+    f.join(",")
+}
+
+/// The cells of a table or Markdown row.
+fn cells(r: &MilestoneResult) -> Vec<String> {
+    let mut c = vec![
+        r.key.run.clone(),
+        r.key.step.to_string(),
+        r.key.layer.clone(),
+    ];
+    match &r.outcome {
+        Ok(m) => {
+            c.push(m.n.to_string());
+            c.extend(
+                METRIC_COLUMNS
+                    .iter()
+                    .map(|k| num(analysis::metric_value(m, k))),
+            );
+            let mut note = if r.cached {
+                "cached".to_string()
+            } else {
+                format!("{:.2}s", m.seconds)
+            };
+            if !m.warnings.is_empty() {
+                let _ = write!(note, "; {}", m.warnings.join("; "));
+            }
+            c.push(note);
+        }
+        Err(e) => {
+            c.push("-".into());
+            c.extend(METRIC_COLUMNS.iter().map(|_| "-".to_string()));
+            c.push(format!("ERROR {e}"));
+        }
+    }
+    c
+}
+
+fn headings() -> Vec<String> {
+    let mut h: Vec<String> = ["run", "step", "layer", "n"].map(String::from).to_vec();
+    h.extend(SHORT.iter().map(|s| s.to_string()));
+    h.push("note".into());
+    h
+}
+
+/// Rows laid out with every column as wide as its widest cell (the last,
+/// free-text column is not padded).
+fn aligned(rows: &[Vec<String>]) -> String {
+    let cols = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..cols)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else if i >= 3 {
+                let _ = write!(line, "{cell:>w$}  ", w = widths[i]);
+            } else {
+                let _ = write!(line, "{cell:<w$}  ", w = widths[i]);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// All results in `format` (with the header row).
+pub fn render_results(results: &[&MilestoneResult], format: Format) -> String {
+    match format {
+        Format::Json => results
+            .iter()
+            .map(|r| format!("{}\n", result_json(r)))
+            .collect(),
+        Format::Csv => {
+            let mut out = format!("{CSV_HEADER}\n");
+            for r in results {
+                out.push_str(&csv_row(r));
+                out.push('\n');
+            }
+            out
+        }
+        Format::Table => {
+            let mut rows = vec![headings()];
+            rows.extend(results.iter().map(|r| cells(r)));
+            aligned(&rows)
+        }
+        Format::Markdown => {
+            let h = headings();
+            let mut out = format!("| {} |\n|{}\n", h.join(" | "), "---|".repeat(h.len()));
+            for r in results {
+                let c: Vec<String> = cells(r).iter().map(|c| md_cell(c)).collect();
+                let _ = writeln!(out, "| {} |", c.join(" | "));
+            }
+            out
+        }
+    }
+}
+
+/// The header row printed once before `--follow` rows (none for JSON).
+pub fn follow_header(format: Format) -> Option<String> {
+    match format {
+        Format::Json => None,
+        Format::Csv => Some(CSV_HEADER.to_string()),
+        Format::Table => Some(follow_row(&headings())),
+        Format::Markdown => {
+            let h = headings();
+            Some(format!(
+                "| {} |\n|{}",
+                h.join(" | "),
+                "---|".repeat(h.len())
+            ))
+        }
+    }
+}
+
+fn follow_row(c: &[String]) -> String {
+    // Fixed widths: rows are printed as they come.
+    let widths = [24, 8, 6, 6, 8, 8, 8, 8, 8, 8, 8];
+    let mut line = String::new();
+    for (i, cell) in c.iter().enumerate() {
+        match widths.get(i) {
+            Some(&w) if i < 3 => {
+                let _ = write!(line, "{cell:<w$}  ");
+            }
+            Some(&w) => {
+                let _ = write!(line, "{cell:>w$}  ");
+            }
+            None => line.push_str(cell),
+        }
+    }
+    line.trim_end().to_string()
+}
+
+/// One `--follow` line for an event, if it prints one.
+pub fn follow_line(ev: &EngineEvent, format: Format) -> Option<String> {
+    match format {
+        Format::Json => event_json(ev).map(|v| v.to_string()),
+        _ => match ev {
+            EngineEvent::Result(r) => Some(match format {
+                Format::Csv => csv_row(r),
+                Format::Markdown => {
+                    let c: Vec<String> = cells(r).iter().map(|c| md_cell(c)).collect();
+                    format!("| {} |", c.join(" | "))
+                }
+                _ => follow_row(&cells(r)),
+            }),
+            _ => None,
+        },
+    }
+}
+
+/// Everything a report shows, gathered from the event stream.
+#[derive(Debug, Default)]
+pub struct Collected {
+    pub results: BTreeMap<MilestoneKey, MilestoneResult>,
+    pub scalars: BTreeMap<String, Vec<ScalarPoint>>,
+    pub computed: usize,
+    pub cached: usize,
+    pub errors: usize,
+}
+
+impl Collected {
+    pub fn apply(&mut self, ev: &EngineEvent) {
+        match ev {
+            EngineEvent::Result(r) => {
+                if r.outcome.is_err() {
+                    self.errors += 1;
+                } else if r.cached {
+                    self.cached += 1;
+                } else {
+                    self.computed += 1;
+                }
+                self.results.insert(r.key.clone(), r.clone());
+            }
+            EngineEvent::MilestoneRemoved { run, step } => {
+                self.results
+                    .retain(|k, _| !(&k.run == run && k.step == *step));
+            }
+            EngineEvent::RunRemoved { run } => {
+                self.results.retain(|k, _| &k.run != run);
+                self.scalars.remove(run);
+            }
+            EngineEvent::Scalars { run, points } => {
+                self.scalars.insert(run.clone(), points.clone());
+            }
+            _ => {}
+        }
+    }
+
+    /// Results in (run, step, layer) order.
+    pub fn rows(&self) -> Vec<&MilestoneResult> {
+        self.results.values().collect()
+    }
+
+    /// One summary per (run, layer) with metrics.
+    pub fn summaries(&self) -> Vec<LayerSummary> {
+        let mut groups: BTreeMap<(&str, &str), Vec<(u64, &LayerMetrics)>> = BTreeMap::new();
+        for (k, r) in &self.results {
+            if let Ok(m) = &r.outcome {
+                groups
+                    .entry((&k.run, &k.layer))
+                    .or_default()
+                    .push((k.step, m));
+            }
+        }
+        groups
+            .into_iter()
+            .map(|((run, layer), pts)| {
+                let scalars = self.scalars.get(run).map_or(&[][..], Vec::as_slice);
+                analysis::summarize(run, layer, &pts, scalars)
+            })
+            .collect()
+    }
+
+    /// "computed N, cached M, errors E".
+    pub fn counts(&self) -> String {
+        format!(
+            "computed {}, cached {}, errors {}",
+            self.computed, self.cached, self.errors
+        )
+    }
+}
+
+fn signed(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{v:+.2}"))
+}
+
+fn source_text(s: ProbeSource) -> &'static str {
+    match s {
+        ProbeSource::Computed => "probe_acc computed with labels",
+        ProbeSource::Scalars => "probe_acc from scalars.jsonl",
+        ProbeSource::Mixed => "probe_acc computed where labels apply, else from scalars.jsonl",
+        ProbeSource::None => "no probe_acc (no labels, no scalars.jsonl probe_acc)",
+    }
+}
+
+/// The per-run summary in `format` (JSON: one `{"event":"summary"}` line each).
+pub fn render_summary(summaries: &[LayerSummary], format: Format) -> String {
+    let mut out = String::new();
+    match format {
+        Format::Json => {
+            for s in summaries {
+                let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
+                if let Value::Object(o) = &mut v {
+                    o.insert("event".into(), "summary".into());
+                }
+                let _ = writeln!(out, "{v}");
+            }
+        }
+        Format::Table | Format::Csv => {
+            out.push_str(
+                "Summary (Spearman vs probe_acc over milestones: all / without the first 20%)\n",
+            );
+            for s in summaries {
+                let _ = writeln!(
+                    out,
+                    "  {} [{}]: {} milestone(s), latest step {}",
+                    s.run,
+                    s.layer,
+                    s.milestones,
+                    s.latest_step.map_or("-".into(), |v| v.to_string())
+                );
+                if let Some(m) = &s.latest {
+                    let latest: Vec<String> = METRIC_COLUMNS
+                        .iter()
+                        .zip(SHORT)
+                        .filter_map(|(k, short)| {
+                            analysis::metric_value(m, k).map(|v| format!("{short} {v:.4}"))
+                        })
+                        .collect();
+                    let _ = writeln!(out, "    latest: {}", latest.join(", "));
+                }
+                let _ = write!(out, "    {}", source_text(s.probe_source));
+                for c in &s.correlations {
+                    let _ = write!(
+                        out,
+                        "\n      {:<14} {:>6} / {:>6}  (n={}/{})",
+                        c.metric,
+                        signed(c.all),
+                        signed(c.late),
+                        c.n_all,
+                        c.n_late
+                    );
+                }
+                out.push('\n');
+            }
+        }
+        Format::Markdown => {
+            out.push_str("\n### Summary\n\nSpearman rank correlation with probe_acc over milestones (all / leaving out the first 20%).\n\n");
+            let mut h = vec![
+                "run",
+                "layer",
+                "milestones",
+                "latest step",
+                "probe_acc source",
+            ];
+            h.extend(analysis::LABEL_FREE);
+            let _ = writeln!(out, "| {} |\n|{}", h.join(" | "), "---|".repeat(h.len()));
+            for s in summaries {
+                let mut c = vec![
+                    md_cell(&s.run),
+                    md_cell(&s.layer),
+                    s.milestones.to_string(),
+                    s.latest_step.map_or("-".into(), |v| v.to_string()),
+                    format!("{:?}", s.probe_source).to_lowercase(),
+                ];
+                for m in analysis::LABEL_FREE {
+                    c.push(
+                        s.correlations
+                            .iter()
+                            .find(|x| x.metric == m)
+                            .map_or("-".into(), |x| {
+                                format!("{} / {}", signed(x.all), signed(x.late))
+                            }),
+                    );
+                }
+                let _ = writeln!(out, "| {} |", c.join(" | "));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn result(outcome: Result<LayerMetrics, String>) -> MilestoneResult {
+        MilestoneResult {
+            key: MilestoneKey {
+                run: "a,b".into(),
+                step: 20,
+                layer: "h".into(),
+            },
+            step_name: "epoch_0020".into(),
+            file: PathBuf::from("/r/a,b/milestones/epoch_0020/h.npy"),
+            cached: true,
+            outcome,
+        }
+    }
+
+    #[test]
+    fn json_lines_flatten_metrics_or_carry_the_error() {
+        let ok = result_json(&result(Ok(LayerMetrics {
+            n: 10,
+            silhouette: Some(0.5),
+            ..LayerMetrics::default()
+        })));
+        assert_eq!(ok["status"], "ok");
+        assert_eq!(ok["cached"], true);
+        assert_eq!(ok["silhouette"], 0.5);
+        assert_eq!(ok["probe_acc"], Value::Null);
+        let err = result_json(&result(Err("x.npy: corrupt: bad magic".into())));
+        assert_eq!(err["status"], "error");
+        assert_eq!(err["error"], "x.npy: corrupt: bad magic");
+        let gone = event_json(&EngineEvent::RunRemoved { run: "r".into() }).unwrap();
+        assert_eq!(gone, json!({"event": "run_removed", "run": "r"}));
+    }
+
+    #[test]
+    fn csv_quotes_and_keeps_column_count() {
+        let header_cols = CSV_HEADER.split(',').count();
+        let ok = csv_row(&result(Ok(LayerMetrics::default())));
+        let err = csv_row(&result(Err("bad, very".into())));
+        assert!(ok.starts_with("\"a,b\",20,"));
+        // Count columns outside quotes.
+        let count = |s: &str| {
+            let mut n = 1;
+            let mut q = false;
+            for ch in s.chars() {
+                match ch {
+                    '"' => q = !q,
+                    ',' if !q => n += 1,
+                    _ => {}
+                }
+            }
+            n
+        };
+        assert_eq!(count(&ok), header_cols);
+        assert_eq!(count(&err), header_cols);
+    }
+}

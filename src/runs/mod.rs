@@ -1,0 +1,11 @@
+//! Runs under a watched root: the on-disk layout ([`layout`]), a run's side
+//! files ([`meta`]) and the per-run summary ([`analysis`]).
+
+pub mod analysis;
+pub mod layout;
+pub mod meta;
+
+pub use layout::{
+    find_runs, is_ignored, parse_step, scan_root, FileStamp, MilestoneFile, MilestoneFormat,
+    RunScan,
+};

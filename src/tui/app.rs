@@ -1,0 +1,680 @@
+//! The UI's whole state and the one function that changes it,
+//! [`App::update`]. Nothing here draws or reads the clock: the caller passes
+//! `now`, so tests can drive time.
+
+use super::event::Event;
+use super::keys::{self, Action};
+use super::series;
+use crate::metrics::LayerMetrics;
+use crate::watch::event::{EngineEvent, MilestoneResult, RunInfo, RunMeta, ScalarPoint, WatchMode};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Milestones kept per run; the oldest steps are dropped beyond this.
+pub const MAX_MILESTONES_PER_RUN: usize = 10_000;
+/// Problems kept in the errors pane; the oldest are dropped beyond this.
+pub const MAX_PROBLEMS: usize = 1_000;
+/// A run whose last milestone arrived within this long is "live".
+pub const LIVE_FOR: Duration = Duration::from_secs(300);
+
+/// Options the user chose on the command line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    /// `--ascii`: no braille or block glyphs.
+    pub ascii: bool,
+    /// False under `NO_COLOR`.
+    pub color: bool,
+    /// `--layer`: the layer to show first.
+    pub layer: Option<String>,
+}
+
+/// A metric the UI shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Metric {
+    Entropy,
+    Silhouette,
+    AmiAgreement,
+    ProbeAcc,
+    Rankme,
+    AmiLabels,
+    KnnAcc,
+}
+
+impl Metric {
+    /// The metrics the grid has columns for (and Left/Right cycles), in order;
+    /// the last two appear when the terminal is wide enough.
+    pub const SELECTABLE: [Metric; 6] = [
+        Metric::Entropy,
+        Metric::Silhouette,
+        Metric::AmiAgreement,
+        Metric::ProbeAcc,
+        Metric::Rankme,
+        Metric::AmiLabels,
+    ];
+    /// Everything the run detail lists.
+    pub const ALL: [Metric; 7] = [
+        Metric::Entropy,
+        Metric::Silhouette,
+        Metric::AmiAgreement,
+        Metric::Rankme,
+        Metric::ProbeAcc,
+        Metric::AmiLabels,
+        Metric::KnnAcc,
+    ];
+    /// The label-free ones, correlated with probe accuracy in the detail.
+    pub const LABEL_FREE: [Metric; 4] = [
+        Metric::Entropy,
+        Metric::Silhouette,
+        Metric::AmiAgreement,
+        Metric::Rankme,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Entropy => "entropy",
+            Metric::Silhouette => "silhouette",
+            Metric::AmiAgreement => "AMI agree",
+            Metric::ProbeAcc => "probe acc",
+            Metric::Rankme => "RankMe",
+            Metric::AmiLabels => "AMI labels",
+            Metric::KnnAcc => "kNN acc",
+        }
+    }
+
+    /// The value in one layer's metrics (probe accuracy without the scalar
+    /// fallback; see [`App::series`]).
+    pub fn of(self, m: &LayerMetrics) -> Option<f64> {
+        let v = match self {
+            Metric::Entropy => m.entropy_bits,
+            Metric::Silhouette => m.silhouette,
+            Metric::AmiAgreement => m.ami_agreement,
+            Metric::ProbeAcc => m.probe_acc,
+            Metric::Rankme => m.rankme,
+            Metric::AmiLabels => m.ami_labels,
+            Metric::KnnAcc => m.knn_acc,
+        };
+        v.filter(|x| x.is_finite())
+    }
+}
+
+/// The main screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Grid,
+    Compare,
+}
+
+/// What can be open over the main screen; Esc closes the topmost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overlay {
+    Detail,
+    Errors,
+    Help,
+}
+
+/// One milestone of a run: its layers' results.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Milestone {
+    pub step_name: String,
+    pub layers: BTreeMap<String, Result<LayerMetrics, String>>,
+}
+
+/// Everything known about one run: metric values only, never embeddings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunState {
+    pub info: RunInfo,
+    /// By step.
+    pub milestones: BTreeMap<u64, Milestone>,
+    /// `probe_acc` from `scalars.jsonl`, by step (fallback for milestones
+    /// whose layers have no probe accuracy).
+    pub scalar_probe: BTreeMap<u64, f64>,
+    /// When the last new result arrived after the engine caught up.
+    pub last_new: Option<Instant>,
+    /// Index into the colour palette: first-seen order, stable.
+    pub colour: usize,
+}
+
+impl RunState {
+    /// Method and dataset from `run.json`, as "method/dataset".
+    pub fn meta_label(&self) -> String {
+        let RunMeta {
+            method, dataset, ..
+        } = &self.info.meta;
+        match (method, dataset) {
+            (Some(m), Some(d)) => format!("{m}/{d}"),
+            (Some(x), None) | (None, Some(x)) => x.clone(),
+            (None, None) => String::new(),
+        }
+    }
+
+    /// The latest milestone, if any.
+    pub fn latest(&self) -> Option<(u64, &Milestone)> {
+        self.milestones.iter().next_back().map(|(s, m)| (*s, m))
+    }
+}
+
+/// A file sslwatch could not use, shown once in the errors pane.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub message: String,
+    /// The milestone it belongs to, so the entry goes when the milestone
+    /// is fixed or removed.
+    pub milestone: Option<(String, u64)>,
+}
+
+/// Work the engine is doing now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Computing {
+    pub run: String,
+    pub step: u64,
+    pub file: PathBuf,
+    pub since: Instant,
+}
+
+/// The typing state of `/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterInput {
+    pub text: String,
+}
+
+/// The UI's state.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// ROOT as the user gave it.
+    pub root: String,
+    pub options: Options,
+    pub mode: Option<WatchMode>,
+    /// By name (display order).
+    pub runs: BTreeMap<String, RunState>,
+    /// Colour index per run name, first-seen order; never reassigned.
+    colours: HashMap<String, usize>,
+    pub queue: usize,
+    pub computing: Vec<Computing>,
+    pub caught_up: bool,
+    pub engine_closed: bool,
+    pub problems: Vec<Problem>,
+    pub screen: Screen,
+    /// Open overlays, topmost last.
+    pub overlays: Vec<Overlay>,
+    /// Selected run by name (stays on the run as others come and go).
+    pub selected: Option<String>,
+    /// Until the user moves the selection, it stays on the top row.
+    user_selected: bool,
+    pub metric: Metric,
+    /// The layer chosen with `L` or `--layer`; None: the first present.
+    pub layer: Option<String>,
+    pub filter: String,
+    /// Some while typing a filter after `/`.
+    pub typing: Option<FilterInput>,
+    pub pinned: BTreeSet<String>,
+    pub smoothing: bool,
+    /// First line shown in the errors pane.
+    pub errors_scroll: usize,
+    /// Time of the latest update: what "now" means when drawing.
+    pub now: Instant,
+    pub quit: bool,
+}
+
+/// Preferred order of layer names; others follow alphabetically.
+const LAYER_ORDER: [&str; 4] = ["h", "z", "p", "emb"];
+
+fn layer_rank(name: &str) -> (usize, &str) {
+    let i = LAYER_ORDER
+        .iter()
+        .position(|l| *l == name)
+        .unwrap_or(LAYER_ORDER.len());
+    (i, name)
+}
+
+impl App {
+    pub fn new(root: impl Into<String>, options: Options, now: Instant) -> App {
+        App {
+            root: root.into(),
+            layer: options.layer.clone(),
+            options,
+            mode: None,
+            runs: BTreeMap::new(),
+            colours: HashMap::new(),
+            queue: 0,
+            computing: Vec::new(),
+            caught_up: false,
+            engine_closed: false,
+            problems: Vec::new(),
+            screen: Screen::Grid,
+            overlays: Vec::new(),
+            selected: None,
+            user_selected: false,
+            metric: Metric::Entropy,
+            filter: String::new(),
+            typing: None,
+            pinned: BTreeSet::new(),
+            smoothing: false,
+            errors_scroll: 0,
+            now,
+            quit: false,
+        }
+    }
+
+    /// Apply one event at time `now`. Returns whether anything visible may
+    /// have changed (the caller redraws only then).
+    pub fn update(&mut self, event: Event, now: Instant) -> bool {
+        self.now = now;
+        match event {
+            Event::Key(key) => self.on_key(key),
+            Event::Resize(..) => true,
+            Event::Tick => !self.runs.is_empty() || !self.computing.is_empty(),
+            Event::Engine(ev) => {
+                self.on_engine(ev, now);
+                true
+            }
+            Event::EngineClosed => {
+                self.engine_closed = true;
+                self.computing.clear();
+                true
+            }
+            Event::Quit => {
+                self.quit = true;
+                true
+            }
+        }
+    }
+
+    // ---- engine events -------------------------------------------------
+
+    fn on_engine(&mut self, ev: EngineEvent, now: Instant) {
+        match ev {
+            EngineEvent::Started { mode, .. } | EngineEvent::Mode(mode) => self.mode = Some(mode),
+            EngineEvent::RunFound(info) => {
+                let name = info.name.clone();
+                self.run_mut(&name).info = info;
+            }
+            EngineEvent::RunRemoved { run } => {
+                self.runs.remove(&run);
+                self.pinned.remove(&run);
+                self.computing.retain(|c| c.run != run);
+                self.problems
+                    .retain(|p| p.milestone.as_ref().map_or(true, |(r, _)| *r != run));
+                self.fix_selection();
+            }
+            EngineEvent::Scalars { run, points } => {
+                self.run_mut(&run).scalar_probe = probe_points(&points);
+            }
+            EngineEvent::Queue { pending } => self.queue = pending,
+            EngineEvent::Computing { run, step, file } => {
+                self.computing.retain(|c| c.file != file);
+                self.computing.push(Computing {
+                    run,
+                    step,
+                    file,
+                    since: now,
+                });
+                // A stuck engine must not grow this without bound.
+                if self.computing.len() > 8 {
+                    self.computing.remove(0);
+                }
+            }
+            EngineEvent::Result(result) => self.on_result(result, now),
+            EngineEvent::MilestoneRemoved { run, step } => {
+                if let Some(r) = self.runs.get_mut(&run) {
+                    r.milestones.remove(&step);
+                }
+                self.computing.retain(|c| !(c.run == run && c.step == step));
+                let key = Some((run, step));
+                self.problems.retain(|p| p.milestone != key);
+            }
+            EngineEvent::Warning { file, message } => self.add_problem(Problem {
+                file,
+                message,
+                milestone: None,
+            }),
+            EngineEvent::CaughtUp => self.caught_up = true,
+        }
+    }
+
+    fn on_result(&mut self, result: MilestoneResult, now: Instant) {
+        let MilestoneResult {
+            key,
+            step_name,
+            file,
+            cached,
+            outcome,
+        } = result;
+        self.computing
+            .retain(|c| !(c.run == key.run && c.step == key.step));
+        let milestone = Some((key.run.clone(), key.step));
+        match &outcome {
+            Ok(_) => self.problems.retain(|p| p.file != file),
+            Err(message) => self.add_problem(Problem {
+                file: file.clone(),
+                message: message.clone(),
+                milestone,
+            }),
+        }
+        let caught_up = self.caught_up;
+        let run = self.run_mut(&key.run);
+        if caught_up && !cached {
+            run.last_new = Some(now);
+        }
+        let m = run.milestones.entry(key.step).or_default();
+        m.step_name = step_name;
+        m.layers.insert(key.layer, outcome);
+        while run.milestones.len() > MAX_MILESTONES_PER_RUN {
+            run.milestones.pop_first();
+        }
+    }
+
+    /// The run's state, created (with a colour) when first heard of.
+    fn run_mut(&mut self, name: &str) -> &mut RunState {
+        if !self.runs.contains_key(name) && (!self.user_selected || self.selected.is_none()) {
+            // Select the top row (display order), or this run if it will be it.
+            let first = self.runs.keys().next().filter(|f| f.as_str() < name);
+            self.selected = Some(first.map_or(name, |f| f.as_str()).to_string());
+        }
+        let next = self.colours.len();
+        let colour = *self.colours.entry(name.to_string()).or_insert(next);
+        let state = self
+            .runs
+            .entry(name.to_string())
+            .or_insert_with(|| RunState {
+                info: RunInfo {
+                    name: name.to_string(),
+                    dir: PathBuf::new(),
+                    meta: RunMeta::default(),
+                    has_labels: false,
+                },
+                milestones: BTreeMap::new(),
+                scalar_probe: BTreeMap::new(),
+                last_new: None,
+                colour,
+            });
+        state
+    }
+
+    fn add_problem(&mut self, problem: Problem) {
+        // Each file once: a newer reason replaces the older one.
+        if let Some(p) = self.problems.iter_mut().find(|p| p.file == problem.file) {
+            *p = problem;
+            return;
+        }
+        self.problems.push(problem);
+        if self.problems.len() > MAX_PROBLEMS {
+            self.problems.remove(0);
+        }
+    }
+
+    // ---- keys -----------------------------------------------------------
+
+    fn on_key(&mut self, key: KeyEvent) -> bool {
+        if key.kind == KeyEventKind::Release {
+            return false;
+        }
+        if self.typing.is_some() {
+            return self.on_typing_key(key);
+        }
+        match keys::action_for(&key) {
+            Some(action) => {
+                self.apply(action);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn on_typing_key(&mut self, key: KeyEvent) -> bool {
+        if keys::is_ctrl_c(&key) {
+            self.quit = true;
+            return true;
+        }
+        let Some(input) = self.typing.as_mut() else {
+            return false;
+        };
+        match key.code {
+            KeyCode::Enter => self.typing = None,
+            KeyCode::Esc => {
+                self.typing = None;
+                self.filter.clear();
+            }
+            KeyCode::Backspace => {
+                input.text.pop();
+                self.filter = input.text.clone();
+            }
+            KeyCode::Char(c) if !c.is_control() => {
+                input.text.push(c);
+                self.filter = input.text.clone();
+            }
+            _ => return false,
+        }
+        self.fix_selection();
+        true
+    }
+
+    /// Apply one action from the key table.
+    pub fn apply(&mut self, action: Action) {
+        let top = self.overlays.last().copied();
+        match action {
+            Action::Quit => self.quit = true,
+            Action::Back => {
+                self.overlays.pop();
+            }
+            Action::Help => self.toggle(Overlay::Help),
+            Action::Errors => {
+                self.errors_scroll = 0;
+                self.toggle(Overlay::Errors);
+            }
+            Action::Up if top == Some(Overlay::Errors) => {
+                self.errors_scroll = self.errors_scroll.saturating_sub(1);
+            }
+            Action::Down if top == Some(Overlay::Errors) => {
+                if self.errors_scroll + 1 < self.problems.len() {
+                    self.errors_scroll += 1;
+                }
+            }
+            // Help covers the screen: other keys wait until it is closed.
+            _ if top == Some(Overlay::Help) => {}
+            Action::Up => self.move_selection(-1),
+            Action::Down => self.move_selection(1),
+            Action::PrevMetric => self.step_metric(-1),
+            Action::NextMetric => self.step_metric(1),
+            Action::Detail => {
+                if self.selected_run().is_some() && top != Some(Overlay::Detail) {
+                    self.overlays.retain(|o| *o != Overlay::Detail);
+                    self.overlays.push(Overlay::Detail);
+                }
+            }
+            Action::CycleView => {
+                self.overlays.clear();
+                self.screen = match self.screen {
+                    Screen::Grid => Screen::Compare,
+                    Screen::Compare => Screen::Grid,
+                };
+            }
+            Action::CycleLayer => self.cycle_layer(),
+            Action::Filter => {
+                self.typing = Some(FilterInput {
+                    text: self.filter.clone(),
+                });
+            }
+            Action::Pin => {
+                if let Some(name) = self.selected_run().map(|r| r.info.name.clone()) {
+                    if !self.pinned.remove(&name) {
+                        self.pinned.insert(name);
+                    }
+                }
+            }
+            Action::Smooth => self.smoothing = !self.smoothing,
+        }
+    }
+
+    fn toggle(&mut self, overlay: Overlay) {
+        if self.overlays.last() == Some(&overlay) {
+            self.overlays.pop();
+        } else {
+            self.overlays.retain(|o| *o != overlay);
+            self.overlays.push(overlay);
+        }
+    }
+
+    fn move_selection(&mut self, delta: isize) {
+        let names: Vec<String> = self.visible_runs().map(|r| r.info.name.clone()).collect();
+        if names.is_empty() {
+            return;
+        }
+        let current = self
+            .selected
+            .as_ref()
+            .and_then(|s| names.iter().position(|n| n == s))
+            .unwrap_or(0);
+        let next = current.saturating_add_signed(delta).min(names.len() - 1);
+        self.selected = names.get(next).cloned();
+        self.user_selected = true;
+    }
+
+    /// Keep the selection on a visible run.
+    fn fix_selection(&mut self) {
+        let visible = |app: &App, name: &str| app.visible_runs().any(|r| r.info.name == name);
+        let ok = self.selected.as_deref().is_some_and(|s| visible(self, s));
+        if !ok {
+            let first = self.visible_runs().next().map(|r| r.info.name.clone());
+            self.selected = first;
+        }
+    }
+
+    fn step_metric(&mut self, delta: isize) {
+        let all = Metric::SELECTABLE;
+        let i = all.iter().position(|m| *m == self.metric).unwrap_or(0);
+        let n = all.len() as isize;
+        let j = (i as isize + delta).rem_euclid(n) as usize;
+        self.metric = all[j];
+    }
+
+    fn cycle_layer(&mut self) {
+        let layers = self.layers();
+        if layers.is_empty() {
+            return;
+        }
+        let next = match self.current_layer() {
+            Some(cur) => match layers.iter().position(|l| *l == cur) {
+                Some(i) => layers[(i + 1) % layers.len()].clone(),
+                None => layers[0].clone(),
+            },
+            None => layers[0].clone(),
+        };
+        self.layer = Some(next);
+    }
+
+    // ---- queries used by the views -----------------------------------------
+
+    /// Runs matching the filter (substring of name, method or dataset,
+    /// case-insensitive), in name order.
+    pub fn visible_runs(&self) -> impl Iterator<Item = &RunState> {
+        let needle = self.filter.to_lowercase();
+        self.runs.values().filter(move |r| {
+            needle.is_empty()
+                || r.info.name.to_lowercase().contains(&needle)
+                || r.meta_label().to_lowercase().contains(&needle)
+        })
+    }
+
+    /// The selected run, if it is visible.
+    pub fn selected_run(&self) -> Option<&RunState> {
+        let name = self.selected.as_ref()?;
+        self.visible_runs().find(|r| &r.info.name == name)
+    }
+
+    /// Runs the compare view overlays: the pinned visible ones, else all
+    /// visible ones.
+    pub fn compared_runs(&self) -> Vec<&RunState> {
+        let pinned: Vec<&RunState> = self
+            .visible_runs()
+            .filter(|r| self.pinned.contains(&r.info.name))
+            .collect();
+        if pinned.is_empty() {
+            self.visible_runs().collect()
+        } else {
+            pinned
+        }
+    }
+
+    /// Layer names present in any run, in the order h, z, p, emb, others.
+    pub fn layers(&self) -> Vec<String> {
+        let mut set: BTreeSet<(usize, &str)> = BTreeSet::new();
+        for r in self.runs.values() {
+            for m in r.milestones.values() {
+                for l in m.layers.keys() {
+                    set.insert(layer_rank(l));
+                }
+            }
+        }
+        set.into_iter().map(|(_, l)| l.to_string()).collect()
+    }
+
+    /// The layer shown: the chosen one, else the first present.
+    pub fn current_layer(&self) -> Option<String> {
+        self.layer
+            .clone()
+            .or_else(|| self.layers().into_iter().next())
+    }
+
+    /// One run's values of `metric` on `layer`, one per milestone in step
+    /// order, smoothed when smoothing is on. Probe accuracy falls back to
+    /// the run's `scalars.jsonl` value at that step.
+    pub fn series(&self, run: &RunState, metric: Metric, layer: &str) -> Vec<(u64, Option<f64>)> {
+        let raw = raw_series(run, metric, layer);
+        if !self.smoothing {
+            return raw;
+        }
+        let values: Vec<Option<f64>> = raw.iter().map(|(_, v)| *v).collect();
+        let smooth = series::ema_debiased(&values, series::EMA_BETA);
+        raw.into_iter().map(|(s, _)| s).zip(smooth).collect()
+    }
+
+    /// Time since the run's last new milestone (None before one arrives
+    /// after catching up).
+    pub fn since_last(&self, run: &RunState) -> Option<Duration> {
+        run.last_new.map(|t| self.now.saturating_duration_since(t))
+    }
+
+    /// The topmost open overlay.
+    pub fn overlay(&self) -> Option<Overlay> {
+        self.overlays.last().copied()
+    }
+}
+
+/// Unsmoothed values (see [`App::series`]).
+pub fn raw_series(run: &RunState, metric: Metric, layer: &str) -> Vec<(u64, Option<f64>)> {
+    run.milestones
+        .iter()
+        .map(|(step, m)| {
+            let from_layer = match m.layers.get(layer) {
+                Some(Ok(lm)) => metric.of(lm),
+                _ => None,
+            };
+            let v = match metric {
+                Metric::ProbeAcc => from_layer.or_else(|| {
+                    run.scalar_probe
+                        .get(step)
+                        .copied()
+                        .filter(|v| v.is_finite())
+                }),
+                _ => from_layer,
+            };
+            (*step, v)
+        })
+        .collect()
+}
+
+fn probe_points(points: &[ScalarPoint]) -> BTreeMap<u64, f64> {
+    let mut out: BTreeMap<u64, f64> = points
+        .iter()
+        .filter_map(|p| Some((p.step, *p.values.get("probe_acc")?)))
+        .filter(|(_, v)| v.is_finite())
+        .collect();
+    // Bounded like the milestones: keep the latest steps.
+    while out.len() > MAX_MILESTONES_PER_RUN {
+        out.pop_first();
+    }
+    out
+}

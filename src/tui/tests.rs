@@ -1,0 +1,658 @@
+//! Snapshot tests of every screen at 80x24 and 160x48 from fixed synthetic
+//! data, and key handling on the App state alone. Time is injected: every
+//! event is applied at `t0 + seconds`, so nothing depends on the clock.
+
+use super::app::{App, Metric, Options, Overlay, Screen, MAX_MILESTONES_PER_RUN};
+use super::event::Event;
+use super::view;
+use crate::metrics::LayerMetrics;
+use crate::watch::event::{
+    EngineEvent, MilestoneKey, MilestoneResult, RunInfo, RunMeta, ScalarPoint, WatchMode,
+};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const ROOT: &str = "/data/runs";
+
+fn info(name: &str, method: Option<&str>, dataset: Option<&str>, labels: bool) -> RunInfo {
+    RunInfo {
+        name: name.into(),
+        dir: PathBuf::from(ROOT).join(name),
+        meta: RunMeta {
+            method: method.map(String::from),
+            dataset: dataset.map(String::from),
+            arch: None,
+            extra: BTreeMap::new(),
+        },
+        has_labels: labels,
+    }
+}
+
+fn metrics(i: usize, sign: f64, labels: bool) -> LayerMetrics {
+    let x = i as f64;
+    LayerMetrics {
+        n: 2000,
+        dim: 128,
+        k: 10,
+        entropy_bits: Some(5.5 - sign * 0.12 * x),
+        silhouette: Some(0.04 + 0.03 * x - 0.002 * x * x + 0.03 * sign),
+        ami_agreement: Some(0.30 + 0.05 * x * (1.2 - 0.2 * sign)),
+        ami_labels: labels.then_some(0.20 + 0.045 * x),
+        probe_acc: labels.then_some(0.40 + 0.04 * x - 0.001 * x * x),
+        knn_acc: labels.then_some(0.35 + 0.042 * x),
+        rankme: Some(110.0 - 4.0 * x * sign),
+        kmeans_inertia: Some(1000.0 - 30.0 * x),
+        nonfinite_rows: 0,
+        seconds: 0.4,
+        warnings: Vec::new(),
+    }
+}
+
+fn result(run: &str, i: usize, layer: &str, outcome: Result<LayerMetrics, String>) -> Event {
+    let step = 10 * (i as u64 + 1);
+    let step_name = format!("epoch_{step:04}");
+    Event::Engine(EngineEvent::Result(MilestoneResult {
+        key: MilestoneKey {
+            run: run.into(),
+            step,
+            layer: layer.into(),
+        },
+        file: PathBuf::from(format!("{ROOT}/{run}/milestones/{step_name}/{layer}.npy")),
+        step_name,
+        cached: false,
+        outcome,
+    }))
+}
+
+/// 3 runs, 12 milestones each; one missing silhouette, one broken file, a
+/// run without labels whose probe accuracy comes from scalars.jsonl.
+fn fixture(options: Options) -> (App, Instant) {
+    let t0 = Instant::now();
+    let mut app = App::new(ROOT, options, t0);
+    let mut t = 0;
+    let mut feed = |app: &mut App, ev: Event| {
+        t += 1;
+        app.update(ev, t0 + Duration::from_secs(t));
+    };
+    feed(
+        &mut app,
+        Event::Engine(EngineEvent::Started {
+            root: ROOT.into(),
+            mode: WatchMode::Native,
+        }),
+    );
+    let simclr = "cifar10/simclr-s0";
+    let moco = "cifar10/moco-s0";
+    let simsiam = "simsiam-long-experiment-name";
+    for ev in [
+        EngineEvent::RunFound(info(simclr, Some("simclr"), Some("cifar10"), true)),
+        EngineEvent::RunFound(info(moco, Some("moco-v2"), Some("cifar10"), true)),
+        EngineEvent::RunFound(info(simsiam, None, None, false)),
+    ] {
+        feed(&mut app, Event::Engine(ev));
+    }
+    let points = (0..12)
+        .map(|i| ScalarPoint {
+            step: 10 * (i + 1),
+            values: BTreeMap::from([
+                ("loss".to_string(), 5.0 - 0.2 * i as f64),
+                ("probe_acc".to_string(), 0.3 + 0.03 * i as f64),
+            ]),
+        })
+        .collect();
+    feed(
+        &mut app,
+        Event::Engine(EngineEvent::Scalars {
+            run: simsiam.into(),
+            points,
+        }),
+    );
+    for i in 0..12 {
+        for layer in ["h", "z"] {
+            let mut m = metrics(i, 1.0, true);
+            if i == 4 && layer == "z" {
+                m.silhouette = None;
+                m.warnings
+                    .push("silhouette undefined: clustering has 1 distinct cluster(s)".into());
+            }
+            feed(&mut app, result(simclr, i, layer, Ok(m)));
+        }
+        if i < 11 {
+            for layer in ["h", "z"] {
+                let outcome = if i == 6 && layer == "z" {
+                    Err(format!(
+                        "{ROOT}/{moco}/milestones/epoch_0070/z.npy: corrupt: bad magic"
+                    ))
+                } else {
+                    let mut m = metrics(i, 0.7, true);
+                    m.entropy_bits = m.entropy_bits.map(|e| e - 0.3);
+                    Ok(m)
+                };
+                feed(&mut app, result(moco, i, layer, outcome));
+            }
+        }
+        feed(
+            &mut app,
+            result(simsiam, i, "z", Ok(metrics(i, -1.0, false))),
+        );
+    }
+    feed(&mut app, Event::Engine(EngineEvent::CaughtUp));
+    // One new milestone after catching up: simclr is live.
+    feed(&mut app, Event::Engine(EngineEvent::Queue { pending: 2 }));
+    let mut late = metrics(12, 1.0, true);
+    late.nonfinite_rows = 3;
+    feed(&mut app, result(simclr, 12, "z", Ok(late)));
+    feed(
+        &mut app,
+        Event::Engine(EngineEvent::Warning {
+            file: PathBuf::from(format!("{ROOT}/{simsiam}/run.json")),
+            message: "run.json is not valid JSON (line 1): ignored".into(),
+        }),
+    );
+    feed(
+        &mut app,
+        Event::Engine(EngineEvent::Computing {
+            run: moco.into(),
+            step: 120,
+            file: PathBuf::from(format!("{ROOT}/{moco}/milestones/epoch_0120/z.npy")),
+        }),
+    );
+    // "now": 7 s later.
+    app.update(Event::Tick, t0 + Duration::from_secs(t + 7));
+    (app, t0)
+}
+
+fn colour_app() -> App {
+    fixture(Options {
+        ascii: false,
+        color: true,
+        layer: Some("z".into()),
+    })
+    .0
+}
+
+fn key(code: KeyCode) -> Event {
+    Event::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn press(app: &mut App, code: KeyCode) {
+    let now = app.now;
+    app.update(key(code), now);
+}
+
+fn chars(app: &mut App, text: &str) {
+    for c in text.chars() {
+        press(app, KeyCode::Char(c));
+    }
+}
+
+/// The screen as text, one line per row, trailing spaces cut.
+fn render(app: &App, w: u16, h: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("test backend");
+    terminal
+        .draw(|f| view::draw(app, f))
+        .expect("draw into a test backend");
+    let buf = terminal.backend().buffer();
+    let mut out = String::new();
+    for y in 0..h {
+        let line: String = (0..w).map(|x| buf[(x, y)].symbol()).collect();
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+macro_rules! screens {
+    ($($name:ident: $setup:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            let app: App = $setup;
+            for (w, h) in [(80, 24), (160, 48)] {
+                insta::assert_snapshot!(
+                    format!("{}_{w}x{h}", stringify!($name)),
+                    render(&app, w, h)
+                );
+            }
+        }
+    )*};
+}
+
+screens! {
+    grid: colour_app();
+    grid_smoothed_layer_h: {
+        let mut app = colour_app();
+        press(&mut app, KeyCode::Char('s'));
+        press(&mut app, KeyCode::Char('L')); // z -> h (the layers are h, z)
+        app
+    };
+    grid_ascii: {
+        fixture(Options { ascii: true, color: false, layer: Some("z".into()) }).0
+    };
+    compare: {
+        let mut app = colour_app();
+        press(&mut app, KeyCode::Tab);
+        press(&mut app, KeyCode::Right); // silhouette, with its gap
+        app
+    };
+    compare_pinned_ascii: {
+        let mut app = fixture(Options { ascii: true, color: false, layer: Some("z".into()) }).0;
+        press(&mut app, KeyCode::Char(' '));
+        press(&mut app, KeyCode::Down);
+        press(&mut app, KeyCode::Char(' '));
+        press(&mut app, KeyCode::Char('c'));
+        app
+    };
+    detail: {
+        let mut app = colour_app();
+        press(&mut app, KeyCode::Down);
+        press(&mut app, KeyCode::Enter);
+        app
+    };
+    help: {
+        let mut app = colour_app();
+        press(&mut app, KeyCode::Char('?'));
+        app
+    };
+    errors: {
+        let mut app = colour_app();
+        press(&mut app, KeyCode::Char('e'));
+        app
+    };
+    filter_typing: {
+        let mut app = colour_app();
+        press(&mut app, KeyCode::Char('/'));
+        chars(&mut app, "moco");
+        app
+    };
+    empty: App::new(ROOT, Options::default(), Instant::now());
+}
+
+#[test]
+fn tiny_terminal_shows_a_message() {
+    let app = colour_app();
+    let text = render(&app, 20, 5);
+    insta::assert_snapshot!("tiny_20x5", text);
+    assert!(text.contains("too small"), "{text}");
+}
+
+#[test]
+fn no_size_and_no_screen_panics() {
+    let mut apps = vec![
+        colour_app(),
+        App::new(ROOT, Options::default(), Instant::now()),
+    ];
+    let mut detail = colour_app();
+    press(&mut detail, KeyCode::Enter);
+    press(&mut detail, KeyCode::Char('e'));
+    press(&mut detail, KeyCode::Char('?'));
+    apps.push(detail);
+    let mut compare = fixture(Options {
+        ascii: true,
+        color: false,
+        layer: None,
+    })
+    .0;
+    press(&mut compare, KeyCode::Tab);
+    apps.push(compare);
+    for app in &apps {
+        for w in [1, 2, 10, 39, 40, 41, 57, 80, 99, 200] {
+            for h in [1, 2, 7, 8, 9, 13, 24, 60] {
+                render(app, w, h);
+            }
+        }
+    }
+}
+
+#[test]
+fn nan_values_are_gaps_and_do_not_panic() {
+    let t0 = Instant::now();
+    let mut app = App::new(ROOT, Options::default(), t0);
+    for i in 0..5 {
+        let mut m = metrics(i, 1.0, true);
+        m.entropy_bits = Some(f64::NAN);
+        m.silhouette = Some(f64::INFINITY);
+        app.update(result("r", i, "z", Ok(m)), t0);
+    }
+    let run = &app.runs["r"];
+    let s = app.series(run, Metric::Entropy, "z");
+    assert!(s.iter().all(|(_, v)| v.is_none()));
+    for screen in [KeyCode::Enter, KeyCode::Esc, KeyCode::Tab] {
+        press(&mut app, screen);
+        render(&app, 80, 24);
+    }
+}
+
+#[test]
+fn ascii_mode_draws_only_ascii_glyphs() {
+    let mut app = fixture(Options {
+        ascii: true,
+        color: false,
+        layer: Some("z".into()),
+    })
+    .0;
+    for keys in [
+        vec![],
+        vec![KeyCode::Tab],
+        vec![KeyCode::Enter],
+        vec![KeyCode::Char('?')],
+    ] {
+        for k in keys {
+            press(&mut app, k);
+        }
+        let text = render(&app, 160, 48);
+        let odd: String = text.chars().filter(|c| !c.is_ascii()).collect();
+        assert!(odd.is_empty(), "non-ASCII {odd:?} in\n{text}");
+    }
+}
+
+// ---- keys on state ---------------------------------------------------------
+
+#[test]
+fn up_down_select_runs_and_stop_at_the_ends() {
+    let mut app = colour_app();
+    assert_eq!(app.selected.as_deref(), Some("cifar10/moco-s0"));
+    press(&mut app, KeyCode::Char('j'));
+    assert_eq!(app.selected.as_deref(), Some("cifar10/simclr-s0"));
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Down);
+    assert_eq!(
+        app.selected.as_deref(),
+        Some("simsiam-long-experiment-name")
+    );
+    press(&mut app, KeyCode::Char('k'));
+    press(&mut app, KeyCode::Up);
+    press(&mut app, KeyCode::Up);
+    assert_eq!(app.selected.as_deref(), Some("cifar10/moco-s0"));
+}
+
+#[test]
+fn left_right_cycle_metrics() {
+    let mut app = colour_app();
+    assert_eq!(app.metric, Metric::Entropy);
+    press(&mut app, KeyCode::Char('l'));
+    assert_eq!(app.metric, Metric::Silhouette);
+    press(&mut app, KeyCode::Left);
+    press(&mut app, KeyCode::Char('h'));
+    assert_eq!(app.metric, Metric::AmiLabels);
+    press(&mut app, KeyCode::Right);
+    assert_eq!(app.metric, Metric::Entropy);
+}
+
+#[test]
+fn filter_typing_enter_keeps_esc_clears() {
+    let mut app = colour_app();
+    press(&mut app, KeyCode::Char('/'));
+    // While typing, keys are text: q does not quit, j does not move.
+    chars(&mut app, "simqj");
+    assert!(!app.quit);
+    press(&mut app, KeyCode::Backspace);
+    press(&mut app, KeyCode::Backspace);
+    assert_eq!(app.filter, "sim");
+    press(&mut app, KeyCode::Enter);
+    assert!(app.typing.is_none());
+    let names: Vec<&str> = app.visible_runs().map(|r| r.info.name.as_str()).collect();
+    assert_eq!(names, ["cifar10/simclr-s0", "simsiam-long-experiment-name"]);
+    // The selection moved onto a visible run.
+    assert_eq!(app.selected.as_deref(), Some("cifar10/simclr-s0"));
+    // Metadata matches too.
+    press(&mut app, KeyCode::Char('/'));
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.filter, "");
+    press(&mut app, KeyCode::Char('/'));
+    chars(&mut app, "MOCO-V2");
+    press(&mut app, KeyCode::Enter);
+    let names: Vec<&str> = app.visible_runs().map(|r| r.info.name.as_str()).collect();
+    assert_eq!(names, ["cifar10/moco-s0"]);
+}
+
+#[test]
+fn ctrl_c_quits_even_while_typing() {
+    let mut app = colour_app();
+    press(&mut app, KeyCode::Char('/'));
+    let now = app.now;
+    app.update(
+        Event::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+        now,
+    );
+    assert!(app.quit);
+}
+
+#[test]
+fn q_quits() {
+    let mut app = colour_app();
+    press(&mut app, KeyCode::Char('q'));
+    assert!(app.quit);
+}
+
+#[test]
+fn esc_on_the_main_screen_changes_nothing() {
+    let mut app = colour_app();
+    press(&mut app, KeyCode::Char('/'));
+    chars(&mut app, "sim");
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Tab);
+    press(&mut app, KeyCode::Char(' '));
+    let before = format!("{app:?}");
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(format!("{app:?}"), before);
+    assert_eq!(app.screen, Screen::Compare);
+}
+
+#[test]
+fn esc_closes_the_topmost_overlay() {
+    let mut app = colour_app();
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.overlay(), Some(Overlay::Detail));
+    press(&mut app, KeyCode::Char('e'));
+    press(&mut app, KeyCode::Char('?'));
+    assert_eq!(
+        app.overlays,
+        [Overlay::Detail, Overlay::Errors, Overlay::Help]
+    );
+    // Help covers everything: j does not move the selection under it.
+    let selected = app.selected.clone();
+    press(&mut app, KeyCode::Char('j'));
+    assert_eq!(app.selected, selected);
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.overlay(), Some(Overlay::Errors));
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.overlay(), Some(Overlay::Detail));
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.overlay(), None);
+    assert_eq!(app.screen, Screen::Grid);
+}
+
+#[test]
+fn help_and_errors_toggle() {
+    let mut app = colour_app();
+    press(&mut app, KeyCode::Char('?'));
+    press(&mut app, KeyCode::Char('?'));
+    assert_eq!(app.overlay(), None);
+    press(&mut app, KeyCode::Char('e'));
+    press(&mut app, KeyCode::Char('j')); // scrolls the pane
+    assert_eq!(app.errors_scroll, 1);
+    press(&mut app, KeyCode::Char('j'));
+    assert_eq!(
+        app.errors_scroll, 1,
+        "two problems: cannot scroll past the last"
+    );
+    press(&mut app, KeyCode::Char('e'));
+    assert_eq!(app.overlay(), None);
+}
+
+#[test]
+fn tab_and_c_cycle_grid_and_compare() {
+    let mut app = colour_app();
+    press(&mut app, KeyCode::Tab);
+    assert_eq!(app.screen, Screen::Compare);
+    press(&mut app, KeyCode::Char('c'));
+    assert_eq!(app.screen, Screen::Grid);
+}
+
+#[test]
+fn layer_key_cycles_present_layers_in_order() {
+    let mut app = fixture(Options::default()).0;
+    assert_eq!(app.layers(), ["h", "z"]);
+    assert_eq!(app.current_layer().as_deref(), Some("h"));
+    press(&mut app, KeyCode::Char('L'));
+    assert_eq!(app.current_layer().as_deref(), Some("z"));
+    press(&mut app, KeyCode::Char('L'));
+    assert_eq!(app.current_layer().as_deref(), Some("h"));
+    let t = app.now;
+    app.update(result("other", 0, "emb", Ok(metrics(0, 1.0, false))), t);
+    app.update(result("other", 0, "p", Ok(metrics(0, 1.0, false))), t);
+    app.update(result("other", 0, "aux", Ok(metrics(0, 1.0, false))), t);
+    assert_eq!(app.layers(), ["h", "z", "p", "emb", "aux"]);
+}
+
+#[test]
+fn space_pins_runs_for_compare() {
+    let mut app = colour_app();
+    assert_eq!(app.compared_runs().len(), 3);
+    press(&mut app, KeyCode::Char(' '));
+    let names: Vec<&str> = app
+        .compared_runs()
+        .iter()
+        .map(|r| r.info.name.as_str())
+        .collect();
+    assert_eq!(names, ["cifar10/moco-s0"]);
+    press(&mut app, KeyCode::Char(' '));
+    assert_eq!(app.compared_runs().len(), 3);
+}
+
+#[test]
+fn smoothing_is_a_debiased_ema_over_all_milestones() {
+    let mut app = colour_app();
+    let run = &app.runs["cifar10/simclr-s0"];
+    let raw = app.series(run, Metric::AmiAgreement, "z");
+    press(&mut app, KeyCode::Char('s'));
+    assert!(app.smoothing);
+    let run = &app.runs["cifar10/simclr-s0"];
+    let smooth = app.series(run, Metric::AmiAgreement, "z");
+    assert_eq!(smooth.len(), raw.len());
+    // First point unbiased, later ones lag behind a rising curve.
+    assert_eq!(smooth[0], raw[0]);
+    let (Some(s), Some(r)) = (smooth[5].1, raw[5].1) else {
+        panic!("values present")
+    };
+    assert!(s < r);
+    // Gaps stay gaps.
+    let sil = app.series(run, Metric::Silhouette, "z");
+    assert_eq!(sil[4].1, None);
+}
+
+#[test]
+fn probe_accuracy_falls_back_to_scalars() {
+    let app = colour_app();
+    let run = &app.runs["simsiam-long-experiment-name"];
+    let probe = app.series(run, Metric::ProbeAcc, "z");
+    assert_eq!(probe.len(), 12);
+    let v = probe[1].1.unwrap_or(f64::NAN);
+    assert!((v - 0.33).abs() < 1e-12, "{v}");
+}
+
+#[test]
+fn run_colours_follow_first_seen_order_and_never_change() {
+    let mut app = colour_app();
+    let colour = |app: &App, n: &str| app.runs.get(n).map(|r| r.colour);
+    assert_eq!(colour(&app, "cifar10/simclr-s0"), Some(0));
+    assert_eq!(colour(&app, "cifar10/moco-s0"), Some(1));
+    assert_eq!(colour(&app, "simsiam-long-experiment-name"), Some(2));
+    // Filtering does not change colours.
+    press(&mut app, KeyCode::Char('/'));
+    chars(&mut app, "simsiam");
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(colour(&app, "simsiam-long-experiment-name"), Some(2));
+    // A removed run that comes back keeps its colour; a new one gets a new one.
+    let t = app.now;
+    app.update(
+        Event::Engine(EngineEvent::RunRemoved {
+            run: "cifar10/moco-s0".into(),
+        }),
+        t,
+    );
+    app.update(result("new-run", 0, "z", Ok(metrics(0, 1.0, true))), t);
+    app.update(
+        result("cifar10/moco-s0", 0, "z", Ok(metrics(0, 1.0, true))),
+        t,
+    );
+    assert_eq!(colour(&app, "new-run"), Some(3));
+    assert_eq!(colour(&app, "cifar10/moco-s0"), Some(1));
+}
+
+#[test]
+fn each_problem_file_is_listed_once_and_goes_when_fixed() {
+    let mut app = colour_app();
+    assert_eq!(app.problems.len(), 2);
+    let t = app.now;
+    let moco = "cifar10/moco-s0";
+    let broken = || result(moco, 6, "z", Err("corrupt: still bad".into()));
+    app.update(broken(), t);
+    app.update(broken(), t);
+    assert_eq!(app.problems.len(), 2);
+    assert!(app
+        .problems
+        .iter()
+        .any(|p| p.message == "corrupt: still bad"));
+    app.update(result(moco, 6, "z", Ok(metrics(6, 1.0, true))), t);
+    assert_eq!(app.problems.len(), 1);
+    app.update(broken(), t);
+    app.update(
+        Event::Engine(EngineEvent::MilestoneRemoved {
+            run: moco.into(),
+            step: 70,
+        }),
+        t,
+    );
+    assert_eq!(app.problems.len(), 1);
+    assert!(!app.runs[moco].milestones.contains_key(&70));
+}
+
+#[test]
+fn history_is_bounded_per_run() {
+    let t0 = Instant::now();
+    let mut app = App::new(ROOT, Options::default(), t0);
+    for i in 0..MAX_MILESTONES_PER_RUN + 5 {
+        app.update(result("r", i, "z", Ok(LayerMetrics::default())), t0);
+    }
+    let run = &app.runs["r"];
+    assert_eq!(run.milestones.len(), MAX_MILESTONES_PER_RUN);
+    assert_eq!(run.milestones.keys().next(), Some(&60));
+}
+
+#[test]
+fn live_marker_counts_only_new_results_after_catching_up() {
+    let app = colour_app();
+    let simclr = &app.runs["cifar10/simclr-s0"];
+    assert_eq!(app.since_last(simclr), Some(Duration::from_secs(9)));
+    let moco = &app.runs["cifar10/moco-s0"];
+    assert_eq!(app.since_last(moco), None);
+}
+
+#[test]
+fn removed_run_takes_its_selection_and_pin_with_it() {
+    let mut app = colour_app();
+    press(&mut app, KeyCode::Char(' '));
+    let t = app.now;
+    app.update(
+        Event::Engine(EngineEvent::RunRemoved {
+            run: "cifar10/moco-s0".into(),
+        }),
+        t,
+    );
+    assert!(app.pinned.is_empty());
+    assert_eq!(app.selected.as_deref(), Some("cifar10/simclr-s0"));
+}
+
+#[test]
+fn idle_ticks_redraw_only_when_something_shows_time() {
+    let t0 = Instant::now();
+    let mut app = App::new(ROOT, Options::default(), t0);
+    assert!(!app.update(Event::Tick, t0));
+    assert!(!app.update(key(KeyCode::Char('x')), t0));
+    assert!(colour_app().update(Event::Tick, t0));
+}

@@ -1,0 +1,251 @@
+//! Run detail: every metric of one run over its milestones, the Spearman
+//! correlation of each label-free metric with probe accuracy (all
+//! milestones, and without the first 20%), the latest milestone's numbers
+//! per layer, and its errors and warnings.
+
+use super::format;
+use super::sparkline::Sparkline;
+use crate::tui::app::{App, Metric, RunState};
+use crate::tui::series;
+use crate::tui::theme::Theme;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+/// Width of the metric-name column.
+const NAME_W: usize = 11;
+/// Width of "  value trend".
+const VALUE_W: usize = 9;
+/// Width of the two correlation columns.
+const CORR_W: usize = 14;
+
+pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let Some(run) = app.selected_run() else {
+        return;
+    };
+    let layer = app.current_layer().unwrap_or_default();
+    let meta = run.meta_label();
+    let title = format!(
+        " {}{}{} · layer {} ",
+        run.info.name,
+        if meta.is_empty() { "" } else { " · " },
+        meta,
+        if layer.is_empty() { "-" } else { &layer }
+    );
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_set(theme.border_set())
+        .title(Span::styled(
+            title,
+            theme.run(run.colour).patch(theme.strong()),
+        ))
+        .title_bottom(Line::styled(" Esc close  L layer  s smooth ", theme.dim()).right_aligned());
+    let inner = block.inner(area);
+    frame.render_widget(Clear, area);
+    frame.render_widget(block, area);
+    if inner.width < 20 || inner.height < 3 {
+        return;
+    }
+
+    let mut y = inner.y;
+    y = draw_curves(app, theme, frame, inner, y, run, &layer);
+    y += 1;
+    let lines = latest_lines(app, theme, run);
+    if y < inner.bottom() {
+        let rect = Rect {
+            y,
+            height: inner.bottom() - y,
+            ..inner
+        };
+        frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), rect);
+    }
+}
+
+/// One line per metric: sparkline, latest value, trend and, for the
+/// label-free ones, the correlation with probe accuracy. Returns the next y.
+fn draw_curves(
+    app: &App,
+    theme: &Theme,
+    frame: &mut Frame,
+    inner: Rect,
+    mut y: u16,
+    run: &RunState,
+    layer: &str,
+) -> u16 {
+    let w = inner.width as usize;
+    let spark_w = w.saturating_sub(NAME_W + VALUE_W + CORR_W + 1);
+    let steps: Vec<u64> = run.milestones.keys().copied().collect();
+    let span = match (steps.first(), steps.last()) {
+        (Some(a), Some(b)) => format!(
+            "{} milestones, steps {a}{}{b}",
+            steps.len(),
+            theme.range_dash()
+        ),
+        _ => "no milestones yet".to_string(),
+    };
+    let header = format!(
+        "{:<NAME_W$}{:<spark$}{:>VALUE_W$}{:>CORR_W$}",
+        "metric",
+        format::truncate(&span, spark_w, theme.ellipsis()),
+        "latest",
+        "rho vs probe",
+        spark = spark_w + 1
+    );
+    super::put(frame.buffer_mut(), inner.x, y, header, w, theme.strong());
+    y += 1;
+    let probe: Vec<Option<f64>> = crate::tui::app::raw_series(run, Metric::ProbeAcc, layer)
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
+    if y < inner.bottom() {
+        let sub = format!(
+            "{:>width$}",
+            "all  >20%",
+            width = NAME_W + spark_w + 1 + VALUE_W + CORR_W
+        );
+        super::put(frame.buffer_mut(), inner.x, y, sub, w, theme.dim());
+        y += 1;
+    }
+    // Taller sparklines when the terminal has room (the latest-milestone
+    // table and notes below need about 8 lines).
+    let spare = inner.bottom().saturating_sub(y + 8);
+    let row_h = (spare / Metric::ALL.len() as u16).clamp(1, 4);
+    for metric in Metric::ALL {
+        if y + row_h > inner.bottom() {
+            break;
+        }
+        let values: Vec<Option<f64>> = app
+            .series(run, metric, layer)
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect();
+        let range = series::range([values.as_slice()]);
+        let buf = frame.buffer_mut();
+        super::put(buf, inner.x, y, metric.name(), NAME_W, theme.strong());
+        if let Some(range) = range {
+            let resampled = series::resample_latest(&values, spark_w);
+            let rect = Rect::new(inner.x + NAME_W as u16, y, spark_w as u16, row_h);
+            frame.render_widget(
+                Sparkline {
+                    values: &resampled,
+                    range,
+                    ascii: theme.ascii,
+                    style: theme.run(run.colour),
+                },
+                rect,
+            );
+        }
+        let latest = values.iter().rev().find_map(|v| *v);
+        let span = range.map(|(lo, hi)| hi - lo).unwrap_or(0.0);
+        let [up, down, flat] = theme.trend_marks();
+        let mark = match series::trend(&values, span) {
+            Some(series::Trend::Up) => up,
+            Some(series::Trend::Down) => down,
+            Some(series::Trend::Flat) => flat,
+            None => " ",
+        };
+        let mut text = format!("{:>8}{mark}", format::opt_value(latest));
+        if Metric::LABEL_FREE.contains(&metric) {
+            // Correlations on the raw values: smoothing is for the eye only.
+            let raw: Vec<Option<f64>> = crate::tui::app::raw_series(run, metric, layer)
+                .into_iter()
+                .map(|(_, v)| v)
+                .collect();
+            let (all, late) = spearman_summary(&raw, &probe);
+            text.push_str(&format!(
+                "{:>8} {:>5}",
+                format::corr(all),
+                format::corr(late)
+            ));
+        }
+        let x = inner.x + (NAME_W + spark_w + 1) as u16;
+        let max = inner.right().saturating_sub(x) as usize;
+        super::put(frame.buffer_mut(), x, y, text, max, theme.run(run.colour));
+        y += row_h;
+    }
+    y
+}
+
+/// Spearman of a label-free metric against probe accuracy: all milestones,
+/// and without the first 20%. The one place the TUI gets these numbers;
+/// switch it to the engine's summary function once that exists.
+pub fn spearman_summary(
+    metric: &[Option<f64>],
+    probe: &[Option<f64>],
+) -> (Option<f64>, Option<f64>) {
+    series::spearman_vs_probe(metric, probe)
+}
+
+/// The latest milestone: a row of numbers per layer, then its problems.
+fn latest_lines<'a>(app: &App, theme: &Theme, run: &'a RunState) -> Vec<Line<'a>> {
+    let Some((step, m)) = run.latest() else {
+        return vec![Line::styled("no milestones yet", theme.dim())];
+    };
+    let mut lines = vec![Line::styled(
+        format!("latest milestone {} (step {step})", m.step_name),
+        theme.strong(),
+    )];
+    lines.push(Line::styled(
+        format!(
+            "{:<6}{:>6}{:>5}{:>4}{:>8}{:>7}{:>7}{:>7}{:>7}{:>7}{:>8}",
+            "layer",
+            "n",
+            "dim",
+            "k",
+            "entropy",
+            "silh",
+            "AMIagr",
+            "AMIlab",
+            "probe",
+            "kNN",
+            "RankMe"
+        ),
+        theme.dim(),
+    ));
+    let mut notes: Vec<Line> = Vec::new();
+    for (layer, outcome) in &m.layers {
+        let marker = if Some(layer) == app.current_layer().as_ref() {
+            "*"
+        } else {
+            " "
+        };
+        match outcome {
+            Ok(lm) => {
+                let v = format::opt_value;
+                lines.push(Line::from(format!(
+                    "{:<6}{:>6}{:>5}{:>4}{:>8}{:>7}{:>7}{:>7}{:>7}{:>7}{:>8}",
+                    format!("{marker}{layer}"),
+                    lm.n,
+                    lm.dim,
+                    lm.k,
+                    v(lm.entropy_bits),
+                    v(lm.silhouette),
+                    v(lm.ami_agreement),
+                    v(lm.ami_labels),
+                    v(lm.probe_acc),
+                    v(lm.knn_acc),
+                    v(lm.rankme),
+                )));
+                if lm.nonfinite_rows > 0 {
+                    notes.push(Line::styled(
+                        format!("! {layer}: {} rows with NaN/Inf dropped", lm.nonfinite_rows),
+                        theme.bad(),
+                    ));
+                }
+                for w in &lm.warnings {
+                    notes.push(Line::from(format!("! {layer}: {w}")));
+                }
+            }
+            Err(e) => {
+                lines.push(Line::styled(
+                    format!("{marker}{layer:<5} error (below)"),
+                    theme.bad(),
+                ));
+                notes.push(Line::styled(format!("x {layer}: {e}"), theme.bad()));
+            }
+        }
+    }
+    lines.extend(notes);
+    lines
+}

@@ -1,0 +1,1209 @@
+//! The engine: one thread that owns all state. Watcher signals (debounced)
+//! trigger a stat-only re-scan; new or changed files go through readiness
+//! checks, then the cache, then the work queue; workers send results back;
+//! everything consumers need leaves on one [`EngineEvent`] channel.
+
+use super::cache::{self, Cache, LabelsId, Lookup};
+use super::event::{EngineEvent, MilestoneKey, MilestoneResult, RunInfo, RunMeta, WatchMode};
+use super::fswatch::{self, FsSignal, FsWatch};
+use super::queue::{Item, Queue};
+use super::worker::{self, ComputeFn, Done, Job, Outcome};
+use crate::metrics::{LayerMetrics, MetricSettings};
+use crate::read::{check_complete, read_labels};
+use crate::runs::meta::{read_run_json, ScalarsFile};
+use crate::runs::{scan_root, FileStamp, MilestoneFormat, RunScan};
+use crossbeam_channel::{never, select, unbounded, Receiver, Sender};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Two looks at a file at least this far apart must agree before it is read.
+pub const STABLE_FOR: Duration = Duration::from_millis(200);
+/// Quiet time after the last file event before re-scanning ...
+const DEBOUNCE: Duration = Duration::from_millis(200);
+/// ... but never wait longer than this under a steady stream of events.
+const MAX_DEBOUNCE: Duration = Duration::from_secs(1);
+/// A full re-scan this often even without events (lost events, overflow).
+const SAFETY_RESCAN: Duration = Duration::from_secs(30);
+/// Longest wait between looks at an incomplete file.
+const MAX_RETRY: Duration = Duration::from_secs(5);
+/// A startup file still changing after this many looks is being written:
+/// it no longer holds back `CaughtUp`.
+const BUSY_LOOKS: u32 = 3;
+
+/// How the engine learns about changes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WatchChoice {
+    /// Native watcher, falling back to polling on network filesystems or failure.
+    Auto,
+    /// notify's PollWatcher at this interval (`--poll`).
+    Poll(Duration),
+    /// No watching: scan, compute everything, emit `CaughtUp` and stop.
+    Once,
+}
+
+/// Where results are cached.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CacheChoice {
+    /// The user's cache directory (`~/.cache/sslwatch/roots`).
+    Default,
+    /// `--cache-dir`.
+    Dir(PathBuf),
+    /// `--no-cache`.
+    Off,
+}
+
+/// Everything the engine needs.
+#[derive(Clone)]
+pub struct EngineConfig {
+    pub root: PathBuf,
+    pub settings: MetricSettings,
+    pub watch: WatchChoice,
+    pub cache: CacheChoice,
+    /// Only this layer (`--layer`).
+    pub layer_filter: Option<String>,
+    /// Milestones computed at once; 0: 2 on 4+ cores, else 1.
+    pub workers: usize,
+    pub compute: ComputeFn,
+}
+
+impl EngineConfig {
+    /// Defaults: native watching with fallback, default cache, all layers.
+    pub fn new(root: impl Into<PathBuf>, settings: MetricSettings) -> EngineConfig {
+        EngineConfig {
+            root: root.into(),
+            settings,
+            watch: WatchChoice::Auto,
+            cache: CacheChoice::Default,
+            layer_filter: None,
+            workers: 0,
+            compute: worker::default_compute(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{}: cannot watch: {source}", path.display())]
+    Root {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    #[error("cache directory {} is inside ROOT {}: sslwatch never writes into the training directory; choose another --cache-dir or --no-cache", cache.display(), root.display())]
+    CacheInsideRoot { cache: PathBuf, root: PathBuf },
+    #[error("{}: cannot use the cache: {source}", path.display())]
+    Cache {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the file watcher: {0}")]
+    Watcher(String),
+    #[error("cannot start the engine thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// A running engine. Dropping it stops the engine.
+pub struct EngineHandle {
+    events: Receiver<EngineEvent>,
+    stop: Option<Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    cache_path: Option<PathBuf>,
+    root: PathBuf,
+}
+
+impl EngineHandle {
+    /// The event stream. It disconnects when the engine stops (after
+    /// `CaughtUp` in [`WatchChoice::Once`]).
+    pub fn events(&self) -> Receiver<EngineEvent> {
+        self.events.clone()
+    }
+
+    /// The cache file in use, if any.
+    pub fn cache_path(&self) -> Option<&Path> {
+        self.cache_path.as_deref()
+    }
+
+    /// ROOT, canonicalised.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Stop the engine thread. Metric workers finish the milestone they are
+    /// on in the background; their results are dropped.
+    pub fn stop(&mut self) {
+        self.stop.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for EngineHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Start the engine on `cfg.root`.
+pub struct Engine;
+
+impl Engine {
+    pub fn start(cfg: EngineConfig) -> Result<EngineHandle, EngineError> {
+        let root = cfg
+            .root
+            .canonicalize()
+            .map_err(|source| EngineError::Root {
+                path: cfg.root.clone(),
+                source,
+            })?;
+        if !root.is_dir() {
+            return Err(EngineError::NotADirectory(cfg.root.clone()));
+        }
+        std::fs::read_dir(&root).map_err(|source| EngineError::Root {
+            path: cfg.root.clone(),
+            source,
+        })?;
+        let (tx, rx) = unbounded();
+        let mut warnings: Vec<(PathBuf, String)> = Vec::new();
+
+        let cache = match &cfg.cache {
+            CacheChoice::Off => None,
+            CacheChoice::Dir(dir) => {
+                let abs = absolute(dir);
+                if abs.starts_with(&root) {
+                    return Err(EngineError::CacheInsideRoot {
+                        cache: dir.clone(),
+                        root,
+                    });
+                }
+                let path = cache::cache_file(dir, &root);
+                Some(
+                    Cache::open(path.clone(), &cfg.settings)
+                        .map_err(|source| EngineError::Cache { path, source })?,
+                )
+            }
+            CacheChoice::Default => match cache::default_dir() {
+                Some(dir) if absolute(&dir).starts_with(&root) => {
+                    warnings.push((dir, "the cache directory is inside ROOT: caching is off (sslwatch never writes into the training directory)".into()));
+                    None
+                }
+                Some(dir) => {
+                    let path = cache::cache_file(&dir, &root);
+                    match Cache::open(path.clone(), &cfg.settings) {
+                        Ok(c) => Some(c),
+                        Err(e) => {
+                            warnings.push((
+                                path,
+                                format!("cannot use the cache ({e}); continuing without it"),
+                            ));
+                            None
+                        }
+                    }
+                }
+                None => None,
+            },
+        };
+        let cache_path = cache.as_ref().map(|c| c.path().to_path_buf());
+
+        let (fs_tx, fs_rx) = unbounded();
+        let (watcher, mode) = match &cfg.watch {
+            WatchChoice::Once => (
+                None,
+                WatchMode::Poll {
+                    interval: Duration::ZERO,
+                    reason: "single scan (no --follow)".into(),
+                },
+            ),
+            WatchChoice::Auto | WatchChoice::Poll(_) => {
+                let poll = match cfg.watch {
+                    WatchChoice::Poll(d) => Some(d),
+                    _ => None,
+                };
+                let (w, msgs) = fswatch::start(&root, poll, fs_tx.clone())
+                    .map_err(|e| EngineError::Watcher(format!("{}: {e}", root.display())))?;
+                warnings.extend(msgs.into_iter().map(|m| (root.clone(), m)));
+                let mode = w.mode.clone();
+                (Some(w), mode)
+            }
+        };
+
+        let workers = match cfg.workers {
+            0 => match std::thread::available_parallelism().map(|n| n.get()) {
+                Ok(n) if n >= 4 => 2,
+                _ => 1,
+            },
+            n => n,
+        };
+        let (job_tx, job_rx) = unbounded::<Job>();
+        let (done_tx, done_rx) = unbounded::<Done>();
+        for i in 0..workers {
+            let (jr, dt) = (job_rx.clone(), done_tx.clone());
+            std::thread::Builder::new()
+                .name(format!("sslwatch-worker-{i}"))
+                .spawn(move || worker::run(jr, dt))
+                .map_err(EngineError::Thread)?;
+        }
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
+
+        let _ = tx.send(EngineEvent::Started {
+            root: root.clone(),
+            mode,
+        });
+        let once = cfg.watch == WatchChoice::Once;
+        let mut core = Core {
+            root: root.clone(),
+            settings: Arc::new(cfg.settings),
+            layer_filter: cfg.layer_filter,
+            compute: cfg.compute,
+            tx,
+            cache,
+            runs: BTreeMap::new(),
+            files: HashMap::new(),
+            queue: Queue::default(),
+            busy: 0,
+            workers,
+            job_tx,
+            labels: HashMap::new(),
+            warned: HashSet::new(),
+            startup: HashSet::new(),
+            caught_up: false,
+            last_pending: None,
+            ready_due: None,
+            dirty: None,
+            watcher_trouble: None,
+            closed: false,
+        };
+        for (file, msg) in warnings {
+            core.warn(&file, msg);
+        }
+        let thread = std::thread::Builder::new()
+            .name("sslwatch-engine".into())
+            .spawn(move || core.run(watcher, fs_tx, fs_rx, done_rx, stop_rx, once))
+            .map_err(EngineError::Thread)?;
+        Ok(EngineHandle {
+            events: rx,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+            cache_path,
+            root,
+        })
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    // The directory may not exist yet: canonicalise its deepest existing ancestor.
+    let mut existing = p.to_path_buf();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match (existing.file_name(), existing.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name.to_os_string());
+                existing = parent.to_path_buf();
+            }
+            _ => break,
+        }
+    }
+    let mut out = existing.canonicalize().unwrap_or(existing);
+    if out.as_os_str().is_empty() {
+        out = std::env::current_dir().unwrap_or_default();
+    }
+    out.extend(rest.iter().rev());
+    out
+}
+
+/// Where one milestone file is in its life.
+enum Stage {
+    /// Waiting for a second look (`looks` looks so far saw it change).
+    Seen {
+        since: Instant,
+        looks: u32,
+    },
+    /// Shorter than its header promises: look again after `retry`.
+    Incomplete {
+        since: Instant,
+        retry: Duration,
+    },
+    Queued {
+        labels: Option<(LabelsId, Arc<Vec<i64>>)>,
+    },
+    Computing,
+    /// Results are out for this version.
+    Done,
+    /// Its read error is out for this version; waits for a new version.
+    Failed,
+}
+
+struct FileEntry {
+    run: String,
+    step: u64,
+    step_name: String,
+    format: MilestoneFormat,
+    stamp: FileStamp,
+    stage: Stage,
+    fresh: bool,
+    /// What consumers currently hold for this file.
+    results: Vec<MilestoneResult>,
+}
+
+struct RunState {
+    info: RunInfo,
+    run_json: Option<FileStamp>,
+    /// A run.json that failed to parse, waiting for a second look before the warning.
+    run_json_retry: Option<Instant>,
+    scalars: ScalarsFile,
+    scalars_stamp: Option<FileStamp>,
+    warned_bad_scalars: bool,
+    labels: Option<(PathBuf, FileStamp)>,
+}
+
+/// A labels file's version and its content (or why it cannot be used).
+type LoadedLabels = (FileStamp, Result<Arc<Vec<i64>>, String>);
+
+enum LabelsNow {
+    None,
+    NotReady,
+    Ready(LabelsId, Arc<Vec<i64>>),
+}
+
+struct Core {
+    root: PathBuf,
+    settings: Arc<MetricSettings>,
+    layer_filter: Option<String>,
+    compute: ComputeFn,
+    tx: Sender<EngineEvent>,
+    cache: Option<Cache>,
+    runs: BTreeMap<String, RunState>,
+    files: HashMap<PathBuf, FileEntry>,
+    queue: Queue,
+    busy: usize,
+    workers: usize,
+    job_tx: Sender<Job>,
+    /// Loaded labels by path: the version and its content (or why not).
+    labels: HashMap<PathBuf, LoadedLabels>,
+    warned: HashSet<(PathBuf, String)>,
+    /// Startup files not yet settled (CaughtUp waits for them).
+    startup: HashSet<PathBuf>,
+    caught_up: bool,
+    last_pending: Option<usize>,
+    ready_due: Option<Instant>,
+    /// First and last file event since the last re-scan.
+    dirty: Option<(Instant, Instant)>,
+    /// The first error the watcher reported since the last look.
+    watcher_trouble: Option<String>,
+    closed: bool,
+}
+
+impl Core {
+    fn run(
+        mut self,
+        mut watcher: Option<FsWatch>,
+        fs_tx: Sender<FsSignal>,
+        fs_rx: Receiver<FsSignal>,
+        done_rx: Receiver<Done>,
+        stop_rx: Receiver<()>,
+        once: bool,
+    ) {
+        let mut fs_rx = if watcher.is_some() { fs_rx } else { never() };
+        self.rescan(true);
+        let mut last_scan = Instant::now();
+        loop {
+            self.readiness(Instant::now());
+            self.dispatch();
+            self.check_caught_up(once);
+            if self.closed || (once && self.caught_up) {
+                break;
+            }
+            let now = Instant::now();
+            let mut due = now + Duration::from_secs(1);
+            if let Some(r) = self.ready_due {
+                due = due.min(r);
+            }
+            if let Some((first, last)) = self.dirty {
+                due = due.min((last + DEBOUNCE).min(first + MAX_DEBOUNCE));
+            }
+            let timeout = due
+                .saturating_duration_since(now)
+                .max(Duration::from_millis(5));
+            select! {
+                recv(stop_rx) -> _ => break,
+                recv(fs_rx) -> sig => match sig {
+                    Ok(s) => self.on_fs(s),
+                    Err(_) => {
+                        fs_rx = never();
+                        let root = self.root.clone();
+                        self.warn(&root, "the file watcher stopped; re-scanning every 30 s".into());
+                    }
+                },
+                recv(done_rx) -> d => if let Ok(d) = d { self.on_done(d) },
+                default(timeout) => {}
+            }
+            // Take a burst of events at once.
+            while let Ok(s) = fs_rx.try_recv() {
+                self.on_fs(s);
+            }
+            if let Some(msg) = self.watcher_trouble.take() {
+                self.fall_back_to_polling(&mut watcher, &fs_tx, msg);
+            }
+            let now = Instant::now();
+            let debounced = self
+                .dirty
+                .is_some_and(|(first, last)| now >= last + DEBOUNCE || now >= first + MAX_DEBOUNCE);
+            if debounced || (!once && now >= last_scan + SAFETY_RESCAN) {
+                self.rescan(false);
+                last_scan = now;
+            }
+        }
+        drop(watcher);
+    }
+
+    fn emit(&mut self, ev: EngineEvent) {
+        if self.tx.send(ev).is_err() {
+            self.closed = true;
+        }
+    }
+
+    /// A warning, once per file and message.
+    fn warn(&mut self, file: &Path, message: String) {
+        if self.warned.insert((file.to_path_buf(), message.clone())) {
+            self.emit(EngineEvent::Warning {
+                file: file.to_path_buf(),
+                message,
+            });
+        }
+    }
+
+    fn on_fs(&mut self, s: FsSignal) {
+        let now = Instant::now();
+        if let FsSignal::Trouble(msg) = s {
+            let root = self.root.clone();
+            self.warn(&root, format!("file watcher: {msg}"));
+            self.watcher_trouble.get_or_insert(msg);
+        }
+        self.dirty = Some(match self.dirty {
+            Some((first, _)) => (first, now),
+            None => (now, now),
+        });
+    }
+
+    /// A native watcher that reports errors (typically the inotify watch
+    /// limit on a big tree) may be missing changes: poll instead.
+    fn fall_back_to_polling(
+        &mut self,
+        watcher: &mut Option<FsWatch>,
+        tx: &Sender<FsSignal>,
+        msg: String,
+    ) {
+        if !matches!(watcher.as_ref().map(|w| &w.mode), Some(WatchMode::Native)) {
+            return;
+        }
+        let reason = format!("native watcher failed: {msg}");
+        match fswatch::start_polling(&self.root, fswatch::DEFAULT_POLL, reason, tx.clone()) {
+            Ok(w) => {
+                let mode = w.mode.clone();
+                *watcher = Some(w);
+                self.emit(EngineEvent::Mode(mode));
+            }
+            Err(e) => {
+                let root = self.root.clone();
+                self.warn(
+                    &root,
+                    format!("cannot start polling either ({e}); re-scanning every 30 s"),
+                );
+            }
+        }
+    }
+
+    fn rel(&self, p: &Path) -> String {
+        p.strip_prefix(&self.root)
+            .unwrap_or(p)
+            .to_string_lossy()
+            .replace('\\', "/")
+    }
+
+    /// Stat everything under ROOT and reconcile with what we know.
+    fn rescan(&mut self, initial: bool) {
+        self.dirty = None;
+        let scans = match scan_root(&self.root) {
+            Ok(s) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let root = self.root.clone();
+                self.warn(&root, "ROOT disappeared".into());
+                Vec::new()
+            }
+            Err(e) => {
+                // A transient failure (NFS hiccup) must not drop every run.
+                let root = self.root.clone();
+                self.warn(&root, format!("cannot list ROOT: {e}"));
+                return;
+            }
+        };
+        let now = Instant::now();
+        let mut present: HashSet<PathBuf> = HashSet::new();
+        let mut names: HashSet<String> = HashSet::new();
+        for scan in scans {
+            names.insert(scan.name.clone());
+            self.reconcile_run(&scan, now);
+            for f in scan.files {
+                if let (Some(filter), Some(layer)) = (&self.layer_filter, f.format.known_layer()) {
+                    if filter != layer {
+                        continue;
+                    }
+                }
+                present.insert(f.path.clone());
+                match self.files.get_mut(&f.path) {
+                    None => {
+                        if initial {
+                            self.startup.insert(f.path.clone());
+                        }
+                        self.files.insert(
+                            f.path.clone(),
+                            FileEntry {
+                                run: scan.name.clone(),
+                                step: f.step,
+                                step_name: f.step_name,
+                                format: f.format,
+                                stamp: f.stamp,
+                                stage: Stage::Seen {
+                                    since: now,
+                                    looks: 0,
+                                },
+                                fresh: !initial,
+                                results: Vec::new(),
+                            },
+                        );
+                        self.try_cache_now(&f.path);
+                    }
+                    Some(e) if e.stamp != f.stamp => {
+                        e.stamp = f.stamp;
+                        e.fresh = true;
+                        let looks = match e.stage {
+                            Stage::Seen { looks, .. } => looks + 1,
+                            _ => 0,
+                        };
+                        e.stage = Stage::Seen { since: now, looks };
+                        self.queue.remove(&f.path);
+                    }
+                    Some(_) => {}
+                }
+            }
+            for p in scan.unnamed {
+                self.warn(
+                    &p,
+                    "no step number in the name (the last run of digits is the step): ignored"
+                        .into(),
+                );
+            }
+        }
+        self.ready_due = Some(
+            self.ready_due
+                .map_or(now + STABLE_FOR, |d| d.min(now + STABLE_FOR)),
+        );
+
+        // Files that are gone.
+        let gone: Vec<PathBuf> = self
+            .files
+            .keys()
+            .filter(|p| !present.contains(*p))
+            .cloned()
+            .collect();
+        let mut affected: BTreeSet<(String, u64)> = BTreeSet::new();
+        for p in gone {
+            self.queue.remove(&p);
+            self.startup.remove(&p);
+            if let Some(e) = self.files.remove(&p) {
+                if !e.results.is_empty() {
+                    affected.insert((e.run, e.step));
+                }
+            }
+        }
+        // Runs that are gone.
+        let gone_runs: Vec<String> = self
+            .runs
+            .keys()
+            .filter(|r| !names.contains(*r))
+            .cloned()
+            .collect();
+        for run in gone_runs {
+            self.runs.remove(&run);
+            self.queue.remove_run(&run);
+            self.emit(EngineEvent::RunRemoved { run });
+        }
+        for (run, step) in affected {
+            if self.runs.contains_key(&run) {
+                self.remove_step(&run, step, None);
+            }
+        }
+    }
+
+    /// Tell consumers a step is gone, then give back what remains of it
+    /// (other files of the same step), except `skip`.
+    fn remove_step(&mut self, run: &str, step: u64, skip: Option<&Path>) {
+        self.emit(EngineEvent::MilestoneRemoved {
+            run: run.to_string(),
+            step,
+        });
+        let mut again: Vec<MilestoneResult> = self
+            .files
+            .iter()
+            .filter(|(p, e)| e.run == run && e.step == step && Some(p.as_path()) != skip)
+            .flat_map(|(_, e)| e.results.iter().cloned())
+            .collect();
+        again.sort_by(|a, b| a.key.cmp(&b.key));
+        for r in again {
+            self.emit(EngineEvent::Result(r));
+        }
+    }
+
+    fn reconcile_run(&mut self, scan: &RunScan, now: Instant) {
+        let is_new = !self.runs.contains_key(&scan.name);
+        if is_new {
+            self.runs.insert(
+                scan.name.clone(),
+                RunState {
+                    info: RunInfo {
+                        name: scan.name.clone(),
+                        dir: scan.dir.clone(),
+                        meta: RunMeta::default(),
+                        has_labels: scan.labels.is_some(),
+                    },
+                    run_json: None,
+                    run_json_retry: None,
+                    scalars: ScalarsFile::default(),
+                    scalars_stamp: None,
+                    warned_bad_scalars: false,
+                    labels: scan.labels.clone(),
+                },
+            );
+        }
+        let mut announce = is_new;
+
+        // run.json
+        let json_path = scan.dir.join("run.json");
+        let Some(run) = self.runs.get_mut(&scan.name) else {
+            return;
+        };
+        if scan.run_json != run.run_json {
+            run.run_json = scan.run_json;
+            let meta = match scan.run_json {
+                None => Ok(RunMeta::default()),
+                Some(_) => read_run_json(&json_path),
+            };
+            match meta {
+                Ok(m) => {
+                    run.run_json_retry = None;
+                    if m != run.info.meta {
+                        run.info.meta = m;
+                        announce = true;
+                    }
+                }
+                // Maybe half-written: warn only if a second look agrees.
+                Err(_) => run.run_json_retry = Some(now + STABLE_FOR),
+            }
+        }
+
+        // labels
+        if scan.labels != run.labels {
+            run.labels = scan.labels.clone();
+            if run.info.has_labels != scan.labels.is_some() {
+                run.info.has_labels = scan.labels.is_some();
+                announce = true;
+            }
+            // Results computed with other labels are stale.
+            for (p, e) in self.files.iter_mut() {
+                if e.run == scan.name
+                    && matches!(
+                        e.stage,
+                        Stage::Queued { .. } | Stage::Computing | Stage::Done
+                    )
+                {
+                    e.stage = Stage::Seen {
+                        since: now,
+                        looks: 0,
+                    };
+                    self.queue.remove(p);
+                }
+            }
+        }
+        let Some(run) = self.runs.get_mut(&scan.name) else {
+            return;
+        };
+        if announce {
+            let info = run.info.clone();
+            self.emit(EngineEvent::RunFound(info));
+        }
+
+        // scalars.jsonl
+        let Some(run) = self.runs.get_mut(&scan.name) else {
+            return;
+        };
+        if scan.scalars != run.scalars_stamp {
+            run.scalars_stamp = scan.scalars;
+            let path = scan.dir.join("scalars.jsonl");
+            let changed = match scan.scalars {
+                None => {
+                    let had = !run.scalars.points.is_empty();
+                    run.scalars = ScalarsFile::default();
+                    had
+                }
+                Some(s) => run.scalars.update(&path, s.size, s.ino).unwrap_or(false),
+            };
+            let bad = (!run.warned_bad_scalars && run.scalars.bad_lines > 0).then(|| {
+                run.warned_bad_scalars = true;
+                format!(
+                    "skipped lines that are not JSON objects ({})",
+                    run.scalars.first_bad.clone().unwrap_or_default()
+                )
+            });
+            let points = changed.then(|| run.scalars.points.clone());
+            if let Some(points) = points {
+                self.emit(EngineEvent::Scalars {
+                    run: scan.name.clone(),
+                    points,
+                });
+            }
+            if let Some(msg) = bad {
+                self.warn(&path, msg);
+            }
+        }
+    }
+
+    /// A file seen for the first time whose version is in the cache needs no
+    /// second look: it was complete when it was computed.
+    fn try_cache_now(&mut self, path: &Path) {
+        if self.cache.is_none() {
+            return;
+        }
+        let Some(run) = self.files.get(path).map(|e| e.run.clone()) else {
+            return;
+        };
+        match self.labels_for(&run) {
+            LabelsNow::Ready(id, l) => self.cache_or_queue(path, Some((id, l)), true),
+            LabelsNow::None => self.cache_or_queue(path, None, true),
+            LabelsNow::NotReady => {}
+        }
+    }
+
+    /// The labels that apply to `run` now, loading them if needed.
+    fn labels_for(&mut self, run: &str) -> LabelsNow {
+        let Some((path, stamp)) = self.runs.get(run).and_then(|r| r.labels.clone()) else {
+            return LabelsNow::None;
+        };
+        let cached = self
+            .labels
+            .get(&path)
+            .filter(|(s, _)| *s == stamp)
+            .map(|(_, r)| r.clone());
+        let loaded = match cached {
+            Some(r) => r,
+            None => match check_complete(&path).and_then(|_| read_labels(&path)) {
+                Err(e) if e.is_incomplete() => return LabelsNow::NotReady,
+                Err(e) => {
+                    let r = Err(e.to_string());
+                    self.labels.insert(path.clone(), (stamp, r.clone()));
+                    r
+                }
+                Ok(v) => {
+                    let r = Ok(Arc::new(v));
+                    self.labels.insert(path.clone(), (stamp, r.clone()));
+                    r
+                }
+            },
+        };
+        match loaded {
+            Ok(v) => LabelsNow::Ready(
+                LabelsId {
+                    path: self.rel(&path),
+                    size: stamp.size,
+                    mtime_ns: stamp.mtime_ns,
+                },
+                v,
+            ),
+            Err(msg) => {
+                self.warn(&path, format!("{msg}; labelled metrics skipped"));
+                LabelsNow::None
+            }
+        }
+    }
+
+    /// Second looks: files whose two looks agree and whose header promises
+    /// no more than is there go to the cache or the queue.
+    fn readiness(&mut self, now: Instant) {
+        if self.ready_due.map_or(true, |d| now < d) {
+            return;
+        }
+        self.ready_due = None;
+        let mut next: Option<Instant> = None;
+        let mut due_next = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
+
+        // Half-written run.json files get one more look before their warning.
+        let retry: Vec<String> = self
+            .runs
+            .iter()
+            .filter_map(|(n, r)| r.run_json_retry.map(|t| (n, t)))
+            .filter_map(|(n, t)| {
+                if t <= now {
+                    Some(n.clone())
+                } else {
+                    due_next(t);
+                    None
+                }
+            })
+            .collect();
+        for name in retry {
+            let Some(run) = self.runs.get_mut(&name) else {
+                continue;
+            };
+            run.run_json_retry = None;
+            let path = run.info.dir.join("run.json");
+            match read_run_json(&path) {
+                Ok(m) => {
+                    if m != run.info.meta {
+                        run.info.meta = m;
+                        let info = run.info.clone();
+                        self.emit(EngineEvent::RunFound(info));
+                    }
+                }
+                Err(e) => self.warn(&path, format!("{e}: metadata ignored")),
+            }
+        }
+
+        let due: Vec<PathBuf> = self
+            .files
+            .iter()
+            .filter_map(|(p, e)| {
+                let at = match e.stage {
+                    Stage::Seen { since, .. } => since + STABLE_FOR,
+                    Stage::Incomplete { since, retry } => since + retry,
+                    _ => return None,
+                };
+                if at <= now {
+                    Some(p.clone())
+                } else {
+                    due_next(at);
+                    None
+                }
+            })
+            .collect();
+        for path in due {
+            self.look_again(&path, now);
+        }
+        for e in self.files.values() {
+            match e.stage {
+                Stage::Seen { since, .. } => due_next(since + STABLE_FOR),
+                Stage::Incomplete { since, retry } => due_next(since + retry),
+                _ => {}
+            }
+        }
+        self.ready_due = next;
+    }
+
+    fn look_again(&mut self, path: &Path, now: Instant) {
+        let Some(e) = self.files.get_mut(path) else {
+            return;
+        };
+        let Some(stamp) = FileStamp::read(path) else {
+            // Gone: the re-scan decides what that means.
+            self.dirty.get_or_insert((now, now));
+            e.stage = Stage::Seen {
+                since: now,
+                looks: 0,
+            };
+            return;
+        };
+        let (looks, retry) = match e.stage {
+            Stage::Seen { looks, .. } => (looks, None),
+            Stage::Incomplete { retry, .. } => (0, Some(retry)),
+            _ => return,
+        };
+        if stamp != e.stamp {
+            e.stamp = stamp;
+            e.stage = Stage::Seen {
+                since: now,
+                looks: looks + 1,
+            };
+            return;
+        }
+        if let Some(retry) = retry {
+            // Unchanged since it was found incomplete: still incomplete.
+            e.stage = Stage::Incomplete {
+                since: now,
+                retry: (retry * 2).min(MAX_RETRY),
+            };
+            return;
+        }
+        match check_complete(path) {
+            Err(err) if err.is_incomplete() => {
+                e.stage = Stage::Incomplete {
+                    since: now,
+                    retry: STABLE_FOR * 2,
+                };
+            }
+            Err(err) if matches!(&err, crate::read::ReadError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound) =>
+            {
+                self.dirty.get_or_insert((now, now));
+            }
+            Err(err) => self.file_failed(path, err.to_string()),
+            Ok(()) => {
+                let run = e.run.clone();
+                match self.labels_for(&run) {
+                    LabelsNow::NotReady => {
+                        if let Some(e) = self.files.get_mut(path) {
+                            e.stage = Stage::Seen { since: now, looks };
+                        }
+                    }
+                    LabelsNow::None => self.cache_or_queue(path, None, false),
+                    LabelsNow::Ready(id, l) => self.cache_or_queue(path, Some((id, l)), false),
+                }
+            }
+        }
+    }
+
+    /// Emit cached results when this version is cached, else queue it
+    /// (unless `only_cache`).
+    fn cache_or_queue(
+        &mut self,
+        path: &Path,
+        labels: Option<(LabelsId, Arc<Vec<i64>>)>,
+        only_cache: bool,
+    ) {
+        let rel = self.rel(path);
+        let Some(e) = self.files.get(path) else {
+            return;
+        };
+        let hit = self.cache.as_ref().and_then(|c| {
+            c.lookup(&Lookup {
+                file: &rel,
+                size: e.stamp.size,
+                mtime_ns: e.stamp.mtime_ns,
+                labels: labels.as_ref().map(|(id, _)| id),
+                layer_filter: self.layer_filter.as_deref(),
+            })
+        });
+        if let Some(records) = hit {
+            let results = records
+                .into_iter()
+                .map(|r| MilestoneResult {
+                    key: MilestoneKey {
+                        run: e.run.clone(),
+                        step: e.step,
+                        layer: r.layer,
+                    },
+                    step_name: e.step_name.clone(),
+                    file: path.to_path_buf(),
+                    cached: true,
+                    outcome: match (r.metrics, r.error) {
+                        (Some(m), _) => Ok(m),
+                        (None, e) => Err(e.unwrap_or_else(|| "unknown error".into())),
+                    },
+                })
+                .collect();
+            if let Some(e) = self.files.get_mut(path) {
+                e.stage = Stage::Done;
+            }
+            self.startup.remove(path);
+            self.set_results(path, results);
+            return;
+        }
+        if only_cache {
+            return;
+        }
+        if let Some(e) = self.files.get_mut(path) {
+            e.stage = Stage::Queued { labels };
+            self.queue.push(Item {
+                path: path.to_path_buf(),
+                run: e.run.clone(),
+                step: e.step,
+                fresh: e.fresh,
+            });
+        }
+    }
+
+    fn file_failed(&mut self, path: &Path, msg: String) {
+        let Some(e) = self.files.get_mut(path) else {
+            return;
+        };
+        e.stage = Stage::Failed;
+        let r = MilestoneResult {
+            key: MilestoneKey {
+                run: e.run.clone(),
+                step: e.step,
+                layer: e.format.error_layer().to_string(),
+            },
+            step_name: e.step_name.clone(),
+            file: path.to_path_buf(),
+            cached: false,
+            outcome: Err(msg),
+        };
+        self.startup.remove(path);
+        self.set_results(path, vec![r]);
+    }
+
+    /// Replace what consumers hold for `path` with `results`.
+    fn set_results(&mut self, path: &Path, results: Vec<MilestoneResult>) {
+        let Some(e) = self.files.get_mut(path) else {
+            return;
+        };
+        let old = std::mem::replace(&mut e.results, results.clone());
+        let (run, step) = (e.run.clone(), e.step);
+        let dropped = old
+            .iter()
+            .any(|o| !results.iter().any(|n| n.key.layer == o.key.layer));
+        if dropped {
+            self.remove_step(&run, step, Some(path));
+        }
+        for r in results {
+            self.emit(EngineEvent::Result(r));
+        }
+    }
+
+    fn dispatch(&mut self) {
+        while self.busy < self.workers {
+            let Some(item) = self.queue.pop() else { break };
+            let Some(e) = self.files.get_mut(&item.path) else {
+                continue;
+            };
+            let Stage::Queued { labels } = std::mem::replace(&mut e.stage, Stage::Computing) else {
+                continue;
+            };
+            let job = Job {
+                path: item.path.clone(),
+                stamp: e.stamp,
+                format: e.format.clone(),
+                labels,
+                layer_filter: self.layer_filter.clone(),
+                settings: self.settings.clone(),
+                compute: self.compute.clone(),
+            };
+            if self.job_tx.send(job).is_err() {
+                self.closed = true;
+                return;
+            }
+            self.busy += 1;
+            let ev = EngineEvent::Computing {
+                run: item.run,
+                step: item.step,
+                file: item.path,
+            };
+            self.emit(ev);
+        }
+        let pending = self.queue.len();
+        if self.last_pending != Some(pending) {
+            self.last_pending = Some(pending);
+            self.emit(EngineEvent::Queue { pending });
+        }
+    }
+
+    fn on_done(&mut self, d: Done) {
+        self.busy = self.busy.saturating_sub(1);
+        let now = Instant::now();
+        let Some(e) = self.files.get_mut(&d.path) else {
+            return;
+        };
+        if e.stamp != d.stamp || !matches!(e.stage, Stage::Computing) {
+            return; // a newer version is on its way through
+        }
+        match d.outcome {
+            Outcome::Changed | Outcome::Incomplete => {
+                e.stage = Stage::Seen {
+                    since: now,
+                    looks: 0,
+                };
+                self.ready_due = Some(
+                    self.ready_due
+                        .map_or(now + STABLE_FOR, |x| x.min(now + STABLE_FOR)),
+                );
+            }
+            Outcome::ReadFailed(msg) => self.file_failed(&d.path, msg),
+            Outcome::Layers {
+                file_layers,
+                results,
+            } => {
+                e.stage = Stage::Done;
+                let (run, step, step_name, stamp) =
+                    (e.run.clone(), e.step, e.step_name.clone(), e.stamp);
+                let rel = self.rel(&d.path);
+                if let Some(cache) = self.cache.as_mut() {
+                    let records = results
+                        .iter()
+                        .map(|(layer, outcome)| {
+                            cache.record(
+                                &run,
+                                step,
+                                &step_name,
+                                layer,
+                                &rel,
+                                stamp.size,
+                                stamp.mtime_ns,
+                                d.labels.as_ref(),
+                                &file_layers,
+                                outcome,
+                            )
+                        })
+                        .collect();
+                    if let Err(err) = cache.append(records) {
+                        let p = cache.path().to_path_buf();
+                        self.warn(
+                            &p,
+                            format!("cannot write the cache ({err}); results are no longer cached"),
+                        );
+                    }
+                }
+                let out: Vec<MilestoneResult> = results
+                    .into_iter()
+                    .map(|(layer, outcome): (String, Result<LayerMetrics, String>)| {
+                        MilestoneResult {
+                            key: MilestoneKey {
+                                run: run.clone(),
+                                step,
+                                layer,
+                            },
+                            step_name: step_name.clone(),
+                            file: d.path.clone(),
+                            cached: false,
+                            outcome,
+                        }
+                    })
+                    .collect();
+                self.startup.remove(&d.path);
+                self.set_results(&d.path, out);
+            }
+        }
+    }
+
+    fn check_caught_up(&mut self, once: bool) {
+        if self.caught_up {
+            return;
+        }
+        let files = &self.files;
+        self.startup.retain(|p| {
+            files.get(p).is_some_and(|e| match e.stage {
+                Stage::Seen { looks, .. } => looks < BUSY_LOOKS,
+                Stage::Queued { .. } | Stage::Computing => true,
+                Stage::Incomplete { .. } | Stage::Done | Stage::Failed => false,
+            })
+        });
+        if !self.startup.is_empty() {
+            return;
+        }
+        if once {
+            let mut left: Vec<PathBuf> = self
+                .files
+                .iter()
+                .filter(|(_, e)| !matches!(e.stage, Stage::Done | Stage::Failed))
+                .map(|(p, _)| p.clone())
+                .collect();
+            left.sort();
+            for p in left {
+                self.warn(&p, "still being written (incomplete): not reported".into());
+            }
+        }
+        self.caught_up = true;
+        self.emit(EngineEvent::CaughtUp);
+    }
+}

@@ -1,0 +1,533 @@
+//! The live engine as a user sees it: `sslwatch report` (with and without
+//! `--follow`) on temporary roots that change while it runs. Every wait is
+//! for a condition with a generous deadline; nothing passes or fails on timing.
+
+use ndarray::Array2;
+use serde_json::Value;
+use sslwatch::read::write::{npy_bytes_f32, npy_bytes_i64, write_atomic};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const DEADLINE: Duration = Duration::from_secs(90);
+const BIN: &str = env!("CARGO_BIN_EXE_sslwatch");
+/// Tiny, fast metric settings.
+const FAST: [&str; 4] = ["--k", "2", "--n-init", "1"];
+
+/// A 40 x 8 matrix in two clusters, varied by `seed`.
+fn matrix(rows: usize, seed: u64) -> Array2<f32> {
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    Array2::from_shape_fn((rows, 8), |(i, _)| {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let noise = ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5;
+        (i % 2) as f32 * 4.0 + noise
+    })
+}
+
+fn npy(rows: usize, seed: u64) -> Vec<u8> {
+    npy_bytes_f32(matrix(rows, seed).view())
+}
+
+fn put(path: &Path, bytes: &[u8]) {
+    write_atomic(path, bytes).unwrap();
+}
+
+fn labels(rows: usize) -> Vec<u8> {
+    npy_bytes_i64(&(0..rows as i64).map(|i| i % 2).collect::<Vec<_>>())
+}
+
+/// A running `sslwatch` whose stdout lines arrive on a channel.
+struct Proc {
+    child: Child,
+    lines: crossbeam_channel::Receiver<String>,
+    stderr: Arc<Mutex<String>>,
+    seen: Vec<Value>,
+}
+
+impl Proc {
+    fn start(args: &[&str]) -> Proc {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start sslwatch");
+        let (tx, lines) = crossbeam_channel::unbounded();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut err = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Proc {
+            child,
+            lines,
+            stderr,
+            seen: Vec::new(),
+        }
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Read JSON lines until `done(all lines so far)` holds.
+    fn until(&mut self, what: &str, mut done: impl FnMut(&[Value]) -> bool) {
+        let end = Instant::now() + DEADLINE;
+        while !done(&self.seen) {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let v: Value = serde_json::from_str(&line)
+                        .unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+                    self.seen.push(v);
+                }
+                Err(_) => panic!(
+                    "timed out waiting for {what}\nstdout lines: {:#?}\nstderr:\n{}",
+                    self.seen,
+                    self.stderr()
+                ),
+            }
+        }
+    }
+
+    fn until_stderr(&self, what: &str) {
+        let end = Instant::now() + DEADLINE;
+        while !self.stderr().contains(what) {
+            assert!(
+                Instant::now() < end,
+                "timed out waiting for {what:?} on stderr:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Send SIGINT and wait for the exit.
+    fn interrupt(mut self) -> (ExitStatus, String) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGINT) };
+        let end = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, self.stderr());
+            }
+            if Instant::now() > end {
+                let _ = self.child.kill();
+                panic!(
+                    "sslwatch did not exit on SIGINT; stderr:\n{}",
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn results<'a>(lines: &'a [Value], run: &str, step: u64) -> Vec<&'a Value> {
+    lines
+        .iter()
+        .filter(|v| v["run"] == run && v["step"] == step && v.get("status").is_some())
+        .collect()
+}
+
+fn has_ok(lines: &[Value], run: &str, step: u64) -> bool {
+    results(lines, run, step)
+        .iter()
+        .any(|v| v["status"] == "ok")
+}
+
+fn follow(root: &Path, extra: &[&str]) -> Proc {
+    let mut args = vec![
+        "report",
+        root.to_str().unwrap(),
+        "--follow",
+        "--format",
+        "json",
+        "--no-cache",
+    ];
+    args.extend(FAST);
+    args.extend(extra);
+    Proc::start(&args)
+}
+
+fn run_dir(root: &Path, name: &str) -> PathBuf {
+    let d = root.join(name).join("milestones");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn a_slowly_written_milestone_is_reported_once_and_only_when_complete() {
+    let root = tempfile::tempdir().unwrap();
+    let ms = run_dir(root.path(), "r");
+    put(&root.path().join("labels.npy"), &labels(40));
+    let mut p = follow(root.path(), &[]);
+    p.until_stderr("caught up");
+
+    // Written in place, in chunks, the way a plain np.save over a slow
+    // network filesystem looks to a reader.
+    let bytes = npy(40, 1);
+    let path = ms.join("epoch_0010.npy");
+    let mut f = std::fs::File::create(&path).unwrap();
+    for chunk in bytes.chunks(bytes.len() / 5 + 1) {
+        f.write_all(chunk).unwrap();
+        f.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+        // Nothing about step 10 may appear while it is incomplete.
+        if let Ok(line) = p.lines.try_recv() {
+            panic!("reported before complete: {line}");
+        }
+    }
+    drop(f);
+    p.until("step 10", |l| has_ok(l, "r", 10));
+    // A later milestone proves the first one was not computed again meanwhile.
+    put(&ms.join("epoch_0020.npy"), &npy(40, 2));
+    p.until("step 20", |l| has_ok(l, "r", 20));
+    let r10 = results(&p.seen, "r", 10);
+    assert_eq!(r10.len(), 1, "{:#?}", p.seen);
+    assert_eq!(r10[0]["layer"], "emb");
+    assert_eq!(r10[0]["n"], 40);
+    assert!(
+        r10[0]["probe_acc"].is_number(),
+        "labels from ROOT/labels.npy apply"
+    );
+    assert!(!p.stderr().contains("warning"), "{}", p.stderr());
+}
+
+#[test]
+fn a_truncated_file_stays_pending_without_an_error() {
+    let root = tempfile::tempdir().unwrap();
+    let ms = run_dir(root.path(), "r");
+    let bytes = npy(40, 1);
+    put(&ms.join("10.npy"), &bytes[..bytes.len() - 100]);
+    let mut p = follow(root.path(), &[]);
+    put(&ms.join("20.npy"), &npy(40, 2));
+    p.until("step 20", |l| has_ok(l, "r", 20));
+    put(&ms.join("30.npy"), &npy(40, 3));
+    p.until("step 30", |l| has_ok(l, "r", 30));
+    assert!(results(&p.seen, "r", 10).is_empty(), "{:#?}", p.seen);
+    let err = p.stderr();
+    assert!(
+        !err.contains("10.npy"),
+        "no warning or error about the pending file:\n{err}"
+    );
+
+    // Without --follow it is named as still being written, not as an error.
+    let out = Command::new(BIN)
+        .args([
+            "report",
+            root.path().to_str().unwrap(),
+            "--format",
+            "json",
+            "--no-cache",
+        ])
+        .args(FAST)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("\"error\""), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("10.npy") && stderr.contains("still being written"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_corrupt_file_is_one_error_line_and_watching_goes_on() {
+    let root = tempfile::tempdir().unwrap();
+    let ms = run_dir(root.path(), "r");
+    let mut p = follow(root.path(), &[]);
+    put(
+        &ms.join("10.npy"),
+        b"this is not an npy file at all, but it is long enough to look at",
+    );
+    p.until("the error", |l| !results(l, "r", 10).is_empty());
+    put(&ms.join("20.npy"), &npy(40, 2));
+    p.until("step 20", |l| has_ok(l, "r", 20));
+    let r10 = results(&p.seen, "r", 10);
+    assert_eq!(r10.len(), 1, "{:#?}", p.seen);
+    assert_eq!(r10[0]["status"], "error");
+    assert!(
+        r10[0]["error"].as_str().unwrap().contains("10.npy"),
+        "{}",
+        r10[0]
+    );
+
+    // Replaced by a good file: recomputed.
+    put(&ms.join("10.npy"), &npy(30, 5));
+    p.until("the replacement", |l| has_ok(l, "r", 10));
+    let last = results(&p.seen, "r", 10).pop().unwrap().clone();
+    assert_eq!(last["n"], 30);
+    let (status, _) = p.interrupt();
+    assert!(status.success());
+}
+
+#[test]
+fn a_thousand_files_created_at_once_are_all_reported() {
+    let root = tempfile::tempdir().unwrap();
+    let mut p = follow(root.path(), &[]);
+    p.until_stderr("caught up");
+    let bytes = npy(40, 1);
+    for run in 0..10 {
+        let ms = run_dir(root.path(), &format!("run{run}"));
+        for step in 0..100 {
+            std::fs::write(ms.join(format!("{step}.npy")), &bytes).unwrap();
+        }
+    }
+    let count = |l: &[Value]| {
+        l.iter()
+            .filter(|v| v["status"] == "ok")
+            .map(|v| (v["run"].to_string(), v["step"].as_u64()))
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    };
+    p.until("1000 results", |l| count(l) == 1000);
+    assert_eq!(p.seen.iter().filter(|v| v["status"] == "error").count(), 0);
+}
+
+#[test]
+fn a_deleted_run_and_milestone_disappear() {
+    let root = tempfile::tempdir().unwrap();
+    let a = run_dir(root.path(), "group/a");
+    let b = run_dir(root.path(), "b");
+    put(&a.join("1.npy"), &npy(40, 1));
+    put(&b.join("1.npy"), &npy(40, 2));
+    put(&b.join("2.npy"), &npy(40, 3));
+    let mut p = follow(root.path(), &[]);
+    p.until("both runs", |l| {
+        has_ok(l, "group/a", 1) && has_ok(l, "b", 2)
+    });
+    std::fs::remove_dir_all(root.path().join("group/a")).unwrap();
+    p.until("run_removed", |l| {
+        l.iter()
+            .any(|v| v["event"] == "run_removed" && v["run"] == "group/a")
+    });
+    std::fs::remove_file(b.join("2.npy")).unwrap();
+    p.until("milestone_removed", |l| {
+        l.iter()
+            .any(|v| v["event"] == "milestone_removed" && v["run"] == "b" && v["step"] == 2)
+    });
+}
+
+#[test]
+fn a_restart_loads_everything_from_the_cache_and_never_writes_into_root() {
+    let root = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let ms = run_dir(root.path(), "r");
+    for step in 0..5 {
+        put(&ms.join(format!("{step}.npy")), &npy(40, step));
+    }
+    put(&root.path().join("labels.npy"), &labels(40));
+    let listing = |p: &Path| {
+        let mut v: Vec<(PathBuf, u64)> = walk(p);
+        v.sort();
+        v
+    };
+    let before = listing(root.path());
+    let report = || {
+        let out = Command::new(BIN)
+            .args(["report", root.path().to_str().unwrap(), "--format", "json"])
+            .args(["--cache-dir", cache.path().to_str().unwrap()])
+            .args(FAST)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (lines, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (first, err1) = report();
+    let rows: Vec<&Value> = first.iter().filter(|v| v["status"] == "ok").collect();
+    assert_eq!(rows.len(), 5);
+    assert!(rows.iter().all(|v| v["cached"] == false));
+    assert!(err1.contains("computed 5, cached 0"), "{err1}");
+    let summary: Vec<&Value> = first.iter().filter(|v| v["event"] == "summary").collect();
+    assert_eq!(summary.len(), 1);
+    assert_eq!(summary[0]["probe_source"], "computed");
+
+    let (second, err2) = report();
+    let rows2: Vec<&Value> = second.iter().filter(|v| v["status"] == "ok").collect();
+    assert_eq!(rows2.len(), 5);
+    assert!(rows2.iter().all(|v| v["cached"] == true), "{rows2:#?}");
+    assert!(err2.contains("computed 0, cached 5"), "{err2}");
+    for (a, b) in rows.iter().zip(&rows2) {
+        assert_eq!(a["silhouette"], b["silhouette"]);
+    }
+    // Other settings are other results.
+    let out = Command::new(BIN)
+        .args([
+            "report",
+            root.path().to_str().unwrap(),
+            "--format",
+            "json",
+            "--k",
+            "3",
+        ])
+        .args(["--cache-dir", cache.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("computed 5, cached 0"));
+    assert_eq!(listing(root.path()), before, "ROOT must not change");
+
+    // The cache may not live inside ROOT.
+    let inside = root.path().join("cache");
+    let out = Command::new(BIN)
+        .args([
+            "report",
+            root.path().to_str().unwrap(),
+            "--cache-dir",
+            inside.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("inside ROOT"));
+}
+
+fn walk(p: &Path) -> Vec<(PathBuf, u64)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(p).unwrap().flatten() {
+        let m = e.metadata().unwrap();
+        if m.is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push((e.path(), m.len()));
+        }
+    }
+    out
+}
+
+#[test]
+fn forced_polling_sees_new_files() {
+    let root = tempfile::tempdir().unwrap();
+    let ms = run_dir(root.path(), "r");
+    let mut p = follow(root.path(), &["--poll", "0.2"]);
+    p.until_stderr("polling every 0.2 s (--poll)");
+    put(&ms.join("epoch_0007.npy"), &npy(40, 1));
+    p.until("step 7", |l| has_ok(l, "r", 7));
+}
+
+#[test]
+fn ctrl_c_ends_follow_with_exit_code_zero() {
+    let root = tempfile::tempdir().unwrap();
+    let ms = run_dir(root.path(), "r");
+    put(&ms.join("1.npy"), &npy(40, 1));
+    let mut p = follow(root.path(), &[]);
+    p.until("step 1", |l| has_ok(l, "r", 1));
+    let (status, err) = p.interrupt();
+    assert!(status.success(), "{status:?}\n{err}");
+    assert!(err.contains("stopped"), "{err}");
+}
+
+#[test]
+fn report_prints_a_table_and_summary_and_rejects_a_missing_root() {
+    let root = tempfile::tempdir().unwrap();
+    let ms = run_dir(root.path(), "r");
+    for step in 0..6 {
+        put(
+            &ms.join(format!("step{step}")).join("h.npy"),
+            &npy(40, step),
+        );
+    }
+    std::fs::write(
+        root.path().join("r/scalars.jsonl"),
+        "{\"step\":0,\"probe_acc\":0.1}\nnot json\n{\"step\":1,\"probe_acc\":0.2}\n{\"st",
+    )
+    .unwrap();
+    std::fs::write(root.path().join("r/run.json"), "{\"method\":\"simclr\"}").unwrap();
+    let out = Command::new(BIN)
+        .args(["report", root.path().to_str().unwrap(), "--no-cache"])
+        .args(FAST)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Summary"), "{text}");
+    assert!(text.contains("probe_acc from scalars.jsonl"), "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("r ")).count(),
+        6,
+        "{text}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("scalars.jsonl") && err.contains("skipped"),
+        "{err}"
+    );
+
+    let out = Command::new(BIN)
+        .args(["report", root.path().join("nope").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn labels_of_the_wrong_length_skip_only_the_labelled_metrics() {
+    let root = tempfile::tempdir().unwrap();
+    let ms = run_dir(root.path(), "r");
+    put(&root.path().join("r/labels.npy"), &labels(30));
+    put(&ms.join("1.npy"), &npy(40, 1));
+    let out = Command::new(BIN)
+        .args([
+            "report",
+            root.path().to_str().unwrap(),
+            "--format",
+            "json",
+            "--no-cache",
+        ])
+        .args(FAST)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let line: Value = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["status"] == "ok")
+        .expect("a result");
+    assert!(line["probe_acc"].is_null());
+    assert!(line["silhouette"].is_number());
+    assert!(
+        line["warnings"][0].as_str().unwrap().contains("labels"),
+        "{line}"
+    );
+}

@@ -1,0 +1,292 @@
+//! Cross-checks of the information metrics against the Python reference
+//! implementations: scikit-learn's `adjusted_mutual_info_score`, scipy's
+//! `spearmanr`, and numpy versions of the histogram entropy, RankMe and the
+//! Gaussian entropy written from their definitions.
+//!
+//! Needs python3 with numpy, scipy and scikit-learn. Without them the tests
+//! print "skipped: scikit-learn not installed" and pass, unless
+//! SSLWATCH_REQUIRE_REFERENCE=1 (as in CI), where they fail.
+
+use ndarray::Array2;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use serde_json::Value;
+use sslwatch::metrics::{ami, correlation, entropy, rank};
+use sslwatch::read::write::{npy_bytes_f32, npy_bytes_i64, write_atomic};
+use std::path::Path;
+use std::process::Command;
+use tempfile::TempDir;
+
+/// Whether the reference can run; panics when it is required but missing.
+fn reference_available() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import numpy, scipy, sklearn"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        if std::env::var("SSLWATCH_REQUIRE_REFERENCE").as_deref() == Ok("1") {
+            panic!("SSLWATCH_REQUIRE_REFERENCE=1 but python3 cannot import numpy, scipy, sklearn");
+        }
+        println!("skipped: scikit-learn not installed");
+    }
+    ok
+}
+
+/// Run `script` with the data directory as argv[1]; it prints one JSON value.
+fn python(script: &str, dir: &Path) -> Value {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(dir)
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("python prints JSON")
+}
+
+fn write_i64(dir: &Path, name: &str, v: &[i64]) {
+    write_atomic(&dir.join(name), &npy_bytes_i64(v)).expect("write labels");
+}
+
+fn write_f32(dir: &Path, name: &str, x: &Array2<f32>) {
+    write_atomic(&dir.join(name), &npy_bytes_f32(x.view())).expect("write matrix");
+}
+
+fn f64s(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .expect("JSON array")
+        .iter()
+        .map(|x| x.as_f64().expect("number"))
+        .collect()
+}
+
+/// Pairs of labelings: balanced, unbalanced, many small clusters, arbitrary ids.
+fn labeling_pairs(rng: &mut ChaCha8Rng) -> Vec<(Vec<i64>, Vec<i64>)> {
+    let mut pairs = Vec::new();
+    // 10 x 10 balanced, b a noisy copy of a (the k-means agreement case).
+    let a: Vec<i64> = (0..5000).map(|_| rng.gen_range(0..10)).collect();
+    let b = a
+        .iter()
+        .map(|&l| {
+            if rng.gen_bool(0.4) {
+                rng.gen_range(0..10)
+            } else {
+                l
+            }
+        })
+        .collect();
+    pairs.push((a, b));
+    // Independent 3 vs 17 clusters.
+    let a = (0..3000).map(|_| rng.gen_range(0..3)).collect();
+    let b = (0..3000).map(|_| rng.gen_range(0..17)).collect();
+    pairs.push((a, b));
+    // Unbalanced: cluster c has weight 2^-c (sizes ~ n/2, n/4, ...),
+    // against 50 near-uniform clusters partly tied to it.
+    let a: Vec<i64> = (0..4000)
+        .map(|_| {
+            let u: f64 = rng.gen_range(1e-12..1.0);
+            (-u.log2()).floor().min(11.0) as i64
+        })
+        .collect();
+    let b = a
+        .iter()
+        .map(|&l| {
+            if rng.gen_bool(0.5) {
+                l * 4
+            } else {
+                rng.gen_range(0..50)
+            }
+        })
+        .collect();
+    pairs.push((a, b));
+    // Many small clusters relative to n, large and negative ids.
+    let a = (0..300)
+        .map(|_| rng.gen_range(-40..40) * 1_000_003)
+        .collect();
+    let b = (0..300)
+        .map(|_| rng.gen_range(0..25) - 1_000_000_000_000)
+        .collect();
+    pairs.push((a, b));
+    // All-distinct against 7 clusters, and a tiny case.
+    let a = (0..1000).collect();
+    let b = (0..1000).map(|_| rng.gen_range(0..7)).collect();
+    pairs.push((a, b));
+    pairs.push((vec![1, 1, 2, 2, 3], vec![5, 6, 5, 6, 6]));
+    pairs
+}
+
+#[test]
+fn ami_matches_scikit_learn() {
+    if !reference_available() {
+        return;
+    }
+    let dir = TempDir::new().expect("temp dir");
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let pairs = labeling_pairs(&mut rng);
+    for (i, (a, b)) in pairs.iter().enumerate() {
+        write_i64(dir.path(), &format!("a{i}.npy"), a);
+        write_i64(dir.path(), &format!("b{i}.npy"), b);
+    }
+    let script = format!(
+        r#"
+import sys, json, numpy as np
+from sklearn.metrics import adjusted_mutual_info_score as ami
+d = sys.argv[1]
+print(json.dumps([ami(np.load(f"{{d}}/a{{i}}.npy"), np.load(f"{{d}}/b{{i}}.npy"),
+                      average_method="arithmetic") for i in range({})]))
+"#,
+        pairs.len()
+    );
+    let want = f64s(&python(&script, dir.path()));
+    for ((a, b), w) in pairs.iter().zip(want) {
+        let got = ami::adjusted_mutual_info(a, b);
+        assert!(
+            (got - w).abs() < 1e-9,
+            "n={} AMI {got} vs sklearn {w}",
+            a.len()
+        );
+    }
+}
+
+/// Columns with different scales and offsets, a constant column, and a
+/// column of a few repeated values (many values exactly on bin edges).
+fn mixed_matrix(rng: &mut ChaCha8Rng, n: usize, d: usize) -> Array2<f32> {
+    let mut x = Array2::from_shape_simple_fn((n, d), || rng.sample::<f32, _>(StandardNormal));
+    for (j, mut col) in x.columns_mut().into_iter().enumerate() {
+        let scale = 0.01 * (1.0 + j as f32).powi(2);
+        let offset = j as f32 - 3.0;
+        col.mapv_inplace(|v| v * scale + offset);
+    }
+    x.column_mut(1).fill(2.5);
+    x.column_mut(2)
+        .mapv_inplace(|v| (v * 4.0).round().clamp(-8.0, 8.0));
+    x
+}
+
+#[test]
+fn hist_entropy_matches_numpy_definition() {
+    if !reference_available() {
+        return;
+    }
+    let dir = TempDir::new().expect("temp dir");
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    let x = mixed_matrix(&mut rng, 3000, 12);
+    write_f32(dir.path(), "x.npy", &x);
+    let script = r#"
+import sys, json, numpy as np
+x = np.load(sys.argv[1] + "/x.npy").astype(np.float64)
+def hist_entropy(x, bins):
+    hs = []
+    for col in x.T:
+        lo, hi = col.min(), col.max()
+        if hi == lo:
+            hs.append(0.0)
+            continue
+        idx = np.minimum(np.floor((col - lo) / (hi - lo) * bins), bins - 1).astype(np.int64)
+        p = np.bincount(idx, minlength=bins) / len(col)
+        p = p[p > 0]
+        hs.append(float(-(p * np.log2(p)).sum()))
+    return float(np.mean(hs))
+print(json.dumps([hist_entropy(x, b) for b in (64, 7, 1, 300)]))
+"#;
+    let want = f64s(&python(script, dir.path()));
+    for (bins, w) in [64, 7, 1, 300].into_iter().zip(want) {
+        let got = entropy::hist_entropy_bits(x.view(), bins);
+        assert!((got - w).abs() < 1e-9, "bins={bins}: {got} vs numpy {w}");
+    }
+}
+
+#[test]
+fn spearman_matches_scipy_with_ties() {
+    if !reference_available() {
+        return;
+    }
+    let dir = TempDir::new().expect("temp dir");
+    let mut rng = ChaCha8Rng::seed_from_u64(13);
+    // Values on a coarse grid (many ties), b partly following a.
+    let cases: Vec<(Vec<f64>, Vec<f64>)> = [5usize, 40, 400]
+        .into_iter()
+        .map(|n| {
+            let a: Vec<f64> = (0..n)
+                .map(|_| f64::from(rng.gen_range(0..8u8)) * 0.5)
+                .collect();
+            let b = a
+                .iter()
+                .map(|&v| (v + rng.gen_range(-1.0..1.0f64)).round())
+                .collect();
+            (a, b)
+        })
+        .collect();
+    // Exact f64 values travel as JSON (serde_json round-trips them).
+    let data = serde_json::to_string(&cases).expect("serialise");
+    std::fs::write(dir.path().join("cases.json"), data).expect("write cases");
+    let script = r#"
+import sys, json
+from scipy.stats import spearmanr
+cases = json.load(open(sys.argv[1] + "/cases.json"))
+print(json.dumps([float(spearmanr(a, b).statistic) for a, b in cases]))
+"#;
+    let want = f64s(&python(script, dir.path()));
+    for ((a, b), w) in cases.iter().zip(want) {
+        let got = correlation::spearman(a, b).expect("defined");
+        assert!((got - w).abs() < 1e-12, "n={}: {got} vs scipy {w}", a.len());
+    }
+}
+
+#[test]
+fn rankme_and_gauss_match_numpy_spectra() {
+    if !reference_available() {
+        return;
+    }
+    let dir = TempDir::new().expect("temp dir");
+    let mut rng = ChaCha8Rng::seed_from_u64(14);
+    // Full rank with uneven column scales and offsets, and an exactly rank-5
+    // matrix (a collapsed embedding: 27 of 32 singular values are zero).
+    let full = mixed_matrix(&mut rng, 800, 32);
+    let left = Array2::from_shape_simple_fn((800, 5), || rng.sample::<f32, _>(StandardNormal));
+    let right = Array2::from_shape_simple_fn((5, 32), || rng.sample::<f32, _>(StandardNormal));
+    let low = left.dot(&right);
+    // Fewer rows than columns.
+    let wide = Array2::from_shape_simple_fn((20, 64), || rng.sample::<f32, _>(StandardNormal));
+    let mats = [full, low, wide];
+    for (i, m) in mats.iter().enumerate() {
+        write_f32(dir.path(), &format!("x{i}.npy"), m);
+    }
+    let script = r#"
+import sys, json, numpy as np
+out = []
+for i in range(3):
+    x = np.load(f"{sys.argv[1]}/x{i}.npy").astype(np.float64)
+    s = np.linalg.svd(x, compute_uv=False)
+    p = s / s.sum() + 1e-7
+    rankme = float(np.exp(-(p * np.log(p)).sum()))
+    lam = np.linalg.eigvalsh(np.cov(x, rowvar=False, ddof=1))
+    lam = np.maximum(lam, 1e-12 * lam.max())
+    gauss = float(0.5 * np.log2(2 * np.pi * np.e * lam).sum())
+    out.append([rankme, gauss])
+print(json.dumps(out))
+"#;
+    let want = python(script, dir.path());
+    let want = want.as_array().expect("array");
+    for (i, (m, w)) in mats.iter().zip(want).enumerate() {
+        let w = f64s(w);
+        let r = rank::rankme(m.view());
+        let g = entropy::gauss_entropy_bits(m.view());
+        assert!(
+            (r - w[0]).abs() <= 1e-4 * w[0].abs(),
+            "matrix {i}: rankme {r} vs numpy {}",
+            w[0]
+        );
+        assert!(
+            (g - w[1]).abs() <= 1e-4 * w[1].abs(),
+            "matrix {i}: gauss {g} vs numpy {}",
+            w[1]
+        );
+    }
+}
