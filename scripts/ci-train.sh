@@ -22,6 +22,7 @@ if [ "${CI_TRAIN_PROFILE:-release}" = dev ]; then
 else
     profile=(--release) outdir=release
 fi
+cargo clippy --features train --all-targets -- -D warnings
 cargo build "${profile[@]}" --features train
 cargo test "${profile[@]}" --features train --lib train::
 cargo test "${profile[@]}" --features train --test train
@@ -66,3 +67,29 @@ if problems:
     sys.exit(1)
 print("ci-train: smoke run complete:", ", ".join(f"epoch {l['step']}: probe_acc {l['probe_acc']:.3f}" for l in lines))
 PY
+
+# The watcher's engine reads what the trainer wrote: 3 milestones x 2 layers,
+# each complete (status ok) with numeric metrics.
+"$bin" report "$root" --format json --no-cache > "$root/report.jsonl"
+python3 - "$root/report.jsonl" <<'PY'
+import json, math, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+results = [r for r in rows if "status" in r]
+problems = []
+keys = sorted((r["step"], r["layer"]) for r in results)
+if keys != [(s, l) for s in (0, 1, 2) for l in ("h", "z")]:
+    problems.append(f"report rows {keys}, expected steps 0-2 x layers h, z")
+for r in results:
+    if r["status"] != "ok":
+        problems.append(f"step {r['step']} {r['layer']}: {r.get('error')}")
+        continue
+    for k in ("entropy_bits", "silhouette", "ami_agreement", "ami_labels", "probe_acc", "rankme"):
+        v = r.get(k)
+        if not isinstance(v, (int, float)) or not math.isfinite(v):
+            problems.append(f"step {r['step']} {r['layer']}: {k} = {v!r}")
+if problems:
+    print("ci-train: report FAILED\n  " + "\n  ".join(problems), file=sys.stderr)
+    sys.exit(1)
+print(f"ci-train: report on the smoke run: {len(results)} results, all numeric")
+PY
+"$bin" report "$root" --no-cache

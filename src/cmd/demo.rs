@@ -1,12 +1,15 @@
 //! `sslwatch demo`: write SIMULATED runs in the background and watch them
-//! live (headless `report --follow` output until the TUI lands).
+//! live in the terminal UI (or as `report --follow` lines with `--no-tui` or
+//! when stdout is not a terminal).
 
 use super::report::{follow, start, stop_signal, FormatArg};
 use super::UsageError;
 use sslwatch::demo::{spawn_writer, DemoConfig};
 use sslwatch::metrics::MetricSettings;
 use sslwatch::report::Format;
+use sslwatch::tui::{self, theme::Theme};
 use sslwatch::watch::{CacheChoice, EngineConfig, WatchChoice};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -29,12 +32,16 @@ pub struct Args {
     /// Seed of the simulation.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Print results as lines instead of the terminal UI (currently the only mode).
+    /// Print results as lines (like `report --follow`) instead of opening
+    /// the terminal UI; also the behaviour when stdout is not a terminal.
     #[arg(long)]
     pub no_tui: bool,
-    /// Output format of the printed results.
+    /// Output format of the printed results (with --no-tui).
     #[arg(long, value_enum, default_value_t = FormatArg::Table)]
     pub format: FormatArg,
+    /// Draw the UI with ASCII only (no braille or block glyphs).
+    #[arg(long)]
+    pub ascii: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -47,7 +54,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.steps == 0 {
         return Err(UsageError("--steps must be at least 1".into()).into());
     }
-    let stop = stop_signal()?;
+    let use_tui = !args.no_tui && std::io::stdout().is_terminal();
+    // Headless mode stops on Ctrl-C/SIGTERM through this channel; the UI
+    // installs its own handler (one per process) that quits the UI cleanly.
+    let stop = if use_tui { None } else { Some(stop_signal()?) };
     let (dir, temporary) = match &args.dir {
         Some(d) => (d.clone(), false),
         None => (fresh_temp_dir()?, true),
@@ -64,17 +74,31 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut cfg = EngineConfig::new(&dir, MetricSettings::default());
     cfg.watch = WatchChoice::Auto;
     cfg.cache = CacheChoice::Off;
-    let banner = format!(
-        "sslwatch demo: SIMULATED runs (not real training) are being written to {}{}\n\
-         {} run(s), a milestone every {} s, {} milestones each. Ctrl-C to stop.",
-        dir.display(),
-        if temporary { " (removed on exit)" } else { "" },
-        args.runs,
-        args.interval,
-        args.steps
-    );
-    let result = start(cfg)
-        .and_then(|handle| follow(handle, Format::from(args.format), &stop, Some(&banner)));
+    let result = match stop {
+        None => start(cfg).and_then(|engine| {
+            let label = format!("{} (demo: SIMULATED runs)", dir.display());
+            let options = tui::Options {
+                ascii: args.ascii,
+                color: !Theme::no_color_env(),
+                layer: None,
+            };
+            tui::run(&label, engine.events(), options)?;
+            Ok(ExitCode::SUCCESS)
+        }),
+        Some(stop) => {
+            let banner = format!(
+                "sslwatch demo: SIMULATED runs (not real training) are being written to {}{}\n\
+                 {} run(s), a milestone every {} s, {} milestones each. Ctrl-C to stop.",
+                dir.display(),
+                if temporary { " (removed on exit)" } else { "" },
+                args.runs,
+                args.interval,
+                args.steps
+            );
+            start(cfg)
+                .and_then(|handle| follow(handle, Format::from(args.format), &stop, Some(&banner)))
+        }
+    };
     if let Err(e) = writer.stop() {
         eprintln!("sslwatch demo: {e}");
     }

@@ -6,6 +6,7 @@ use super::event::Event;
 use super::keys::{self, Action};
 use super::series;
 use crate::metrics::LayerMetrics;
+use crate::runs::analysis::{metric_value, summarize, LayerSummary};
 use crate::watch::event::{EngineEvent, MilestoneResult, RunInfo, RunMeta, ScalarPoint, WatchMode};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -83,19 +84,24 @@ impl Metric {
         }
     }
 
+    /// The metric's name in [`LayerMetrics`]' JSON (and in
+    /// [`crate::runs::analysis`]).
+    pub fn key(self) -> &'static str {
+        match self {
+            Metric::Entropy => "entropy_bits",
+            Metric::Silhouette => "silhouette",
+            Metric::AmiAgreement => "ami_agreement",
+            Metric::ProbeAcc => "probe_acc",
+            Metric::Rankme => "rankme",
+            Metric::AmiLabels => "ami_labels",
+            Metric::KnnAcc => "knn_acc",
+        }
+    }
+
     /// The value in one layer's metrics (probe accuracy without the scalar
     /// fallback; see [`App::series`]).
     pub fn of(self, m: &LayerMetrics) -> Option<f64> {
-        let v = match self {
-            Metric::Entropy => m.entropy_bits,
-            Metric::Silhouette => m.silhouette,
-            Metric::AmiAgreement => m.ami_agreement,
-            Metric::ProbeAcc => m.probe_acc,
-            Metric::Rankme => m.rankme,
-            Metric::AmiLabels => m.ami_labels,
-            Metric::KnnAcc => m.knn_acc,
-        };
-        v.filter(|x| x.is_finite())
+        metric_value(m, self.key()).filter(|x| x.is_finite())
     }
 }
 
@@ -664,6 +670,29 @@ pub fn raw_series(run: &RunState, metric: Metric, layer: &str) -> Vec<(u64, Opti
             (*step, v)
         })
         .collect()
+}
+
+/// The engine's per-run summary of one layer (latest values, Spearman
+/// correlations with probe accuracy), from what the UI holds: the layer's
+/// metrics per milestone and the `scalars.jsonl` probe accuracies.
+pub fn layer_summary(run: &RunState, layer: &str) -> LayerSummary {
+    let points: Vec<(u64, &LayerMetrics)> = run
+        .milestones
+        .iter()
+        .filter_map(|(step, m)| match m.layers.get(layer) {
+            Some(Ok(lm)) => Some((*step, lm)),
+            _ => None,
+        })
+        .collect();
+    let scalars: Vec<ScalarPoint> = run
+        .scalar_probe
+        .iter()
+        .map(|(&step, &v)| ScalarPoint {
+            step,
+            values: BTreeMap::from([("probe_acc".to_string(), v)]),
+        })
+        .collect();
+    summarize(&run.info.name, layer, &points, &scalars)
 }
 
 fn probe_points(points: &[ScalarPoint]) -> BTreeMap<u64, f64> {

@@ -3,8 +3,6 @@
 //! a cell's width, the trend mark, the shared column scale and the Spearman
 //! summary shown in the run detail.
 
-use crate::metrics::correlation::spearman;
-
 /// Weight of the past in the exponential moving average (as TensorBoard's
 /// default smoothing of 0.6).
 pub const EMA_BETA: f64 = 0.6;
@@ -92,31 +90,6 @@ pub fn range<'a>(series: impl IntoIterator<Item = &'a [Option<f64>]>) -> Option<
         }
     }
     (lo <= hi).then_some((lo, hi))
-}
-
-/// Spearman correlation of a label-free metric with probe accuracy over a
-/// run's milestones (step order): over all milestones with both values, and
-/// over those left after dropping the first 20% of the run's milestones.
-///
-/// The engine computes the same summary for `report`; this is the TUI's copy
-/// until it uses the engine's function.
-pub fn spearman_vs_probe(
-    metric: &[Option<f64>],
-    probe: &[Option<f64>],
-) -> (Option<f64>, Option<f64>) {
-    let pairs = |skip: usize| -> (Vec<f64>, Vec<f64>) {
-        metric
-            .iter()
-            .zip(probe)
-            .skip(skip)
-            .filter_map(|(m, p)| Some(((*m)?, (*p)?)))
-            .filter(|(m, p)| m.is_finite() && p.is_finite())
-            .unzip()
-    };
-    let n = metric.len().min(probe.len());
-    let (a, b) = pairs(0);
-    let (c, d) = pairs(n / 5);
-    (spearman(&a, &b), spearman(&c, &d))
 }
 
 #[cfg(test)]

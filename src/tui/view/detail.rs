@@ -94,10 +94,9 @@ fn draw_curves(
     );
     super::put(frame.buffer_mut(), inner.x, y, header, w, theme.strong());
     y += 1;
-    let probe: Vec<Option<f64>> = crate::tui::app::raw_series(run, Metric::ProbeAcc, layer)
-        .into_iter()
-        .map(|(_, v)| v)
-        .collect();
+    // Correlations on the raw values (smoothing is for the eye only), from
+    // the engine's summary, the same numbers `report` prints.
+    let summary = crate::tui::app::layer_summary(run, layer);
     if y < inner.bottom() {
         let sub = format!(
             "{:>width$}",
@@ -147,12 +146,11 @@ fn draw_curves(
         };
         let mut text = format!("{:>8}{mark}", format::opt_value(latest));
         if Metric::LABEL_FREE.contains(&metric) {
-            // Correlations on the raw values: smoothing is for the eye only.
-            let raw: Vec<Option<f64>> = crate::tui::app::raw_series(run, metric, layer)
-                .into_iter()
-                .map(|(_, v)| v)
-                .collect();
-            let (all, late) = spearman_summary(&raw, &probe);
+            let corr = summary
+                .correlations
+                .iter()
+                .find(|c| c.metric == metric.key());
+            let (all, late) = corr.map_or((None, None), |c| (c.all, c.late));
             text.push_str(&format!(
                 "{:>8} {:>5}",
                 format::corr(all),
@@ -165,16 +163,6 @@ fn draw_curves(
         y += row_h;
     }
     y
-}
-
-/// Spearman of a label-free metric against probe accuracy: all milestones,
-/// and without the first 20%. The one place the TUI gets these numbers;
-/// switch it to the engine's summary function once that exists.
-pub fn spearman_summary(
-    metric: &[Option<f64>],
-    probe: &[Option<f64>],
-) -> (Option<f64>, Option<f64>) {
-    series::spearman_vs_probe(metric, probe)
 }
 
 /// The latest milestone: a row of numbers per layer, then its problems.
