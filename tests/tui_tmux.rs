@@ -269,3 +269,46 @@ fn watch_exits_on_sigterm_and_restores_the_terminal() {
         s.lines().any(|l| l.trim() == "TTY-SANE")
     });
 }
+
+#[test]
+fn demo_opens_the_ui_on_simulated_runs_and_removes_its_temporary_dir_on_quit() {
+    if !Tmux::available() {
+        eprintln!("SKIPPED: tmux is not installed (apt-get install tmux to run this test)");
+        return;
+    }
+    let parent = tempfile::tempdir().expect("temp dir");
+    let dir = parent.path().join("demo");
+    let command = format!(
+        "'{BIN}' demo --dir '{}' --interval 0.2 --steps 4; echo SSLWATCH-EXITED=$?; exec sh",
+        dir.display()
+    );
+    let tmux = Tmux::start("demo", 120, 32, &command);
+    let screen = tmux.wait_for("three simulated runs with values", |s| {
+        s.contains("simclr-like") && s.contains("moco-like") && s.contains("simsiam-like")
+    });
+    assert!(
+        screen.contains("SIMULATED"),
+        "the demo is labelled as simulated:\n{screen}"
+    );
+    tmux.text("q");
+    tmux.wait_for("the demo to exit", |s| s.contains("SSLWATCH-EXITED=0"));
+    assert_eq!(tmux.display("#{alternate_on}"), "0");
+    // An explicit --dir is the user's: the runs stay there.
+    assert!(dir.join("simclr-like").join("milestones").is_dir());
+
+    // Without --dir the runs go to a fresh directory under TMPDIR, removed
+    // when the demo ends.
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let command = format!(
+        "TMPDIR='{}' '{BIN}' demo --interval 0.2 --steps 2; echo SSLWATCH-EXITED=$?; exec sh",
+        tmp.path().display()
+    );
+    let tmux = Tmux::start("demo-tmp", 100, 30, &command);
+    tmux.wait_for("the simulated runs", |s| s.contains("simsiam-like"));
+    let made: Vec<_> = std::fs::read_dir(tmp.path()).expect("TMPDIR").collect();
+    assert_eq!(made.len(), 1, "one demo directory under TMPDIR");
+    tmux.text("q");
+    tmux.wait_for("the demo to exit", |s| s.contains("SSLWATCH-EXITED=0"));
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).expect("TMPDIR").collect();
+    assert!(left.is_empty(), "demo directory left behind: {left:?}");
+}

@@ -76,7 +76,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     cfg.cache = CacheChoice::Off;
     let result = match stop {
         None => start(cfg).and_then(|engine| {
-            let label = format!("{} (demo: SIMULATED runs)", dir.display());
+            let label = format!("SIMULATED runs: {}", dir.display());
             let options = tui::Options {
                 ascii: args.ascii,
                 color: !Theme::no_color_env(),

@@ -656,3 +656,38 @@ fn idle_ticks_redraw_only_when_something_shows_time() {
     assert!(!app.update(key(KeyCode::Char('x')), t0));
     assert!(colour_app().update(Event::Tick, t0));
 }
+
+#[test]
+fn a_narrow_status_line_keeps_the_root_and_drops_the_details_first() {
+    let t0 = Instant::now();
+    let root = "SIMULATED runs: /tmp/sslwatch-demo-1234-567890";
+    let mut app = App::new(root, Options::default(), t0);
+    app.update(
+        Event::Engine(EngineEvent::Started {
+            root: root.into(),
+            mode: WatchMode::Native,
+        }),
+        t0,
+    );
+    app.update(Event::Engine(EngineEvent::Queue { pending: 146 }), t0);
+    app.update(
+        Event::Engine(EngineEvent::Computing {
+            run: "simclr-like".into(),
+            step: 30,
+            file: PathBuf::from("/tmp/x/simclr-like/milestones/epoch_0030/h.npy"),
+        }),
+        t0,
+    );
+    let wide = render(&app, 160, 24);
+    let status = wide.lines().next().unwrap_or_default();
+    assert!(status.contains(root), "{status}");
+    assert!(status.contains("(catching up)"), "{status}");
+    let narrow = render(&app, 80, 24);
+    let status = narrow.lines().next().unwrap_or_default();
+    assert!(status.contains("SIMULATED runs: /t"), "{status}");
+    assert!(!status.contains("(catching up)"), "{status}");
+    assert!(
+        status.contains("queue 146") && status.contains("simclr-like @30"),
+        "{status}"
+    );
+}

@@ -18,9 +18,9 @@ use ratatui::Frame;
 /// Narrowest metric column: sparkline, value and trend.
 const MIN_CELL: u16 = 14;
 /// Lines per run row (the sparkline is this tall): at least 2 (name and
-/// metadata), up to 4 when the terminal has room for every run.
+/// metadata), up to 8 when the terminal has room for every run.
 const MIN_ROW: u16 = 2;
-const MAX_ROW: u16 = 4;
+const MAX_ROW: u16 = 8;
 /// Columns used by " value trend" after a cell's sparkline.
 const VALUE_W: u16 = 8;
 

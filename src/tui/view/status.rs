@@ -10,8 +10,40 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-/// Root, watcher mode, queue, what is being computed, error count.
+/// Columns the root keeps before the right-hand side is compacted.
+const ROOT_MIN: usize = 24;
+
+/// Root, watcher mode, queue, what is being computed, error count. When the
+/// line is too narrow for the root, the right-hand side drops its less
+/// useful words first (catching up, elapsed time).
 pub fn draw_status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let width = area.width as usize;
+    let title = " sslwatch ";
+    let fits = |right: &[Span]| {
+        let right_w: usize = right.iter().map(|s| s.width()).sum();
+        width.saturating_sub(right_w + format::cols(title) + 1)
+            >= format::cols(&app.root).min(ROOT_MIN)
+    };
+    let mut right = status_right(app, theme, false);
+    if !fits(&right) {
+        right = status_right(app, theme, true);
+    }
+    let right_w: usize = right.iter().map(|s| s.width()).sum();
+    let room = width.saturating_sub(right_w + format::cols(title) + 1);
+    let root = format::truncate(&app.root, room, theme.ellipsis());
+    let pad = width.saturating_sub(format::cols(title) + format::cols(&root) + right_w);
+    let mut spans = vec![
+        Span::styled(title, theme.strong()),
+        Span::raw(root),
+        Span::raw(" ".repeat(pad)),
+    ];
+    spans.extend(right);
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The right-hand side of the status line; `compact` leaves out the
+/// catching-up note and the elapsed time of the current computation.
+fn status_right<'a>(app: &App, theme: &Theme, compact: bool) -> Vec<Span<'a>> {
     let sep = theme.sep();
     let mut right: Vec<Span> = Vec::new();
     let mode = match (&app.mode, app.engine_closed) {
@@ -23,7 +55,7 @@ pub fn draw_status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         }
     };
     right.push(mode);
-    let queue = if app.caught_up || app.engine_closed {
+    let queue = if app.caught_up || app.engine_closed || compact {
         format!("queue {}", app.queue)
     } else {
         format!("queue {} (catching up)", app.queue)
@@ -39,13 +71,15 @@ pub fn draw_status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         } else {
             String::new()
         };
+        let time = if compact {
+            String::new()
+        } else {
+            format!(" {}", format::duration(elapsed))
+        };
         right.push(Span::raw(sep));
         right.push(Span::raw(format!(
-            "{} {} @{} {}{more}",
-            frames[frame_i],
-            c.run,
-            c.step,
-            format::duration(elapsed)
+            "{} {} @{}{time}{more}",
+            frames[frame_i], c.run, c.step,
         )));
     }
     right.push(Span::raw(sep));
@@ -57,20 +91,7 @@ pub fn draw_status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         Span::styled(errors, theme.dim())
     });
     right.push(Span::raw(" "));
-
-    let right_w: usize = right.iter().map(|s| s.width()).sum();
-    let width = area.width as usize;
-    let title = " sslwatch ";
-    let room = width.saturating_sub(right_w + format::cols(title) + 1);
-    let root = format::truncate(&app.root, room, theme.ellipsis());
-    let pad = width.saturating_sub(format::cols(title) + format::cols(&root) + right_w);
-    let mut spans = vec![
-        Span::styled(title, theme.strong()),
-        Span::raw(root),
-        Span::raw(" ".repeat(pad)),
-    ];
-    spans.extend(right);
-    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    right
 }
 
 /// The keys (from the key table), or the filter being typed.
