@@ -312,3 +312,39 @@ fn demo_opens_the_ui_on_simulated_runs_and_removes_its_temporary_dir_on_quit() {
     let left: Vec<_> = std::fs::read_dir(tmp.path()).expect("TMPDIR").collect();
     assert!(left.is_empty(), "demo directory left behind: {left:?}");
 }
+
+/// An SSH disconnect or a killed tmux server takes the terminal away: the
+/// kernel sends SIGHUP and sslwatch must exit, not linger computing on a
+/// training box with nobody watching.
+#[test]
+fn watch_exits_when_its_terminal_goes_away() {
+    if !Tmux::available() {
+        eprintln!("SKIPPED: tmux is not installed (apt-get install tmux to run this test)");
+        return;
+    }
+    let root = tempfile::tempdir().expect("temp root");
+    write_run(root.path(), "run-alpha", 2, 1);
+    let command = format!(
+        "'{BIN}' watch '{}' --no-cache; exec sh",
+        root.path().display()
+    );
+    let tmux = Tmux::start("hangup", 80, 24, &command);
+    tmux.wait_for("the run", |s| s.contains("run-alpha"));
+    let pane_pid = tmux.display("#{pane_pid}");
+    let out = Command::new("pgrep")
+        .args(["-P", &pane_pid, "-x", "sslwatch"])
+        .output()
+        .expect("pgrep");
+    let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!pid.is_empty(), "sslwatch under pane pid {pane_pid}");
+    drop(tmux); // kill-server: the pane's terminal goes away
+    let alive = || Path::new(&format!("/proc/{pid}")).exists();
+    let start = Instant::now();
+    while alive() && start.elapsed() < DEADLINE {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !alive(),
+        "sslwatch {pid} still running after its terminal went away"
+    );
+}

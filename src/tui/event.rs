@@ -103,11 +103,21 @@ impl Events {
         self.rx.try_recv().ok()
     }
 
-    /// Stop the input thread and wait for it (at most one poll interval).
+    /// Stop the input thread: wait for it for a little more than one poll
+    /// interval, then leave it behind. When the terminal is gone (SSH
+    /// disconnect, tmux server killed; the SIGHUP arrives as [`Event::Quit`]),
+    /// crossterm's poll can spin inside one call and never return, and a join
+    /// would keep the process alive forever.
     pub fn stop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(handle) = self.input.take() {
-            let _ = handle.join();
+            let deadline = Instant::now() + 2 * INPUT_POLL;
+            while !handle.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if handle.is_finished() {
+                let _ = handle.join();
+            }
         }
     }
 }
