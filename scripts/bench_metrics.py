@@ -95,7 +95,7 @@ def main():
     print(f"compute_layer (everything, incl. knn_acc): {ours['compute_layer_all']:.3f} s")
     print(f"peak RSS (sslwatch bench process): {ours['peak_rss_mib']:.0f} MiB "
           f"(input {x.nbytes / 2**20:.0f} MiB; budget 3x input + 64 = {3 * x.nbytes / 2**20 + 64:.0f} MiB)")
-    m = metrics[0]
+    m = metrics
     print(f"quality: probe_acc sslwatch {m['probe_acc']:.4f} vs sklearn {sk['probe_acc']:.4f} "
           f"(different 80/20 splits); kmeans inertia sslwatch {m['kmeans_inertia']:.1f} "
           f"vs sklearn {sk['inertia']:.1f}")
