@@ -217,7 +217,7 @@ impl Engine {
                 None,
                 WatchMode::Poll {
                     interval: Duration::ZERO,
-                    reason: "single scan (no --follow)".into(),
+                    reason: "single scan, no --follow".into(),
                 },
             ),
             WatchChoice::Auto | WatchChoice::Poll(_) => {
