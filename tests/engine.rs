@@ -343,6 +343,29 @@ fn a_deleted_run_and_milestone_disappear() {
 }
 
 #[test]
+fn table_follow_reports_removals_on_stderr() {
+    let root = tempfile::tempdir().unwrap();
+    let a = run_dir(root.path(), "a");
+    let b = run_dir(root.path(), "b");
+    put(&a.join("1.npy"), &npy(40, 1));
+    put(&b.join("1.npy"), &npy(40, 2));
+    put(&b.join("2.npy"), &npy(40, 3));
+    let mut args = vec![
+        "report",
+        root.path().to_str().unwrap(),
+        "--follow",
+        "--no-cache",
+    ];
+    args.extend(FAST);
+    let p = Proc::start(&args);
+    p.until_stderr("caught up");
+    std::fs::remove_file(b.join("2.npy")).unwrap();
+    p.until_stderr("run b: milestone 2 removed");
+    std::fs::remove_dir_all(root.path().join("a")).unwrap();
+    p.until_stderr("run a removed");
+}
+
+#[test]
 fn a_restart_loads_everything_from_the_cache_and_never_writes_into_root() {
     let root = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();

@@ -250,6 +250,14 @@ pub fn follow(
                     "sslwatch: caught up: {}; watching for changes (Ctrl-C to stop)",
                     all.counts()
                 ),
+                // JSON Lines carry removals on stdout; the other formats
+                // only have rows for results, so say it on stderr.
+                EngineEvent::RunRemoved { run } if format != Format::Json => {
+                    eprintln!("sslwatch: run {run} removed")
+                }
+                EngineEvent::MilestoneRemoved { run, step } if format != Format::Json => {
+                    eprintln!("sslwatch: run {run}: milestone {step} removed")
+                }
                 _ => {}
             }
             if let Some(line) = report::follow_line(&ev, format) {
