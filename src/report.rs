@@ -154,7 +154,7 @@ fn csv_row(r: &MilestoneResult) -> String {
             f.push(csv_field(&m.warnings.join("; ")));
         }
         Err(e) => {
-            f.extend(std::iter::repeat(String::new()).take(13));
+            f.extend(std::iter::repeat_n(String::new(), 13));
             f.push(csv_field(e));
             f.push(String::new());
         }

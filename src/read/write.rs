@@ -26,7 +26,7 @@ fn header(descr: &str, shape: &[usize]) -> Vec<u8> {
     // magic(6) + version(2) + len(2) + dict + '\n' must be a multiple of 64.
     let unpadded = 10 + dict.len() + 1;
     let pad = (64 - unpadded % 64) % 64;
-    dict.extend(std::iter::repeat(' ').take(pad));
+    dict.extend(std::iter::repeat_n(' ', pad));
     dict.push('\n');
     let mut out = Vec::with_capacity(10 + dict.len());
     out.extend_from_slice(b"\x93NUMPY\x01\x00");

@@ -263,7 +263,7 @@ impl TrainConfig {
 
     /// Whether `epoch` (completed epochs, 0 = before training) gets a milestone.
     pub fn is_milestone(&self, epoch: u32) -> bool {
-        epoch == 0 || epoch % self.milestone_every == 0 || epoch == self.epochs
+        epoch == 0 || epoch.is_multiple_of(self.milestone_every) || epoch == self.epochs
     }
 
     /// The milestone directory name of `epoch`: `epoch_0020`.

@@ -302,7 +302,7 @@ impl App {
                 self.pinned.remove(&run);
                 self.computing.retain(|c| c.run != run);
                 self.problems
-                    .retain(|p| p.milestone.as_ref().map_or(true, |(r, _)| *r != run));
+                    .retain(|p| p.milestone.as_ref().is_none_or(|(r, _)| *r != run));
                 self.fix_selection();
             }
             EngineEvent::Scalars { run, points } => {

@@ -100,7 +100,7 @@ fn event_loop(
     let mut next_tick = Instant::now() + TICK;
     loop {
         let now = Instant::now();
-        if dirty && last_draw.map_or(true, |t| now.duration_since(t) >= FRAME) {
+        if dirty && last_draw.is_none_or(|t| now.duration_since(t) >= FRAME) {
             terminal.draw(|f| view::draw(&app, f))?;
             dirty = false;
             last_draw = Some(now);

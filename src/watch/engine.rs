@@ -834,7 +834,7 @@ impl Core {
     /// Second looks: files whose two looks agree and whose header promises
     /// no more than is there go to the cache or the queue.
     fn readiness(&mut self, now: Instant) {
-        if self.ready_due.map_or(true, |d| now < d) {
+        if self.ready_due.is_none_or(|d| now < d) {
             return;
         }
         self.ready_due = None;

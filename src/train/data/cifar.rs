@@ -103,7 +103,7 @@ pub fn read_file(path: &Path, variant: Variant) -> Result<Dataset, TrainError> {
 /// Parse the records of one batch file.
 pub fn parse(bytes: &[u8], variant: Variant) -> Result<Dataset, String> {
     let record = variant.label_bytes() + PIXELS;
-    if bytes.is_empty() || bytes.len() % record != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(record) {
         return Err(format!(
             "{} bytes is not a whole number of {record}-byte records; is this the binary version of the data set?",
             bytes.len()
