@@ -108,8 +108,9 @@ pub enum MetricsError {
     Empty(String),
 }
 
-/// Seed of the second clustering, disjoint from the first's seeds
-/// (each k-means run `r` of a clustering uses `seed + r`).
+/// Seed of the second clustering. Each k-means run `r` of a clustering is
+/// seeded with a splitmix64 mix of (clustering seed, r) (see
+/// `kmeans::run_seed`), so the two clusterings' runs use different seeds.
 pub fn second_seed(seed: u64) -> u64 {
     seed ^ 0x9E37_79B9_7F4A_7C15
 }

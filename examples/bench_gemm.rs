@@ -1,0 +1,104 @@
+//! What this machine's f32 matrix product reaches, to put the metric timings
+//! in context (silhouette's floor is its N²/2 x D multiply-adds at this rate).
+//!
+//! Usage: cargo run --release --example bench_gemm
+//!
+//! Times `a · bᵀ` for 1024 x 512 blocks (the shape silhouette's blocks have
+//! at D = 512) with the kernel the metrics use (faer, `gemm_nt`) and with
+//! ndarray's `.dot` (matrixmultiply), on one thread and on every rayon thread
+//! (independent blocks in parallel, as the metrics do). Medians of 7.
+
+use ndarray::Array2;
+use rayon::prelude::*;
+use sslwatch::metrics::pairwise::gemm_nt;
+use std::time::Instant;
+
+const ROWS: usize = 1024;
+const D: usize = 512;
+const BLOCKS_PER_THREAD: usize = 8;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let a: Vec<f32> = (0..ROWS * D)
+        .map(|i| ((i * 7919) % 1000) as f32 / 1000.0)
+        .collect();
+    let b: Vec<f32> = (0..ROWS * D)
+        .map(|i| ((i * 104_729) % 1000) as f32 / 1000.0)
+        .collect();
+    let an = Array2::from_shape_vec((ROWS, D), a.clone()).expect("shape");
+    let bn = Array2::from_shape_vec((ROWS, D), b.clone()).expect("shape");
+    let flops_per_block = 2.0 * (ROWS * ROWS * D) as f64;
+    let threads = rayon::current_num_threads();
+
+    let faer_block = |out: &mut Vec<f32>| gemm_nt(&a, &b, D, out);
+    let nd_block = || std::hint::black_box(an.dot(&bn.t()));
+
+    let rate = |blocks: usize, secs: f64| blocks as f64 * flops_per_block / secs / 1e9;
+    let time = |f: &dyn Fn()| {
+        median(
+            (0..7)
+                .map(|_| {
+                    let t = Instant::now();
+                    f();
+                    t.elapsed().as_secs_f64()
+                })
+                .collect(),
+        )
+    };
+
+    let one_faer = time(&|| {
+        let mut out = vec![0f32; ROWS * ROWS];
+        for _ in 0..BLOCKS_PER_THREAD {
+            faer_block(&mut out);
+        }
+        std::hint::black_box(&out);
+    });
+    let one_nd = time(&|| {
+        for _ in 0..BLOCKS_PER_THREAD {
+            nd_block();
+        }
+    });
+    let blocks = BLOCKS_PER_THREAD * threads;
+    let all_faer = time(&|| {
+        (0..blocks).into_par_iter().for_each(|_| {
+            let mut out = vec![0f32; ROWS * ROWS];
+            faer_block(&mut out);
+            std::hint::black_box(&out);
+        });
+    });
+    let all_nd = time(&|| {
+        (0..blocks).into_par_iter().for_each(|_| {
+            nd_block();
+        });
+    });
+    println!("f32 a·bᵀ, {ROWS} x {D} blocks, GFLOP/s (medians of 7):");
+    println!(
+        "  {:<28}{:>10}{:>14}",
+        "",
+        "1 thread",
+        format!("{threads} threads")
+    );
+    println!(
+        "  {:<28}{:>10.1}{:>14.1}",
+        "faer (the metrics' kernel)",
+        rate(BLOCKS_PER_THREAD, one_faer),
+        rate(blocks, all_faer)
+    );
+    println!(
+        "  {:<28}{:>10.1}{:>14.1}",
+        "ndarray .dot (matrixmultiply)",
+        rate(BLOCKS_PER_THREAD, one_nd),
+        rate(blocks, all_nd)
+    );
+    let n = 10_000f64;
+    let sil_flops = n * n / 2.0 * D as f64 * 2.0;
+    let best = rate(blocks, all_faer.min(all_nd));
+    println!(
+        "silhouette floor at 10,000 x {D} (each pair once): {:.2} s at {best:.0} GFLOP/s",
+        sil_flops / (best * 1e9)
+    );
+}
