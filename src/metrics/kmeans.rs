@@ -10,7 +10,7 @@
 //! partial results are combined in block order, so the result depends only
 //! on the seed (and not on the thread count or scheduling).
 
-use super::pairwise::{block_rows, gemm_nt, sq_dist, Centered};
+use super::pairwise::{add_to_f32, block_rows, gemm_nt, sq_dist, Centered};
 use ndarray::{Array2, ArrayView2};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -280,10 +280,10 @@ fn assign(data: &Centered, centroids: &[f32], k: usize) -> Assignment {
                 lab[li] = best as u32;
                 md[li] = (data.norms[start + li] + best_v).max(0.0);
                 counts[best] += 1;
-                let acc = &mut sums[best * d..(best + 1) * d];
-                for (a, &v) in acc.iter_mut().zip(&xb[li * d..(li + 1) * d]) {
-                    *a += v;
-                }
+                add_to_f32(
+                    &mut sums[best * d..(best + 1) * d],
+                    &xb[li * d..(li + 1) * d],
+                );
             }
             (sums, counts)
         })

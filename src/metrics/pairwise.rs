@@ -7,6 +7,7 @@
 //! when |x|² is large next to the distances, so every metric works on rows
 //! with the column mean subtracted (as scikit-learn's k-means does).
 
+use multiversion::multiversion;
 use ndarray::{ArrayView2, Axis};
 use rayon::prelude::*;
 
@@ -129,7 +130,13 @@ pub fn gemm_nt(a: &[f32], b: &[f32], d: usize, out: &mut [f32]) {
     );
 }
 
+// The element-wise kernels below are compiled twice, for the baseline and
+// for AVX2 + FMA, and pick one at run time (the default x86-64 target has no
+// SSE4.1 `floor` or 256-bit lanes). Lane-wise sums keep a fixed order, so
+// both versions give the same bits.
+
 /// Sum of f32 values in f64, with independent lanes so it vectorises.
+#[multiversion(targets("x86_64+avx2+fma"))]
 pub fn sum_f64(v: &[f32]) -> f64 {
     let mut lanes = [0f64; 8];
     let mut chunks = v.chunks_exact(8);
@@ -143,6 +150,7 @@ pub fn sum_f64(v: &[f32]) -> f64 {
 }
 
 /// Squared Euclidean norm in f64.
+#[multiversion(targets("x86_64+avx2+fma"))]
 pub fn sq_norm(v: &[f32]) -> f64 {
     let mut lanes = [0f64; 8];
     let mut chunks = v.chunks_exact(8);
@@ -157,6 +165,31 @@ pub fn sq_norm(v: &[f32]) -> f64 {
         .map(|&x| f64::from(x) * f64::from(x))
         .sum();
     lanes.iter().sum::<f64>() + tail
+}
+
+/// `acc[i] += v[i]`, in f64.
+#[multiversion(targets("x86_64+avx2+fma"))]
+pub fn add_to_f64(acc: &mut [f64], v: &[f32]) {
+    for (a, &x) in acc.iter_mut().zip(v) {
+        *a += f64::from(x);
+    }
+}
+
+/// `acc[i] += v[i]`, in f32.
+#[multiversion(targets("x86_64+avx2+fma"))]
+pub fn add_to_f32(acc: &mut [f32], v: &[f32]) {
+    for (a, &x) in acc.iter_mut().zip(v) {
+        *a += x;
+    }
+}
+
+/// Turn a row of dot products `x_i · x_j` into Euclidean distances with
+/// `|x_i|² = ni` and `|x_j|² = nj[j]`, clamping rounding below zero.
+#[multiversion(targets("x86_64+avx2+fma"))]
+pub fn distances_from_dots(row: &mut [f32], ni: f32, nj: &[f32]) {
+    for (v, &n) in row.iter_mut().zip(nj) {
+        *v = (ni + n - 2.0 * *v).max(0.0).sqrt();
+    }
 }
 
 /// Squared Euclidean distance in f64 (exact, no expansion).

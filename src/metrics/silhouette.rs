@@ -16,7 +16,7 @@
 //! each row's distances to all rows in label order and keeps three numbers
 //! per row instead.
 
-use super::pairwise::{gemm_nt, sum_f64, Centered};
+use super::pairwise::{add_to_f64, distances_from_dots, gemm_nt, sum_f64, Centered};
 use ndarray::ArrayView2;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -99,10 +99,7 @@ fn distance_block(
     let w = j1 - j0;
     gemm_nt(data.rows(i0, i1), data.rows(j0, j1), data.d, out);
     for (li, row) in out.chunks_exact_mut(w).enumerate() {
-        let ni = data.norms[i0 + li];
-        for (v, &nj) in row.iter_mut().zip(&data.norms[j0..j1]) {
-            *v = (ni + nj - 2.0 * *v).max(0.0).sqrt();
-        }
+        distances_from_dots(row, data.norms[i0 + li], &data.norms[j0..j1]);
         let i = i0 + li;
         if (j0..j1).contains(&i) {
             row[i - j0] = 0.0;
@@ -190,9 +187,7 @@ fn symmetric(data: &Centered, cluster: &[u32], ranges: &[(usize, usize)]) -> Vec
                 let mut part = vec![0f64; (ic1 - ic0 + 1) * w];
                 for (li, row) in dist.chunks_exact(w).enumerate() {
                     let c = cluster[i0 + li] as usize - ic0;
-                    for (a, &v) in part[c * w..(c + 1) * w].iter_mut().zip(row) {
-                        *a += f64::from(v);
-                    }
+                    add_to_f64(&mut part[c * w..(c + 1) * w], row);
                 }
                 part
             });
