@@ -8,6 +8,9 @@
 //! "skipped: scikit-learn not installed", unless SSLWATCH_REQUIRE_REFERENCE=1,
 //! where it fails.
 
+mod common;
+use common::reference_available;
+
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -31,22 +34,6 @@ if k > 0:
     out["inertia"] = float(KMeans(n_clusters=k, n_init=3, random_state=0).fit(x).inertia_)
 print(json.dumps(out))
 "#;
-
-/// Whether the reference can run; panics when it is required but missing.
-fn reference_available() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import sklearn, numpy, scipy"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        if std::env::var("SSLWATCH_REQUIRE_REFERENCE").as_deref() == Ok("1") {
-            panic!("SSLWATCH_REQUIRE_REFERENCE=1 but python3 with scikit-learn is not importable");
-        }
-        println!("skipped: scikit-learn not installed");
-    }
-    ok
-}
 
 struct Reference {
     silhouette: f64,

@@ -7,6 +7,9 @@
 //! print "skipped: scikit-learn not installed" and pass, unless
 //! SSLWATCH_REQUIRE_REFERENCE=1 (as in CI), where they fail.
 
+mod common;
+use common::reference_available;
+
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -17,22 +20,6 @@ use sslwatch::read::write::{npy_bytes_f32, npy_bytes_i64, write_atomic};
 use std::path::Path;
 use std::process::Command;
 use tempfile::TempDir;
-
-/// Whether the reference can run; panics when it is required but missing.
-fn reference_available() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import numpy, scipy, sklearn"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        if std::env::var("SSLWATCH_REQUIRE_REFERENCE").as_deref() == Ok("1") {
-            panic!("SSLWATCH_REQUIRE_REFERENCE=1 but python3 cannot import numpy, scipy, sklearn");
-        }
-        println!("skipped: scikit-learn not installed");
-    }
-    ok
-}
 
 /// Run `script` with the data directory as argv[1]; it prints one JSON value.
 fn python(script: &str, dir: &Path) -> Value {

@@ -12,6 +12,9 @@
 //! prints "skipped: scikit-learn not installed" and passes, unless
 //! SSLWATCH_REQUIRE_REFERENCE=1 (CI), where it fails.
 
+mod common;
+use common::reference_available;
+
 use ndarray::Array2;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -78,24 +81,6 @@ kl = float(nats / np.log(2))
 
 print(json.dumps({"probe": probe, "knn": knn, "kl": kl, "probe_iter": int(clf.n_iter_[0])}))
 "#;
-
-/// Whether python3 can import the reference libraries; a missing one fails
-/// the test only when SSLWATCH_REQUIRE_REFERENCE=1.
-fn reference_available() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import sklearn, numpy, scipy"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var("SSLWATCH_REQUIRE_REFERENCE").as_deref() != Ok("1"),
-            "SSLWATCH_REQUIRE_REFERENCE=1 but python3 cannot import sklearn, numpy and scipy"
-        );
-        println!("skipped: scikit-learn not installed");
-    }
-    ok
-}
 
 /// `n` rows, labels cycling over `classes`; class means N(0, spread^2) per
 /// coordinate plus unit-variance noise.

@@ -1,0 +1,22 @@
+//! Shared by the reference cross-check tests.
+
+use std::process::Command;
+
+/// Whether python3 can import numpy, scipy and scikit-learn. When it cannot,
+/// the test is skipped with a message, unless SSLWATCH_REQUIRE_REFERENCE=1
+/// (CI), where that is a failure.
+pub fn reference_available() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import numpy, scipy, sklearn"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        assert!(
+            std::env::var("SSLWATCH_REQUIRE_REFERENCE").as_deref() != Ok("1"),
+            "SSLWATCH_REQUIRE_REFERENCE=1 but python3 cannot import numpy, scipy, sklearn"
+        );
+        println!("skipped: scikit-learn not installed");
+    }
+    ok
+}
