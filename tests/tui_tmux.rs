@@ -91,6 +91,36 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
+    /// The pid of the `sslwatch` running as a child of the pane's shell.
+    fn sslwatch_pid(&self) -> String {
+        let pane_pid = self.display("#{pane_pid}");
+        let out = Command::new("pgrep")
+            .args(["-P", &pane_pid, "-x", "sslwatch"])
+            .output()
+            .expect("pgrep");
+        let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(
+            !pid.is_empty(),
+            "sslwatch process under pane pid {pane_pid}"
+        );
+        pid
+    }
+
+    /// After sslwatch exited: the main screen is back and the shell's
+    /// terminal is in canonical mode with echo.
+    fn assert_terminal_restored(&self) {
+        assert_eq!(
+            self.display("#{alternate_on}"),
+            "0",
+            "alternate screen left"
+        );
+        self.text("stty -a | grep -Eq '(^| )icanon( |$)' && stty -a | grep -Eq '(^| )echo( |$)' && echo TTY-SANE");
+        self.keys(&["Enter"]);
+        self.wait_for("a sane terminal (canonical mode, echo)", |s| {
+            s.lines().any(|l| l.trim() == "TTY-SANE")
+        });
+    }
+
     /// Wait until `ok(screen)` holds; panic with the last screen if it never does.
     fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
@@ -214,16 +244,7 @@ fn watch_in_tmux_shows_runs_takes_keys_and_restores_the_terminal() {
     // Quit; the shell gets the main screen and a cooked terminal back.
     tmux.text("q");
     tmux.wait_for("sslwatch to exit", |s| s.contains("SSLWATCH-EXITED=0"));
-    assert_eq!(
-        tmux.display("#{alternate_on}"),
-        "0",
-        "alternate screen left"
-    );
-    tmux.text("stty -a | grep -Eq '(^| )icanon( |$)' && stty -a | grep -Eq '(^| )echo( |$)' && echo TTY-SANE");
-    tmux.keys(&["Enter"]);
-    tmux.wait_for("a sane terminal (canonical mode, echo)", |s| {
-        s.lines().any(|l| l.trim() == "TTY-SANE")
-    });
+    tmux.assert_terminal_restored();
 }
 
 #[test]
@@ -239,17 +260,7 @@ fn watch_exits_on_sigterm_and_restores_the_terminal() {
     );
     let tmux = Tmux::start("sigterm", 80, 24, &command);
     tmux.wait_for("the UI", |s| s.contains("Waiting for runs"));
-    // sslwatch is the child of the pane's shell.
-    let pane_pid = tmux.display("#{pane_pid}");
-    let out = Command::new("pgrep")
-        .args(["-P", &pane_pid, "-x", "sslwatch"])
-        .output()
-        .expect("pgrep");
-    let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(
-        !pid.is_empty(),
-        "sslwatch process under pane pid {pane_pid}"
-    );
+    let pid = tmux.sslwatch_pid();
     let killed = Command::new("kill")
         .args(["-TERM", &pid])
         .status()
@@ -258,16 +269,7 @@ fn watch_exits_on_sigterm_and_restores_the_terminal() {
     tmux.wait_for("sslwatch to exit cleanly", |s| {
         s.contains("SSLWATCH-EXITED=0")
     });
-    assert_eq!(
-        tmux.display("#{alternate_on}"),
-        "0",
-        "alternate screen left"
-    );
-    tmux.text("stty -a | grep -Eq '(^| )icanon( |$)' && echo TTY-SANE");
-    tmux.keys(&["Enter"]);
-    tmux.wait_for("a sane terminal", |s| {
-        s.lines().any(|l| l.trim() == "TTY-SANE")
-    });
+    tmux.assert_terminal_restored();
 }
 
 #[test]
@@ -292,7 +294,7 @@ fn demo_opens_the_ui_on_simulated_runs_and_removes_its_temporary_dir_on_quit() {
     );
     tmux.text("q");
     tmux.wait_for("the demo to exit", |s| s.contains("SSLWATCH-EXITED=0"));
-    assert_eq!(tmux.display("#{alternate_on}"), "0");
+    tmux.assert_terminal_restored();
     // An explicit --dir is the user's: the runs stay there.
     assert!(dir.join("simclr-like").join("milestones").is_dir());
 
@@ -330,13 +332,7 @@ fn watch_exits_when_its_terminal_goes_away() {
     );
     let tmux = Tmux::start("hangup", 80, 24, &command);
     tmux.wait_for("the run", |s| s.contains("run-alpha"));
-    let pane_pid = tmux.display("#{pane_pid}");
-    let out = Command::new("pgrep")
-        .args(["-P", &pane_pid, "-x", "sslwatch"])
-        .output()
-        .expect("pgrep");
-    let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(!pid.is_empty(), "sslwatch under pane pid {pane_pid}");
+    let pid = tmux.sslwatch_pid();
     drop(tmux); // kill-server: the pane's terminal goes away
     let alive = || Path::new(&format!("/proc/{pid}")).exists();
     let start = Instant::now();
