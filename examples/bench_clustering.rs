@@ -104,8 +104,7 @@ fn main() {
     for _ in 0..reps {
         let u0 = cpu_seconds();
         let t0 = Instant::now();
-        let c1 = kmeans::kmeans(x.view(), &params(0));
-        let c2 = kmeans::kmeans(x.view(), &params(second_seed(0)));
+        let [c1, c2] = kmeans::kmeans_many(x.view(), &[params(0), params(second_seed(0))]);
         let t1 = Instant::now();
         let u1 = cpu_seconds();
         let s = silhouette::silhouette_score(x.view(), &c1.labels, 20_000, 0);

@@ -7,6 +7,7 @@
 //! never compute metrics themselves.
 
 pub mod demo;
+pub mod memory;
 pub mod metrics;
 pub mod read;
 pub mod report;

@@ -29,6 +29,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    sslwatch::memory::configure_allocator();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Metrics(a) => cmd::metrics::run(a),

@@ -554,3 +554,61 @@ fn labels_of_the_wrong_length_skip_only_the_labelled_metrics() {
         "{line}"
     );
 }
+
+/// Resident and peak memory of a process, in KiB (Linux).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn rss_and_peak_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /proc/{pid}/status"))
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn a_follower_gives_a_milestones_memory_back_once_it_is_done() {
+    // 10,000 x 512 f32 (20 MiB) with labels: the metrics (probe and kNN
+    // included) allocate several copies of it while they run.
+    let (rows, dim) = (10_000, 512);
+    let mut s = 7u64;
+    let x = Array2::from_shape_fn((rows, dim), |(i, _)| {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (i % 4) as f32 + ((s >> 40) as f32 / (1u64 << 24) as f32)
+    });
+    let root = tempfile::tempdir().unwrap();
+    put(
+        &root.path().join("labels.npy"),
+        &npy_bytes_i64(&(0..rows as i64).map(|i| i % 4).collect::<Vec<_>>()),
+    );
+    // Two milestones, computed side by side as the engine does.
+    let dir = run_dir(root.path(), "big");
+    put(&dir.join("epoch_0001.npy"), &npy_bytes_f32(x.view()));
+    put(&dir.join("epoch_0002.npy"), &npy_bytes_f32(x.view()));
+    // The default metric settings, not the tiny ones of the other tests.
+    let mut p = Proc::start(&[
+        "report",
+        root.path().to_str().unwrap(),
+        "--follow",
+        "--format",
+        "json",
+        "--no-cache",
+    ]);
+    p.until("both results", |l| {
+        has_ok(l, "big", 1) && has_ok(l, "big", 2)
+    });
+    let (rss, peak) = rss_and_peak_kib(p.child.id());
+    // Idle again, the follower keeps its metric values, not the buffers
+    // that produced them.
+    assert!(
+        rss * 2 < peak,
+        "resident {rss} KiB once both milestones are done, peak {peak} KiB"
+    );
+}

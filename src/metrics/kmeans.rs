@@ -9,6 +9,13 @@
 //! Every pass over the rows is parallel over fixed row blocks; per-block
 //! partial results are combined in block order, so the result depends only
 //! on the seed (and not on the thread count or scheduling).
+//!
+//! The runs are independent, but they are stepped together: each pass over
+//! the rows (a k-means++ step, a Lloyd assignment, the final inertia) serves
+//! every run still going, of every clustering asked for at once
+//! (`kmeans_many`). The rows are read from memory once per pass instead of
+//! once per run, and the distance products are wider and run closer to the
+//! machine's GEMM rate.
 
 use super::pairwise::{add_to_f32, block_rows, gemm_nt, sq_dist, Centered};
 use ndarray::{Array2, ArrayView2};
@@ -40,37 +47,74 @@ pub struct KMeansResult {
 
 /// Cluster the rows of `x` (all finite; 1 <= k <= n rows is guaranteed by the caller).
 pub fn kmeans(x: ArrayView2<f32>, p: &KMeansParams) -> KMeansResult {
+    let [r] = kmeans_many(x, &[*p]);
+    r
+}
+
+/// Several clusterings of the same rows (one per entry of `ps`, e.g. the
+/// same k with different seeds), computed together: every pass over the
+/// rows serves all their runs. Each result is the clustering its params
+/// describe, as `kmeans` would make it alone (up to float rounding of the
+/// wider distance products).
+pub fn kmeans_many<const M: usize>(
+    x: ArrayView2<f32>,
+    ps: &[KMeansParams; M],
+) -> [KMeansResult; M] {
     let (n, d) = x.dim();
-    let k = p.k.clamp(1, n.max(1));
     if n == 0 {
-        return KMeansResult {
+        return ps.map(|p| KMeansResult {
             labels: Vec::new(),
-            centroids: Array2::zeros((k, d)),
+            centroids: Array2::zeros((p.k.max(1), d)),
             inertia: 0.0,
             n_iter: 0,
-        };
+        });
     }
     let data = Centered::new(x);
-    let mut rngs: Vec<ChaCha8Rng> = (0..p.n_init.max(1))
-        .map(|r| ChaCha8Rng::seed_from_u64(run_seed(p.seed, r as u64)))
-        .collect();
-    let inits = kmeans_plusplus(&data, k, &mut rngs);
-
-    let mut best: Option<Run> = None;
-    for init in inits {
-        let run = lloyd(&data, init, k, p.max_iter.max(1));
-        // Strictly lower wins: ties keep the earlier run.
-        match &best {
-            Some(b) if run.inertia >= b.inertia => {}
-            _ => best = Some(run),
+    // Runs are batched per k (seeding and assignment need one k per pass).
+    let mut out: [Option<KMeansResult>; M] = std::array::from_fn(|_| None);
+    let mut ks: Vec<usize> = ps.iter().map(|p| p.k.clamp(1, n)).collect();
+    ks.sort_unstable();
+    ks.dedup();
+    for k in ks {
+        let group: Vec<usize> = (0..ps.len())
+            .filter(|&i| ps[i].k.clamp(1, n) == k)
+            .collect();
+        let mut rngs = Vec::new();
+        let mut max_iter = Vec::new();
+        for &i in &group {
+            let p = &ps[i];
+            for r in 0..p.n_init.max(1) {
+                rngs.push(ChaCha8Rng::seed_from_u64(run_seed(p.seed, r as u64)));
+                max_iter.push(p.max_iter.max(1));
+            }
+        }
+        let inits = kmeans_plusplus(&data, k, &mut rngs);
+        let mut runs = lloyd_many(&data, inits, k, &max_iter).into_iter();
+        for &i in &group {
+            let mut best: Option<Run> = None;
+            for run in runs.by_ref().take(ps[i].n_init.max(1)) {
+                // Strictly lower wins: ties keep the earlier run.
+                match &best {
+                    Some(b) if run.inertia >= b.inertia => {}
+                    _ => best = Some(run),
+                }
+            }
+            if let Some(best) = best {
+                out[i] = Some(finish_run(best, &data.mean, k, d));
+            }
         }
     }
-    let Some(best) = best else {
-        unreachable!("n_init >= 1 runs were made")
-    };
+    out.map(|r| match r {
+        Some(r) => r,
+        None => unreachable!("every params' runs were made"),
+    })
+}
+
+/// The public result of a run: centroids moved back by the data mean.
+fn finish_run(best: Run, mean: &[f32], k: usize, d: usize) -> KMeansResult {
     let mut centroids = best.centroids;
     for row in centroids.chunks_exact_mut(d.max(1)) {
-        for (c, m) in row.iter_mut().zip(&data.mean) {
+        for (c, m) in row.iter_mut().zip(mean) {
             *c += m;
         }
     }
@@ -243,67 +287,102 @@ struct Assignment {
     counts: Vec<u64>,
 }
 
-/// Assign every row to its nearest centroid and sum the rows per cluster.
+/// Row blocks handled per wave of a pass: their per-block partial sums are
+/// alive at once, so this bounds the memory of a pass (and not the rows).
+const WAVE: usize = 16;
+
+/// Assign every row to its nearest centroid and sum the rows per cluster,
+/// for several runs in one pass (`centroids[r]` is run r's k x d).
 /// Ties go to the lower cluster id.
-fn assign(data: &Centered, centroids: &[f32], k: usize) -> Assignment {
+fn assign_many(data: &Centered, centroids: &[&[f32]], k: usize) -> Vec<Assignment> {
     let (n, d) = (data.n, data.d);
-    let cnorms: Vec<f32> = centroids
+    let runs = centroids.len();
+    let all: Vec<f32> = centroids.concat();
+    let cnorms: Vec<f32> = all
         .chunks_exact(d.max(1))
         .map(|c| super::pairwise::sq_norm(c) as f32)
         .collect();
+    let w = runs * k;
     let b = block_rows(d);
-    let mut labels = vec![0u32; n];
-    let mut min_d2 = vec![0f32; n];
-    let partials: Vec<(Vec<f32>, Vec<u64>)> = labels
-        .par_chunks_mut(b)
-        .zip(min_d2.par_chunks_mut(b))
-        .enumerate()
-        .map(|(blk, (lab, md))| {
-            let start = blk * b;
-            let rows = lab.len();
-            let xb = data.rows(start, start + rows);
-            let mut dots = vec![0f32; rows * k];
-            gemm_nt(xb, centroids, d, &mut dots);
-            // Block partial sums in f32 (at most `b` rows each), combined in f64.
-            let mut sums = vec![0f32; k * d];
-            let mut counts = vec![0u64; k];
-            for (li, drow) in dots.chunks_exact(k).enumerate() {
-                let mut best = 0;
-                let mut best_v = cnorms[0] - 2.0 * drow[0];
-                for (j, (&cn, &dot)) in cnorms.iter().zip(drow).enumerate().skip(1) {
-                    let v = cn - 2.0 * dot;
-                    if v < best_v {
-                        best_v = v;
-                        best = j;
-                    }
-                }
-                lab[li] = best as u32;
-                md[li] = (data.norms[start + li] + best_v).max(0.0);
-                counts[best] += 1;
-                add_to_f32(
-                    &mut sums[best * d..(best + 1) * d],
-                    &xb[li * d..(li + 1) * d],
-                );
-            }
-            (sums, counts)
+    let mut out: Vec<Assignment> = (0..runs)
+        .map(|_| Assignment {
+            labels: Vec::with_capacity(n),
+            min_d2: Vec::with_capacity(n),
+            sums: vec![0f64; k * d],
+            counts: vec![0u64; k],
         })
         .collect();
-    let mut sums = vec![0f64; k * d];
-    let mut counts = vec![0u64; k];
-    for (s, c) in &partials {
-        for (a, &v) in sums.iter_mut().zip(s) {
-            *a += f64::from(v);
-        }
-        for (a, &v) in counts.iter_mut().zip(c) {
-            *a += v;
+    let starts: Vec<usize> = (0..n).step_by(b).collect();
+    for wave in starts.chunks(WAVE) {
+        let partials: Vec<BlockPart> = wave
+            .par_iter()
+            .map(|&start| {
+                let rows = b.min(n - start);
+                let xb = data.rows(start, start + rows);
+                let mut dots = vec![0f32; rows * w];
+                gemm_nt(xb, &all, d, &mut dots);
+                // Per run: labels and distances (run-major), and block
+                // partial sums in f32 (at most `b` rows each).
+                let mut part = BlockPart {
+                    labels: vec![0u32; runs * rows],
+                    min_d2: vec![0f32; runs * rows],
+                    sums: vec![0f32; w * d],
+                    counts: vec![0u64; w],
+                };
+                for (li, drow) in dots.chunks_exact(w).enumerate() {
+                    let x = &xb[li * d..(li + 1) * d];
+                    for (r, (drun, cn)) in
+                        drow.chunks_exact(k).zip(cnorms.chunks_exact(k)).enumerate()
+                    {
+                        let mut best = 0;
+                        let mut best_v = cn[0] - 2.0 * drun[0];
+                        for (j, (&c, &dot)) in cn.iter().zip(drun).enumerate().skip(1) {
+                            let v = c - 2.0 * dot;
+                            if v < best_v {
+                                best_v = v;
+                                best = j;
+                            }
+                        }
+                        part.labels[r * rows + li] = best as u32;
+                        part.min_d2[r * rows + li] = (data.norms[start + li] + best_v).max(0.0);
+                        let cl = r * k + best;
+                        part.counts[cl] += 1;
+                        add_to_f32(&mut part.sums[cl * d..(cl + 1) * d], x);
+                    }
+                }
+                part
+            })
+            .collect();
+        // Combined in block order, whatever the thread count.
+        for part in &partials {
+            let rows = part.labels.len() / runs;
+            for (r, a) in out.iter_mut().enumerate() {
+                a.labels
+                    .extend_from_slice(&part.labels[r * rows..(r + 1) * rows]);
+                a.min_d2
+                    .extend_from_slice(&part.min_d2[r * rows..(r + 1) * rows]);
+                for (acc, &v) in a
+                    .sums
+                    .iter_mut()
+                    .zip(&part.sums[r * k * d..(r + 1) * k * d])
+                {
+                    *acc += f64::from(v);
+                }
+                for (acc, &v) in a.counts.iter_mut().zip(&part.counts[r * k..(r + 1) * k]) {
+                    *acc += v;
+                }
+            }
         }
     }
-    Assignment {
-        labels,
-        min_d2,
-        sums,
-        counts,
-    }
+    out
+}
+
+/// One row block's share of an assignment pass.
+struct BlockPart {
+    labels: Vec<u32>,
+    min_d2: Vec<f32>,
+    sums: Vec<f32>,
+    counts: Vec<u64>,
 }
 
 /// New centroids (cluster means) from an assignment. Empty clusters take the
@@ -349,61 +428,122 @@ fn update(data: &Centered, a: &mut Assignment, old: &[f32], k: usize) -> Vec<f32
 /// One Lloyd iteration from `centroids`: the assignment it makes and the
 /// centroids that follow from it.
 fn lloyd_step(data: &Centered, centroids: &[f32], k: usize) -> (Vec<u32>, Vec<f32>) {
-    let mut a = assign(data, centroids, k);
+    let mut a = assign_many(data, &[centroids], k).remove(0);
     let next = update(data, &mut a, centroids, k);
     (a.labels, next)
 }
 
-/// Lloyd iterations from `init` until the assignment repeats or `max_iter`;
-/// the returned labels are always the nearest-centroid assignment of the
-/// returned centroids.
-fn lloyd(data: &Centered, init: Vec<f32>, k: usize, max_iter: usize) -> Run {
-    let mut centroids = init;
-    let mut prev: Option<Vec<u32>> = None;
-    let mut labels = None;
-    let mut n_iter = 0;
-    for it in 1..=max_iter {
-        n_iter = it;
-        let mut a = assign(data, &centroids, k);
-        if prev.as_ref() == Some(&a.labels) {
-            // `centroids` are already the means of this assignment.
-            labels = Some(a.labels);
-            break;
-        }
-        centroids = update(data, &mut a, &centroids, k);
-        prev = Some(a.labels);
-    }
-    // Not converged: one more assignment so labels match the centroids.
-    let labels = labels.unwrap_or_else(|| assign(data, &centroids, k).labels);
-    let inertia = inertia(data, &labels, &centroids);
-    Run {
-        labels,
-        centroids,
-        inertia,
-        n_iter,
-    }
+/// Where one run stands during `lloyd_many`.
+struct Lloyd {
+    centroids: Vec<f32>,
+    prev: Option<Vec<u32>>,
+    labels: Option<Vec<u32>>,
+    n_iter: usize,
+    done: bool,
 }
 
-/// Sum of squared distances of rows to their centroid, exactly in f64
-/// (per-block partials combined in block order).
-fn inertia(data: &Centered, labels: &[u32], centroids: &[f32]) -> f64 {
-    let d = data.d;
-    let b = block_rows(d);
-    let partials: Vec<f64> = labels
-        .par_chunks(b)
-        .enumerate()
-        .map(|(blk, lab)| {
-            let start = blk * b;
-            lab.iter()
-                .enumerate()
-                .map(|(li, &l)| {
-                    let l = l as usize;
-                    sq_dist(data.row(start + li), &centroids[l * d..(l + 1) * d])
-                })
-                .sum::<f64>()
+/// Lloyd iterations of every run from its `inits` entry until its assignment
+/// repeats or it reaches its `max_iter`; all unfinished runs share each pass.
+/// The returned labels are always the nearest-centroid assignment of the
+/// returned centroids.
+fn lloyd_many(data: &Centered, inits: Vec<Vec<f32>>, k: usize, max_iter: &[usize]) -> Vec<Run> {
+    let mut runs: Vec<Lloyd> = inits
+        .into_iter()
+        .map(|centroids| Lloyd {
+            centroids,
+            prev: None,
+            labels: None,
+            n_iter: 0,
+            done: false,
         })
         .collect();
-    partials.iter().sum()
+    loop {
+        let active: Vec<usize> = (0..runs.len()).filter(|&r| !runs[r].done).collect();
+        if active.is_empty() {
+            break;
+        }
+        let cents: Vec<&[f32]> = active
+            .iter()
+            .map(|&r| runs[r].centroids.as_slice())
+            .collect();
+        let assigned = assign_many(data, &cents, k);
+        for (&r, mut a) in active.iter().zip(assigned) {
+            let run = &mut runs[r];
+            run.n_iter += 1;
+            if run.prev.as_ref() == Some(&a.labels) {
+                // `centroids` are already the means of this assignment.
+                run.labels = Some(a.labels);
+                run.done = true;
+                continue;
+            }
+            run.centroids = update(data, &mut a, &run.centroids, k);
+            run.prev = Some(a.labels);
+            run.done = run.n_iter >= max_iter.get(r).copied().unwrap_or(1);
+        }
+    }
+    // Runs stopped by max_iter: one more assignment so labels match the centroids.
+    let open: Vec<usize> = (0..runs.len())
+        .filter(|&r| runs[r].labels.is_none())
+        .collect();
+    if !open.is_empty() {
+        let cents: Vec<&[f32]> = open.iter().map(|&r| runs[r].centroids.as_slice()).collect();
+        let assigned = assign_many(data, &cents, k);
+        for (&r, a) in open.iter().zip(assigned) {
+            runs[r].labels = Some(a.labels);
+        }
+    }
+    let finished: Vec<(Vec<u32>, Vec<f32>, usize)> = runs
+        .into_iter()
+        .map(|r| (r.labels.unwrap_or_default(), r.centroids, r.n_iter))
+        .collect();
+    let pairs: Vec<(&[u32], &[f32])> = finished
+        .iter()
+        .map(|(l, c, _)| (l.as_slice(), c.as_slice()))
+        .collect();
+    let inertias = inertia_many(data, &pairs);
+    finished
+        .into_iter()
+        .zip(inertias)
+        .map(|((labels, centroids, n_iter), inertia)| Run {
+            labels,
+            centroids,
+            inertia,
+            n_iter,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+fn inertia(data: &Centered, labels: &[u32], centroids: &[f32]) -> f64 {
+    inertia_many(data, &[(labels, centroids)])[0]
+}
+
+/// Sum of squared distances of rows to their centroid, exactly in f64, for
+/// each (labels, centroids) run in one pass (per-block partials combined in
+/// block order).
+fn inertia_many(data: &Centered, runs: &[(&[u32], &[f32])]) -> Vec<f64> {
+    let d = data.d;
+    let b = block_rows(d);
+    let starts: Vec<usize> = (0..data.n).step_by(b).collect();
+    let partials: Vec<Vec<f64>> = starts
+        .par_iter()
+        .map(|&start| {
+            let end = (start + b).min(data.n);
+            runs.iter()
+                .map(|&(labels, centroids)| {
+                    (start..end)
+                        .map(|i| {
+                            let l = labels[i] as usize;
+                            sq_dist(data.row(i), &centroids[l * d..(l + 1) * d])
+                        })
+                        .sum::<f64>()
+                })
+                .collect()
+        })
+        .collect();
+    (0..runs.len())
+        .map(|r| partials.iter().map(|p| p[r]).sum())
+        .collect()
 }
 
 #[cfg(test)]
@@ -521,6 +661,88 @@ mod tests {
         all.sort_unstable();
         all.dedup();
         assert_eq!(all.len(), 6);
+    }
+
+    /// Everything `kmeans` returns, compared bit for bit.
+    fn assert_same(a: &KMeansResult, b: &KMeansResult) {
+        assert_eq!(a.labels, b.labels);
+        assert_eq!(a.inertia.to_bits(), b.inertia.to_bits());
+        assert_eq!(a.centroids, b.centroids);
+        assert_eq!(a.n_iter, b.n_iter);
+    }
+
+    #[test]
+    fn batched_clusterings_equal_separate_ones() {
+        // Mixed k, n_init and max_iter (1 stops every run before it
+        // converges), so runs finish at different passes of the batch.
+        let x = Array2::from_shape_fn((300, 5), |(i, j)| {
+            (((i * 7919 + j * 104_729) % 1000) as f32 / 100.0) + (i % 4) as f32 * 8.0
+        });
+        let ps = [
+            KMeansParams {
+                k: 4,
+                n_init: 3,
+                max_iter: 300,
+                seed: 0,
+            },
+            KMeansParams {
+                k: 4,
+                n_init: 1,
+                max_iter: 1,
+                seed: 9,
+            },
+            KMeansParams {
+                k: 6,
+                n_init: 2,
+                max_iter: 300,
+                seed: 3,
+            },
+            KMeansParams {
+                k: 4,
+                n_init: 2,
+                max_iter: 2,
+                seed: 5,
+            },
+        ];
+        let batched = kmeans_many(x.view(), &ps);
+        for (p, b) in ps.iter().zip(&batched) {
+            assert_same(&kmeans(x.view(), p), b);
+        }
+        assert_eq!(batched[1].n_iter, 1);
+    }
+
+    #[test]
+    fn a_pass_longer_than_one_wave_keeps_each_rows_label_and_sum() {
+        // d = 4 gives 1024-row blocks: 17 blocks, more than one wave.
+        let n: usize = 17 * 1024 - 100;
+        assert!(n.div_ceil(block_rows(4)) > WAVE);
+        let x = Array2::from_shape_fn((n, 4), |(i, j)| ((i * 31 + j * 17) % 101) as f32);
+        let data = Centered::new(x.view());
+        let c: Vec<f32> = data.rows(0, 3).to_vec();
+        let a = assign_many(&data, &[&c], 3).remove(0);
+        assert_eq!(a.labels.len(), n);
+        assert_eq!(a.counts.iter().sum::<u64>(), n as u64);
+        // Row i's label is its nearest centroid (integer data: the
+        // expansion is exact; ties go to the lower id).
+        for i in 0..n {
+            let d2: Vec<f64> = (0..3).map(|j| sq_dist(data.row(i), data.row(j))).collect();
+            let best = (0..3).fold(0, |b, j| if d2[j] < d2[b] { j } else { b });
+            assert_eq!(a.labels[i] as usize, best, "row {i}");
+        }
+        // The sums are those of the rows each label names.
+        for j in 0..3 {
+            for col in 0..4 {
+                let vals = (0..n)
+                    .filter(|&i| a.labels[i] as usize == j)
+                    .map(|i| f64::from(data.row(i)[col]));
+                let direct: f64 = vals.clone().sum();
+                let scale: f64 = vals.map(f64::abs).sum();
+                // Block partials are f32 sums of up to 1024 rows: allow their
+                // worst-case rounding (1024 x 2^-24 of the magnitudes), no more.
+                let err = (a.sums[j * 4 + col] - direct).abs();
+                assert!(err <= 1e-4 * (1.0 + scale), "cluster {j} col {col}: {err}");
+            }
+        }
     }
 
     fn matrix(n: usize, d: usize) -> impl Strategy<Value = Array2<f32>> {

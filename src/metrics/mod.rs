@@ -193,8 +193,11 @@ pub fn compute_layer(
         max_iter: settings.max_iter.max(1),
         seed,
     };
-    let c1 = kmeans::kmeans(x, &params(settings.seed));
-    let c2 = kmeans::kmeans(x, &params(second_seed(settings.seed)));
+    // Both clusterings in one batch: each pass over the rows serves both.
+    let [c1, c2] = kmeans::kmeans_many(
+        x,
+        &[params(settings.seed), params(second_seed(settings.seed))],
+    );
 
     let silhouette =
         silhouette::silhouette_score(x, &c1.labels, settings.silhouette_sample, settings.seed);

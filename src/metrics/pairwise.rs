@@ -193,6 +193,7 @@ pub fn distances_from_dots(row: &mut [f32], ni: f32, nj: &[f32]) {
 }
 
 /// Squared Euclidean distance in f64 (exact, no expansion).
+#[multiversion(targets("x86_64+avx2+fma"))]
 pub fn sq_dist(a: &[f32], b: &[f32]) -> f64 {
     let mut lanes = [0f64; 8];
     let mut ca = a.chunks_exact(8);
