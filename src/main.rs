@@ -29,8 +29,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    sslwatch::memory::configure_allocator();
     let cli = Cli::parse();
+    // The engine's commands give memory back between milestones; the
+    // trainer keeps glibc's per-thread arenas for libtorch's threads.
+    if !matches!(cli.command, Command::Train(_)) {
+        sslwatch::memory::configure_allocator();
+    }
     let result = match cli.command {
         Command::Metrics(a) => cmd::metrics::run(a),
         Command::Report(a) => cmd::report::run(a),
