@@ -49,6 +49,18 @@ pub fn resample_latest(values: &[Option<f64>], width: usize) -> Vec<Option<f64>>
         .collect()
 }
 
+/// A series spread over exactly `width` columns: resampled as
+/// [`resample_latest`] when it has more values than columns, else each
+/// milestone repeated over an equal share of the columns (so a short series
+/// fills a wide panel instead of a sliver at its left).
+pub fn fit_width(values: &[Option<f64>], width: usize) -> Vec<Option<f64>> {
+    let n = values.len();
+    if n == 0 || n >= width {
+        return resample_latest(values, width);
+    }
+    (0..width).map(|i| values[i * n / width]).collect()
+}
+
 /// Direction of the latest value against the mean of up to three values
 /// before it; changes within 2% of `span` (the column's range) are flat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +139,28 @@ mod tests {
         assert_eq!(resample_latest(&gaps, 2), vec![Some(1.0), None]);
         assert_eq!(resample_latest(&gaps, 10), gaps.to_vec());
         assert!(resample_latest(&gaps, 0).is_empty());
+    }
+
+    #[test]
+    fn fitting_a_short_series_repeats_each_value_evenly() {
+        let v = [Some(1.0), None, Some(3.0)];
+        // Column i shows value floor(i * 3 / 7): 0 0 0 1 1 2 2.
+        assert_eq!(
+            fit_width(&v, 7),
+            vec![
+                Some(1.0),
+                Some(1.0),
+                Some(1.0),
+                None,
+                None,
+                Some(3.0),
+                Some(3.0)
+            ]
+        );
+        assert_eq!(fit_width(&v, 3), v.to_vec());
+        // Longer than the width: the latest value per bucket.
+        assert_eq!(fit_width(&v, 2), vec![Some(1.0), Some(3.0)]);
+        assert!(fit_width(&[], 5).is_empty());
     }
 
     #[test]

@@ -109,7 +109,7 @@ fn draw_curves(
     // Taller sparklines when the terminal has room (the latest-milestone
     // table and notes below need about 8 lines).
     let spare = inner.bottom().saturating_sub(y + 8);
-    let row_h = (spare / Metric::ALL.len() as u16).clamp(1, 4);
+    let row_h = (spare / Metric::ALL.len() as u16).clamp(1, 5);
     for metric in Metric::ALL {
         if y + row_h > inner.bottom() {
             break;
@@ -123,8 +123,11 @@ fn draw_curves(
         let buf = frame.buffer_mut();
         super::put(buf, inner.x, y, metric.name(), NAME_W, theme.strong());
         if let Some(range) = range {
-            let resampled = series::resample_latest(&values, spark_w);
-            let rect = Rect::new(inner.x + NAME_W as u16, y, spark_w as u16, row_h);
+            // Spread over the whole width, one blank line under each curve
+            // when there is room, so stacked curves never merge.
+            let resampled = series::fit_width(&values, spark_w);
+            let bar_h = if row_h >= 2 { row_h - 1 } else { row_h };
+            let rect = Rect::new(inner.x + NAME_W as u16, y, spark_w as u16, bar_h);
             frame.render_widget(
                 Sparkline {
                     values: &resampled,
