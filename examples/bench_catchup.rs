@@ -24,6 +24,8 @@ const D: usize = 128;
 const CLASSES: usize = 10;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // As the sslwatch binary does at start-up.
+    sslwatch::memory::configure_allocator();
     let args: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())

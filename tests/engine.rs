@@ -604,11 +604,20 @@ fn a_follower_gives_a_milestones_memory_back_once_it_is_done() {
     p.until("both results", |l| {
         has_ok(l, "big", 1) && has_ok(l, "big", 2)
     });
-    let (rss, peak) = rss_and_peak_kib(p.child.id());
     // Idle again, the follower keeps its metric values, not the buffers
-    // that produced them.
-    assert!(
-        rss * 2 < peak,
-        "resident {rss} KiB once both milestones are done, peak {peak} KiB"
-    );
+    // that produced them: under a fifth of its peak once they are given back
+    // (measured 10 of 87 MiB; 31 MiB without the release, 73 MiB with
+    // glibc's per-thread arenas).
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (rss, peak) = rss_and_peak_kib(p.child.id());
+        if rss * 5 < peak {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "resident {rss} KiB once both milestones are done, peak {peak} KiB"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

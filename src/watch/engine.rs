@@ -440,7 +440,15 @@ impl Core {
                         self.warn(&root, "the file watcher stopped; re-scanning every 30 s".into());
                     }
                 },
-                recv(done_rx) -> d => if let Ok(d) = d { self.on_done(d) },
+                recv(done_rx) -> d => if let Ok(d) = d {
+                    self.on_done(d);
+                    // Idle (nothing computing, nothing queued): hand the
+                    // milestones' memory back. Not during a backlog, where
+                    // the next milestone would only fault it in again.
+                    if self.busy == 0 && self.queue.len() == 0 {
+                        crate::memory::release_free_memory();
+                    }
+                },
                 default(timeout) => {}
             }
             // Take a burst of events at once.

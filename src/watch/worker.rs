@@ -63,8 +63,6 @@ pub struct Done {
 pub fn run(jobs: Receiver<Job>, done: Sender<Done>) {
     for job in jobs {
         let outcome = work(&job);
-        // The milestone's buffers are all freed by now.
-        crate::memory::release_free_memory();
         let d = Done {
             path: job.path,
             stamp: job.stamp,
