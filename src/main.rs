@@ -30,8 +30,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The engine's commands give memory back between milestones; the
-    // trainer keeps glibc's per-thread arenas for libtorch's threads.
+    // One malloc arena, so the engine can give memory back when it goes
+    // idle; the trainer keeps glibc's per-thread arenas for libtorch.
     if !matches!(cli.command, Command::Train(_)) {
         sslwatch::memory::configure_allocator();
     }
