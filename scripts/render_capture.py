@@ -375,32 +375,31 @@ class Shapes:
         return im
 
     # -- box drawing -----------------------------------------------------------
+    # Light and heavy lines, rounded corners, dashes and diagonals. Double
+    # lines (U+2550..U+256C) are left to the font, like any other glyph.
     def _box(self, ch):
         try:
             name = unicodedata.name(ch)
         except ValueError:
             return None
         words = name.replace("BOX DRAWINGS ", "").split()
-        if "DOUBLE" in words or "SINGLE" in words:
-            return self._box_double(words)
         if "DIAGONAL" in words:
             return self._box_diagonal(words)
         if "DASH" in words:
             return self._box_dash(words)
-        arc = "ARC" in words
         arms = self._parse_arms([w for w in words if w != "ARC"])
         if arms is None:
             return None
-        if arc:
+        if "ARC" in words:
             return self._box_arc(arms)
         return self._box_lines(arms)
 
     @staticmethod
     def _parse_arms(words):
-        """Map the Unicode name's words to {direction: weight}, weight in
-        LIGHT/HEAVY/DOUBLE/SINGLE. Handles 'LIGHT DOWN AND RIGHT',
-        'DOWN LIGHT AND RIGHT HEAVY', 'LIGHT LEFT AND HEAVY RIGHT', ..."""
-        weights = ("LIGHT", "HEAVY", "DOUBLE", "SINGLE")
+        """Map the Unicode name's words to {direction: weight}, weight LIGHT or
+        HEAVY; None for anything else (double lines). Handles 'LIGHT DOWN AND
+        RIGHT', 'DOWN LIGHT AND RIGHT HEAVY', 'LIGHT LEFT AND HEAVY RIGHT', ..."""
+        weights = ("LIGHT", "HEAVY")
         dirs = {"UP": ("U",), "DOWN": ("D",), "LEFT": ("L",), "RIGHT": ("R",),
                 "HORIZONTAL": ("L", "R"), "VERTICAL": ("U", "D")}
         toks = [w for w in words if w != "AND"]
@@ -431,44 +430,33 @@ class Shapes:
     def _thick(self, weight):
         return self.heavy if weight == "HEAVY" else self.light
 
+    @staticmethod
+    def _bar(d, horizontal, a0, a1, c0, c1):
+        """Fill [a0, a1) along a horizontal or vertical stroke, [c0, c1) across it."""
+        if a1 > a0 and c1 > c0:
+            box = (a0, c0, a1 - 1, c1 - 1) if horizontal else (c0, a0, c1 - 1, a1 - 1)
+            d.rectangle(box, fill=255)
+
     def _box_lines(self, arms):
-        cw, chh = self.cw, self.ch
+        """Each arm runs from its edge to the centre: to the far side of the
+        perpendicular stroke if there is one (so corners and tees close), else
+        just past the middle when the opposite arm continues the line."""
         im = self._new()
         d = ImageDraw.Draw(im)
-
-        def rect(x0, y0, x1, y1):
-            if x1 > x0 and y1 > y0:
-                d.rectangle((x0, y0, x1 - 1, y1 - 1), fill=255)
-
-        tv = max([self._thick(arms[a]) for a in "UD" if a in arms] or [0])
-        th = max([self._thick(arms[a]) for a in "LR" if a in arms] or [0])
         for a, w in arms.items():
+            horizontal = a in "LR"
+            along, across = (self.cw, self.ch) if horizontal else (self.ch, self.cw)
             t = self._thick(w)
-            if a in "LR":
-                y0 = (chh - t) // 2
-                if tv:
-                    # Run to the far edge of the vertical stroke, so corners close.
-                    if a == "L":
-                        rect(0, y0, (cw - tv) // 2 + tv, y0 + t)
-                    else:
-                        rect((cw - tv) // 2, y0, cw, y0 + t)
-                else:
-                    if a == "L":
-                        rect(0, y0, (cw - t) // 2 + t if "R" not in arms else cw // 2 + 1, y0 + t)
-                    else:
-                        rect((cw - t) // 2 if "L" not in arms else cw // 2, y0, cw, y0 + t)
+            tc = max([self._thick(arms[b]) for b in ("UD" if horizontal else "LR") if b in arms] or [0])
+            if tc:
+                lo, hi = (along - tc) // 2, (along - tc) // 2 + tc
+            elif {"L": "R", "R": "L", "U": "D", "D": "U"}[a] in arms:
+                lo, hi = along // 2, along // 2 + 1
             else:
-                x0 = (cw - t) // 2
-                if th:
-                    if a == "U":
-                        rect(x0, 0, x0 + t, (chh - th) // 2 + th)
-                    else:
-                        rect(x0, (chh - th) // 2, x0 + t, chh)
-                else:
-                    if a == "U":
-                        rect(x0, 0, x0 + t, (chh - t) // 2 + t if "D" not in arms else chh // 2 + 1)
-                    else:
-                        rect(x0, (chh - t) // 2 if "U" not in arms else chh // 2, x0 + t, chh)
+                lo, hi = (along - t) // 2, (along - t) // 2 + t
+            a0, a1 = (0, hi) if a in "LU" else (lo, along)  # from the edge to the centre
+            c0 = (across - t) // 2
+            self._bar(d, horizontal, a0, a1, c0, c0 + t)
         return im
 
     def _box_arc(self, arms):
@@ -490,10 +478,13 @@ class Shapes:
         # arc centre: r away from the stroke centre, toward the open side
         ax, ay = cx + sx * r, cy + sy * r
         # straight part of the vertical stroke: from the arc end to the edge
+        # (none when the arc already reaches the edge: even cell widths)
         ys = (ay, chh * s) if sy > 0 else (0, ay)
-        d.rectangle((cx - half, ys[0], cx + half - 1, ys[1]), fill=255)
+        if ys[1] > ys[0]:
+            d.rectangle((cx - half, ys[0], cx + half - 1, ys[1]), fill=255)
         xs = (ax, cw * s) if sx > 0 else (0, ax)
-        d.rectangle((xs[0], cy - half, xs[1], cy + half - 1), fill=255)
+        if xs[1] > xs[0]:
+            d.rectangle((xs[0], cy - half, xs[1], cy + half - 1), fill=255)
         # quarter ring
         ring = Image.new("L", im.size, 0)
         rd = ImageDraw.Draw(ring)
@@ -515,17 +506,11 @@ class Shapes:
         im = self._new(s)
         d = ImageDraw.Draw(im)
         length = (cw if horizontal else chh) * s
+        c0 = ((chh if horizontal else cw) - t) // 2 * s
         seg = length / n
         gap = seg * 0.35
         for k in range(n):
-            a = k * seg + gap / 2
-            b = (k + 1) * seg - gap / 2
-            if horizontal:
-                y0 = (chh - t) // 2 * s
-                d.rectangle((a, y0, b - 1, y0 + t * s - 1), fill=255)
-            else:
-                x0 = (cw - t) // 2 * s
-                d.rectangle((x0, a, x0 + t * s - 1, b - 1), fill=255)
+            self._bar(d, horizontal, k * seg + gap / 2, (k + 1) * seg - gap / 2, c0, c0 + t * s)
         return self._down(im)
 
     def _box_diagonal(self, words):
@@ -539,95 +524,6 @@ class Shapes:
         if "CROSS" in words or ("UPPER" in words and words[words.index("UPPER") + 1] == "LEFT"):
             d.line((0, 0, cw, chh), fill=255, width=w)
         return self._down(im)
-
-    def _box_double(self, words):
-        """Double and single/double lines (U+2550..U+256C): each double arm is
-        two strokes; corners and tees are joined as a terminal would."""
-        arms = self._parse_arms(words)
-        if arms is None:
-            return None
-        cw, chh = self.cw, self.ch
-        t = self.light
-        g = max(t + 1, int(round(cw / 4.5)))  # distance of a double stroke from the centre
-        cx = (cw - t) // 2
-        cy = (chh - t) // 2
-        im = self._new()
-        d = ImageDraw.Draw(im)
-
-        def rect(x0, y0, x1, y1):
-            if x1 > x0 and y1 > y0:
-                d.rectangle((x0, y0, x1 - 1, y1 - 1), fill=255)
-
-        dbl = {a: w == "DOUBLE" for a, w in arms.items()}
-        # Horizontal strokes.
-        for a in "LR":
-            if a not in arms:
-                continue
-            if dbl[a]:
-                for off in (-g, g):
-                    y = cy + off
-                    # Where does this stroke stop inside the cell?
-                    side = "U" if off < 0 else "D"
-                    if side in arms and dbl[side]:
-                        stop = cx - g if a == "L" else cx + g  # inner corner
-                        stop_end = stop + t if a == "L" else stop
-                    elif ("U" in arms or "D" in arms) and not any(dbl.get(v) for v in "UD"):
-                        stop_end = cx + t if a == "L" else cx  # meet single vertical
-                    elif side not in arms and any(dbl.get(v) for v in "UD"):
-                        # outer edge of a double vertical
-                        stop_end = cx + g + t if a == "L" else cx - g
-                    else:
-                        stop_end = cw // 2 + 1 if a == "L" else cw // 2
-                    if a == "L":
-                        rect(0, y, stop_end, y + t)
-                    else:
-                        rect(stop_end, y, cw, y + t)
-            else:
-                vd = any(dbl.get(v) for v in "UD")
-                if not vd or ("L" in arms and "R" in arms):
-                    end_l, start_r = cx + t, cx  # to the centre (or right across)
-                elif "U" in arms and "D" in arms:
-                    end_l, start_r = cx - g + t, cx + g  # tee: stop at the near stroke
-                else:
-                    end_l, start_r = cx + g + t, cx - g  # corner: reach the far stroke
-                if a == "L":
-                    rect(0, cy, end_l, cy + t)
-                else:
-                    rect(start_r, cy, cw, cy + t)
-        # Vertical strokes.
-        for a in "UD":
-            if a not in arms:
-                continue
-            if dbl[a]:
-                for off in (-g, g):
-                    x = cx + off
-                    side = "L" if off < 0 else "R"
-                    if side in arms and dbl[side]:
-                        stop = cy - g if a == "U" else cy + g
-                        stop_end = stop + t if a == "U" else stop
-                    elif ("L" in arms or "R" in arms) and not any(dbl.get(h) for h in "LR"):
-                        stop_end = cy + t if a == "U" else cy
-                    elif side not in arms and any(dbl.get(h) for h in "LR"):
-                        stop_end = cy + g + t if a == "U" else cy - g
-                    else:
-                        stop_end = chh // 2 + 1 if a == "U" else chh // 2
-                    if a == "U":
-                        rect(x, 0, x + t, stop_end)
-                    else:
-                        rect(x, stop_end, x + t, chh)
-            else:
-                hd = any(dbl.get(h) for h in "LR")
-                if not hd or ("U" in arms and "D" in arms):
-                    end_u, start_d = cy + t, cy
-                elif "L" in arms and "R" in arms:
-                    end_u, start_d = cy - g + t, cy + g
-                else:
-                    end_u, start_d = cy + g + t, cy - g
-                if a == "U":
-                    rect(cx, 0, cx + t, end_u)
-                else:
-                    rect(cx, start_d, cx + t, chh)
-        return im
 
 
 # ---------------------------------------------------------------------------
