@@ -38,7 +38,7 @@ fn main() -> anyhow::Result<()> {
     );
     let reps: usize = args.get(3).map_or(Ok(5), |r| r.parse())?;
     let layers = sslwatch::read::read_embeddings(&PathBuf::from(&args[1]))?;
-    let labels = sslwatch::read::read_labels(&PathBuf::from(&args[2]))?;
+    let labels = sslwatch::read::read_labels(&PathBuf::from(&args[2]), u64::MAX)?;
     let x = layers
         .first()
         .ok_or_else(|| anyhow::anyhow!("no layer"))?

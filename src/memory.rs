@@ -14,6 +14,8 @@
 //! threshold frees as well but made every milestone about 10% slower (fresh
 //! pages to fault in each time).
 
+use crate::metrics::MetricSettings;
+
 /// Use one malloc arena for all threads (glibc; `false` elsewhere). Call
 /// once at start-up, before other threads exist. Returns whether the
 /// allocator took the setting.
@@ -41,8 +43,194 @@ pub fn release_free_memory() {
     }
 }
 
+/// The memory one milestone layer may cost: its decoded float32 matrix plus
+/// the metrics' working set, decided from the headers before anything is
+/// read or allocated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryBudget(pub u64);
+
+/// The default budget's ceiling: 2 GiB.
+pub const DEFAULT_BUDGET_CAP: u64 = 2 << 30;
+
+impl Default for MemoryBudget {
+    /// The smaller of 2 GiB and a quarter of the memory this process may
+    /// use (physical RAM, or a smaller cgroup limit).
+    fn default() -> MemoryBudget {
+        let quarter = physical_memory().map_or(DEFAULT_BUDGET_CAP, |m| m / 4);
+        MemoryBudget(quarter.clamp(64 << 20, DEFAULT_BUDGET_CAP))
+    }
+}
+
+/// What one layer needs, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayerNeed {
+    /// The decoded float32 matrix.
+    pub matrix: u64,
+    /// The metrics' peak working set on top of it.
+    pub working: u64,
+}
+
+impl LayerNeed {
+    /// What a layer of `rows x cols` needs with these settings.
+    pub fn of(rows: usize, cols: usize, labelled: bool, settings: &MetricSettings) -> LayerNeed {
+        LayerNeed {
+            matrix: (rows as u64).saturating_mul(cols as u64).saturating_mul(4),
+            working: working_set_stub(rows, cols, labelled, settings),
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.matrix.saturating_add(self.working)
+    }
+}
+
+impl MemoryBudget {
+    /// Whether a layer that needs `need` fits; the refusal says the numbers.
+    pub fn check(&self, need: LayerNeed) -> Result<(), String> {
+        if need.total() <= self.0 {
+            return Ok(());
+        }
+        Err(format!(
+            "needs {} ({} array + {} for the metrics), over the memory budget of {} (--max-memory)",
+            human_bytes(need.total()),
+            human_bytes(need.matrix),
+            human_bytes(need.working),
+            human_bytes(self.0)
+        ))
+    }
+}
+
+// TEMPORARY until metrics::working_set_bytes lands.
+fn working_set_stub(rows: usize, cols: usize, _labelled: bool, settings: &MetricSettings) -> u64 {
+    let (n, d) = (rows as u64, cols as u64);
+    let k = settings.k.unwrap_or(10) as u64;
+    n * d * 4 * 3 + d * d * 8 * 3 + n * k * 8 + (d * settings.entropy_bins as u64 * 8) * 4
+}
+
+/// Physical memory, or the cgroup's limit when that is smaller.
+pub fn physical_memory() -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: sysconf only reads system parameters.
+        let (pages, page) = unsafe {
+            (
+                libc::sysconf(libc::_SC_PHYS_PAGES),
+                libc::sysconf(libc::_SC_PAGESIZE),
+            )
+        };
+        let ram = (pages > 0 && page > 0).then(|| (pages as u64).saturating_mul(page as u64));
+        let cgroup = [
+            "/sys/fs/cgroup/memory.max",
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+        ]
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .find_map(|t| t.trim().parse::<u64>().ok());
+        match (ram, cgroup) {
+            (Some(r), Some(c)) => Some(r.min(c)),
+            (r, c) => r.or(c),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
+    }
+}
+
+/// `1.5 GiB`, `640 MiB`, `12 KiB`, `100 B`.
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if b < 1024 {
+        return format!("{b} B");
+    }
+    let mut v = b as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if v < 10.0 {
+        format!("{v:.1} {}", UNITS[unit])
+    } else {
+        format!("{v:.0} {}", UNITS[unit])
+    }
+}
+
+/// Parse a size such as `2G`, `512M`, `1.5GiB`, `800MB` or `1000000`
+/// (bytes). K/M/G/T are powers of 1024, with or without `B`/`iB`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size (examples: 2G, 512M, 1.5GiB)"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => {
+            return Err(format!(
+                "'{text}': unknown unit '{unit}' (use K, M, G or T)"
+            ))
+        }
+    };
+    let bytes = value * (1u64 << shift) as f64;
+    if !bytes.is_finite() || bytes >= u64::MAX as f64 {
+        return Err(format!("'{text}' is too large"));
+    }
+    Ok(bytes as u64)
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_in_powers_of_1024() {
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("1.5GiB"), Ok(3 << 29));
+        assert_eq!(parse_size("800mb"), Ok(800 << 20));
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("5X").is_err());
+        assert!(parse_size("1e30T").is_err());
+    }
+
+    #[test]
+    fn human_bytes_reads_well() {
+        assert_eq!(human_bytes(100), "100 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(2 << 30), "2.0 GiB");
+        assert_eq!(human_bytes(1600 << 20), "1.6 GiB");
+        assert_eq!(human_bytes(640 << 20), "640 MiB");
+    }
+
+    #[test]
+    fn default_budget_is_at_most_2_gib_and_a_quarter_of_ram() {
+        let b = MemoryBudget::default().0;
+        assert!(b <= DEFAULT_BUDGET_CAP);
+        if let Some(ram) = physical_memory() {
+            assert!(b <= (ram / 4).max(64 << 20), "{b} of {ram}");
+        }
+    }
+
+    #[test]
+    fn the_refusal_says_need_and_budget() {
+        let need = LayerNeed {
+            matrix: 1600 << 20,
+            working: 900 << 20,
+        };
+        let msg = MemoryBudget(2 << 30).check(need).unwrap_err();
+        assert!(msg.contains("2.4 GiB") && msg.contains("2.0 GiB"), "{msg}");
+        assert!(MemoryBudget(3 << 30).check(need).is_ok());
+    }
+
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[test]
     fn glibc_takes_the_setting() {

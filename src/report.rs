@@ -104,6 +104,10 @@ pub fn event_json(ev: &EngineEvent) -> Option<Value> {
         EngineEvent::MilestoneRemoved { run, step } => {
             Some(json!({"event": "milestone_removed", "run": run, "step": step}))
         }
+        // The results that follow for this step replace the earlier ones.
+        EngineEvent::Changed { run, step, file } => Some(json!({
+            "event": "changed", "run": run, "step": step, "file": file.display().to_string()
+        })),
         _ => None,
     }
 }

@@ -237,8 +237,8 @@ fn nonfinite_rows_are_dropped_and_counted() {
     assert_eq!(m["nonfinite_rows"], 2);
     assert_eq!(m["n"], N - 2);
     // The saved cluster ids cover the finite rows, in file order.
-    let c1 = sslwatch::read::read_labels(&clusters.join("h.c1.npy")).unwrap();
-    let c2 = sslwatch::read::read_labels(&clusters.join("h.c2.npy")).unwrap();
+    let c1 = sslwatch::read::read_labels(&clusters.join("h.c1.npy"), 1 << 30).unwrap();
+    let c2 = sslwatch::read::read_labels(&clusters.join("h.c2.npy"), 1 << 30).unwrap();
     assert_eq!(c1.len(), N - 2);
     assert_eq!(c2.len(), N - 2);
     // The blobs are far apart, so C1 must put two finite rows together

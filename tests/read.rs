@@ -73,7 +73,7 @@ fn one_layer(path: &Path) -> (String, (usize, usize), Vec<f32>) {
 }
 
 fn labels(path: &Path) -> Vec<i64> {
-    match read_labels(path) {
+    match read_labels(path, 1 << 30) {
         Ok(v) => v,
         Err(e) => panic!("{} should read as labels: {e}", path.display()),
     }
@@ -82,9 +82,11 @@ fn labels(path: &Path) -> Vec<i64> {
 #[derive(Debug, PartialEq)]
 enum Kind {
     Io,
+    NotAFile,
     Incomplete,
     Corrupt,
     Unsupported,
+    OverBudget,
 }
 
 /// Check an error's kind, that it names `path`, and that its message
@@ -96,9 +98,11 @@ fn expect_err<T: std::fmt::Debug>(r: Result<T, ReadError>, kind: Kind, path: &Pa
     };
     let got = match e {
         ReadError::Io { .. } => Kind::Io,
+        ReadError::NotAFile { .. } => Kind::NotAFile,
         ReadError::Incomplete { .. } => Kind::Incomplete,
         ReadError::Corrupt { .. } => Kind::Corrupt,
         ReadError::Unsupported { .. } => Kind::Unsupported,
+        ReadError::OverBudget { .. } => Kind::OverBudget,
     };
     let msg = e.to_string();
     assert_eq!(got, kind, "{msg}");
@@ -110,6 +114,8 @@ fn expect_err<T: std::fmt::Debug>(r: Result<T, ReadError>, kind: Kind, path: &Pa
     );
     let word = match kind {
         Kind::Io => "cannot read",
+        Kind::NotAFile => "not a regular file",
+        Kind::OverBudget => "memory budget",
         Kind::Incomplete => "incomplete",
         Kind::Corrupt => "corrupt",
         Kind::Unsupported => "unsupported",
@@ -453,7 +459,7 @@ fn uint64_label_above_i64_max_is_an_error() {
     let mut data = 1u64.to_le_bytes().to_vec();
     data.extend_from_slice(&u64::MAX.to_le_bytes());
     let path = write(&dir, "big.npy", &npy("<u8", "(2,)", &data));
-    let msg = expect_err(read_labels(&path), Kind::Unsupported, &path);
+    let msg = expect_err(read_labels(&path, 1 << 30), Kind::Unsupported, &path);
     assert!(msg.contains("18446744073709551615"), "{msg}");
 }
 
@@ -461,13 +467,13 @@ fn uint64_label_above_i64_max_is_an_error() {
 fn float_or_matrix_labels_are_refused() {
     let dir = tmp();
     let path = write(&dir, "f.npy", &npy("<f4", "(6,)", &f32_bytes(false)));
-    let msg = expect_err(read_labels(&path), Kind::Unsupported, &path);
+    let msg = expect_err(read_labels(&path, 1 << 30), Kind::Unsupported, &path);
     assert!(msg.contains("float32"), "{msg}");
     let path = write(&dir, "m.npy", &npy("<i8", "(2, 1)", &[0u8; 16]));
-    let msg = expect_err(read_labels(&path), Kind::Unsupported, &path);
+    let msg = expect_err(read_labels(&path, 1 << 30), Kind::Unsupported, &path);
     assert!(msg.contains("(2, 1)"), "{msg}");
     let path = write(&dir, "l.npz", &zip_bytes(&[]));
-    expect_err(read_labels(&path), Kind::Unsupported, &path);
+    expect_err(read_labels(&path, 1 << 30), Kind::Unsupported, &path);
 }
 
 // ------------------------------------------------------------- bad npy
@@ -554,7 +560,7 @@ fn unusable_dtypes_are_refused_by_name() {
         let msg = expect_err(read_embeddings(&path), Kind::Unsupported, &path);
         assert!(msg.contains(name), "{descr}: {msg}");
         assert!(msg.contains("float16/32/64"), "{descr}: {msg}");
-        expect_err(read_labels(&path), Kind::Unsupported, &path);
+        expect_err(read_labels(&path, 1 << 30), Kind::Unsupported, &path);
         expect_err(check_complete(&path), Kind::Unsupported, &path);
     }
 }
@@ -579,14 +585,15 @@ fn huge_promised_shape_is_refused_without_allocating() {
     );
     let msg = expect_err(read_embeddings(&path), Kind::Corrupt, &path);
     assert!(msg.contains("too large"), "{msg}");
-    // 2^31 x 2^31 float16 = 2^63 bytes: no overflow, just far more than
-    // the file holds, so "not written yet".
+    // 2^31 x 2^31 float16 = 2^63 bytes: no overflow, but more than any
+    // filesystem here holds, so corrupt rather than "not written yet".
     let path = write(
         &dir,
         "big.npy",
         &npy("<f2", "(2147483648, 2147483648)", &[]),
     );
-    expect_err(read_embeddings(&path), Kind::Incomplete, &path);
+    let msg = expect_err(read_embeddings(&path), Kind::Corrupt, &path);
+    assert!(msg.contains("more than its filesystem holds"), "{msg}");
     // A header whose length field claims 4 GiB is refused, not allocated.
     let mut bytes = b"\x93NUMPY\x02\x00".to_vec();
     bytes.extend_from_slice(&u32::MAX.to_le_bytes());
@@ -622,9 +629,120 @@ fn unknown_extension_and_missing_file() {
     let msg = expect_err(read_embeddings(&path), Kind::Unsupported, &path);
     assert!(msg.contains("unsupported") && msg.contains(".csv"), "{msg}");
     expect_err(check_complete(&path), Kind::Unsupported, &path);
-    expect_err(read_labels(&path), Kind::Unsupported, &path);
+    expect_err(read_labels(&path, 1 << 30), Kind::Unsupported, &path);
     let path = dir.path().join("missing.npy");
-    expect_err(read_embeddings(&path), Kind::Io, &path);
+    let msg = expect_err(read_embeddings(&path), Kind::Io, &path);
+    // The OS error once, not "(os error 2): No such file ... (os error 2)".
+    assert_eq!(msg.matches("no such file").count(), 1, "{msg}");
+    let e = read_embeddings(&path).unwrap_err();
+    assert!(
+        std::error::Error::source(&e).is_none(),
+        "a chain would print it twice"
+    );
+}
+
+#[test]
+fn a_directory_or_a_fifo_is_refused_by_what_it_is_without_blocking() {
+    let dir = tmp();
+    let d = dir.path().join("emb.npy");
+    std::fs::create_dir(&d).unwrap();
+    let msg = expect_err(read_embeddings(&d), Kind::NotAFile, &d);
+    assert!(msg.contains("is a directory"), "{msg}");
+    let fifo = dir.path().join("pipe.npy");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    // Opening a FIFO for reading blocks until a writer comes: this test
+    // would hang on the old code. Run it on a thread with a deadline.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let f2 = fifo.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send((
+            read_embeddings(&f2).map(|_| ()),
+            check_complete(&f2),
+            read_labels(&f2, 1 << 20).map(|_| ()),
+        ));
+    });
+    let (a, b, c) = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("reading a FIFO must not block");
+    for r in [a, b, c] {
+        let msg = expect_err(r, Kind::NotAFile, &fifo);
+        assert!(msg.contains("is a fifo"), "{msg}");
+    }
+}
+
+#[test]
+fn a_header_promising_more_than_the_filesystem_holds_is_corrupt_not_pending() {
+    let dir = tmp();
+    // shape 2^32 x 1024 float32 in a file of a few hundred bytes.
+    let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 1024), }";
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    let pad = 64 - (10 + header.len() + 1) % 64;
+    let dict = format!("{header}{}\n", " ".repeat(pad));
+    bytes.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(dict.as_bytes());
+    bytes.extend_from_slice(&[0u8; 64]);
+    let path = write(&dir, "huge.npy", &bytes);
+    let msg = expect_err(check_complete(&path), Kind::Corrupt, &path);
+    assert!(msg.contains("more than its filesystem holds"), "{msg}");
+    // A plausible promise is still only "not ready yet".
+    let mut ok =
+        sslwatch::read::write::npy_bytes_f32(ndarray::Array2::<f32>::zeros((100, 8)).view());
+    ok.truncate(ok.len() - 40);
+    let path = write(&dir, "short.npy", &ok);
+    expect_err(check_complete(&path), Kind::Incomplete, &path);
+}
+
+#[test]
+fn labels_over_the_budget_are_refused_before_they_are_read() {
+    let dir = tmp();
+    let y: Vec<i64> = (0..10_000).collect();
+    let path = write(
+        &dir,
+        "labels.npy",
+        &sslwatch::read::write::npy_bytes_i64(&y),
+    );
+    let msg = expect_err(read_labels(&path, 100_000), Kind::OverBudget, &path);
+    assert!(
+        msg.contains("10000 labels") && msg.contains("156 kib"),
+        "{msg}"
+    );
+    assert_eq!(
+        read_labels(&path, 1 << 20).map(|v| v.len()).ok(),
+        Some(10_000)
+    );
+}
+
+#[test]
+fn layers_of_an_archive_are_read_one_at_a_time_from_their_headers() {
+    let dir = tmp();
+    let a = ndarray::Array2::<f32>::from_shape_fn((3, 2), |(i, j)| (i * 2 + j) as f32);
+    let b = ndarray::Array2::<f32>::from_shape_fn((5, 4), |(i, j)| (i + j) as f32);
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, m) in [("h.npy", &a), ("z.npy", &b)] {
+        z.start_file(name, zip::write::FileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut z, &sslwatch::read::write::npy_bytes_f32(m.view())).unwrap();
+    }
+    let path = write(&dir, "e.npz", &z.finish().unwrap().into_inner());
+    let mut f = sslwatch::read::EmbeddingFile::open(&path).unwrap();
+    let dims: Vec<_> = f
+        .arrays()
+        .iter()
+        .map(|a| (a.name.clone(), a.matrix_dims()))
+        .collect();
+    assert_eq!(
+        dims,
+        [
+            ("h".to_string(), Some((3, 2))),
+            ("z".to_string(), Some((5, 4)))
+        ]
+    );
+    assert_eq!(f.arrays()[1].decoded_bytes(), 80);
+    // Out of order, each on its own.
+    assert_eq!(f.read_layer(1).unwrap().data, b);
+    assert_eq!(f.read_layer(0).unwrap().data, a);
 }
 
 // ---------------------------------------------------- numpy cross-check

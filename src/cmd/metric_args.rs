@@ -2,7 +2,31 @@
 //! [`MetricSettings`].
 
 use super::UsageError;
+use sslwatch::memory::{human_bytes, parse_size, physical_memory, MemoryBudget};
 use sslwatch::metrics::{EntropyEstimator, MetricSettings};
+use std::ops::RangeInclusive;
+
+/// The ranges every numeric metric flag is checked against, so that no
+/// flag can ask for an absurd allocation or an endless computation.
+pub const K_RANGE: RangeInclusive<usize> = 1..=10_000;
+pub const N_INIT_RANGE: RangeInclusive<usize> = 1..=100;
+pub const ENTROPY_BINS_RANGE: RangeInclusive<usize> = 2..=1024;
+pub const SILHOUETTE_SAMPLE_RANGE: RangeInclusive<usize> = 2..=200_000;
+/// The smallest `--max-memory`.
+pub const MIN_BUDGET: u64 = 16 << 20;
+
+/// `--flag V: must be between A and B` (exit code 2).
+fn check_range(flag: &str, v: usize, range: RangeInclusive<usize>) -> Result<(), UsageError> {
+    if range.contains(&v) {
+        Ok(())
+    } else {
+        Err(UsageError(format!(
+            "--{flag} {v}: must be between {} and {}",
+            range.start(),
+            range.end()
+        )))
+    }
+}
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct MetricArgs {
@@ -24,6 +48,12 @@ pub struct MetricArgs {
     /// Rows above which silhouette is computed on a seeded sample of this many.
     #[arg(long, default_value_t = 20_000)]
     pub silhouette_sample: usize,
+    /// Memory one milestone layer may cost (decoded array plus the metrics'
+    /// working set), checked from the file's header before anything is read;
+    /// a layer over it is one error naming the file. Default: the smaller of
+    /// 2 GiB and a quarter of physical memory. Examples: 512M, 4G.
+    #[arg(long, value_name = "SIZE")]
+    pub max_memory: Option<String>,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,18 +66,16 @@ pub enum EntropyArg {
 impl MetricArgs {
     /// Validate the flags into the settings the engine uses.
     pub fn settings(&self) -> Result<MetricSettings, UsageError> {
-        if self.k == Some(0) {
-            return Err(UsageError("--k must be at least 1".into()));
+        if let Some(k) = self.k {
+            check_range("k", k, K_RANGE)?;
         }
-        if self.n_init == 0 {
-            return Err(UsageError("--n-init must be at least 1".into()));
-        }
-        if self.entropy_bins < 2 {
-            return Err(UsageError("--entropy-bins must be at least 2".into()));
-        }
-        if self.silhouette_sample < 2 {
-            return Err(UsageError("--silhouette-sample must be at least 2".into()));
-        }
+        check_range("n-init", self.n_init, N_INIT_RANGE)?;
+        check_range("entropy-bins", self.entropy_bins, ENTROPY_BINS_RANGE)?;
+        check_range(
+            "silhouette-sample",
+            self.silhouette_sample,
+            SILHOUETTE_SAMPLE_RANGE,
+        )?;
         Ok(MetricSettings {
             k: self.k,
             n_init: self.n_init,
@@ -61,5 +89,24 @@ impl MetricArgs {
             silhouette_sample: self.silhouette_sample,
             ..MetricSettings::default()
         })
+    }
+}
+
+impl MetricArgs {
+    /// The memory budget: `--max-memory`, checked against this machine.
+    pub fn budget(&self) -> Result<MemoryBudget, UsageError> {
+        let Some(text) = &self.max_memory else {
+            return Ok(MemoryBudget::default());
+        };
+        let bytes = parse_size(text).map_err(|e| UsageError(format!("--max-memory {e}")))?;
+        let max = physical_memory().unwrap_or(u64::MAX);
+        if bytes < MIN_BUDGET || bytes > max {
+            return Err(UsageError(format!(
+                "--max-memory {text}: must be between {} and {} (this machine's memory)",
+                human_bytes(MIN_BUDGET),
+                human_bytes(max)
+            )));
+        }
+        Ok(MemoryBudget(bytes))
     }
 }

@@ -27,7 +27,12 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let settings = args.metric.settings()?;
-    let labels = args.labels.as_deref().map(read::read_labels).transpose()?;
+    let budget = args.metric.budget()?;
+    let labels = args
+        .labels
+        .as_deref()
+        .map(|p| read::read_labels(p, budget.0))
+        .transpose()?;
     let layers = read::read_embeddings(&args.file)?;
     let mut failed = 0;
     for layer in &layers {

@@ -32,8 +32,27 @@ pub struct EngineArgs {
     /// Neither read nor write the result cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// A file must be unchanged (size, mtime, ctime) this many seconds
+    /// before it is read: writers that create the full-size file first and
+    /// fill it pass every length check early.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+    pub settle: f64,
+    /// Say a file that stays shorter than its header promises after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120.0)]
+    pub stall_warn: f64,
     #[command(flatten)]
     pub metric: MetricArgs,
+}
+
+/// `--flag S` as a duration between `min` and `max` seconds (exit code 2).
+fn seconds(flag: &str, s: f64, min: f64, max: f64) -> Result<Duration, UsageError> {
+    if s.is_finite() && (min..=max).contains(&s) {
+        Ok(Duration::from_secs_f64(s))
+    } else {
+        Err(UsageError(format!(
+            "--{flag} {s}: must be between {min} and {max} seconds"
+        )))
+    }
 }
 
 impl EngineArgs {
@@ -41,6 +60,10 @@ impl EngineArgs {
     pub fn config(&self, follow: bool) -> Result<EngineConfig, UsageError> {
         let settings = self.metric.settings()?;
         let mut cfg = EngineConfig::new(self.root.clone(), settings);
+        cfg.budget = self.metric.budget()?;
+        let (lo, hi) = sslwatch::watch::SETTLE_RANGE;
+        cfg.settle = seconds("settle", self.settle, lo.as_secs_f64(), hi.as_secs_f64())?;
+        cfg.stall_after = seconds("stall-warn", self.stall_warn, 1.0, 86_400.0)?;
         cfg.watch = match (follow, self.poll) {
             (false, _) => WatchChoice::Once,
             (true, None) => WatchChoice::Auto,
@@ -258,6 +281,9 @@ pub fn follow(
                 EngineEvent::MilestoneRemoved { run, step } if format != Format::Json => {
                     eprintln!("sslwatch: run {run}: milestone {step} removed")
                 }
+                EngineEvent::Changed { run, step, .. } if format != Format::Json => eprintln!(
+                    "sslwatch: run {run}: milestone {step} changed on disk: recomputing (its new rows replace the earlier ones)"
+                ),
                 _ => {}
             }
             if let Some(line) = report::follow_line(&ev, format) {

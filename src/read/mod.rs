@@ -17,16 +17,23 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+pub use npz::MAX_ARRAYS;
+
 /// Why a file could not be read. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
-    /// The operating system refused (missing file, permission, ...).
-    #[error("{}: cannot read: {source}", path.display())]
+    /// The operating system refused (missing file, permission, ...). The
+    /// OS error is part of the message and deliberately not a `source`, so
+    /// an error chain never prints it twice.
+    #[error("{}: cannot read: {error}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
+    /// Not a regular file (a directory, FIFO, device or socket): never
+    /// opened for reading, so it cannot block.
+    #[error("{}: is {what}, not a regular file", path.display())]
+    NotAFile { path: PathBuf, what: &'static str },
     /// Shorter than its header promises: probably still being written.
     /// The watcher treats this as "not ready yet", never as an error.
     #[error("{}: incomplete: {detail}", path.display())]
@@ -37,6 +44,9 @@ pub enum ReadError {
     /// Well-formed but not something we can use (dtype, rank, order, ...).
     #[error("{}: unsupported: {detail}", path.display())]
     Unsupported { path: PathBuf, detail: String },
+    /// Reading it would take more memory than the budget allows.
+    #[error("{}: {detail}", path.display())]
+    OverBudget { path: PathBuf, detail: String },
 }
 
 impl ReadError {
@@ -45,13 +55,20 @@ impl ReadError {
         matches!(self, ReadError::Incomplete { .. })
     }
 
+    /// True when the file is not there (any more).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ReadError::Io { error, .. } if error.kind() == std::io::ErrorKind::NotFound)
+    }
+
     /// The file this error is about.
     pub fn path(&self) -> &Path {
         match self {
             ReadError::Io { path, .. }
+            | ReadError::NotAFile { path, .. }
             | ReadError::Incomplete { path, .. }
             | ReadError::Corrupt { path, .. }
-            | ReadError::Unsupported { path, .. } => path,
+            | ReadError::Unsupported { path, .. }
+            | ReadError::OverBudget { path, .. } => path,
         }
     }
 }
@@ -62,45 +79,160 @@ pub struct Layer {
     /// File stem for `.npy`, array name for `.npz` (without `.npy`).
     pub name: String,
     pub data: Array2<f32>,
+    /// The stored values equal `data * 2^log2_scale`: 0 except for float64
+    /// files whose values lie beyond float32's range (see
+    /// [`crate::metrics::compute_layer_prescaled`]).
+    pub log2_scale: i32,
 }
 
-/// Read every layer of an embedding file (`.npy`: one layer named after the
-/// file stem; `.npz`: one layer per array, in archive order).
-pub fn read_embeddings(path: &Path) -> Result<Vec<Layer>, ReadError> {
-    let at = |f: Fail| f.at(path);
-    match Format::of(path).map_err(at)? {
-        Format::Npy => {
-            let (mut file, plan) = open_npy(path, Want::Float, Some(2))?;
-            let bytes = read_data(&mut file, plan.data_len).map_err(at)?;
-            let data = npy::to_matrix(&plan, &bytes).map_err(at)?;
-            let name = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            Ok(vec![Layer { name, data }])
+/// What a header says about one array, before any of its data is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArrayInfo {
+    /// Array name (`.npz`) or file stem (`.npy`).
+    pub name: String,
+    pub shape: Vec<u64>,
+    /// Bytes per stored value.
+    pub item_size: usize,
+}
+
+impl ArrayInfo {
+    /// Rows and columns of a rank-2 array.
+    pub fn matrix_dims(&self) -> Option<(usize, usize)> {
+        match self.shape[..] {
+            [n, d] => Some((usize::try_from(n).ok()?, usize::try_from(d).ok()?)),
+            _ => None,
         }
-        Format::Npz => {
-            let file = open(path)?;
-            let entries = npz::entries(file, Want::Float, Some(2), true).map_err(at)?;
-            entries
-                .into_iter()
-                .map(|e| {
-                    let bytes = e.data.unwrap_or_default();
-                    let data = npy::to_matrix(&e.plan, &bytes)
-                        .map_err(|f| f.in_entry(&format!("{}.npy", e.name)).at(path))?;
-                    Ok(Layer { name: e.name, data })
-                })
-                .collect()
-        }
+    }
+
+    /// Bytes of the float32 matrix this array decodes into.
+    pub fn decoded_bytes(&self) -> u64 {
+        self.shape
+            .iter()
+            .try_fold(4u64, |acc, &d| acc.checked_mul(d))
+            .unwrap_or(u64::MAX)
     }
 }
 
-/// Read a label vector: `.npy` of any integer dtype, shape (N,).
-pub fn read_labels(path: &Path) -> Result<Vec<i64>, ReadError> {
+/// An embedding file whose headers have been checked (`.npy`: one layer
+/// named after the file stem; `.npz`: one layer per array, in archive
+/// order), read one layer at a time so a file of several layers never
+/// holds more than one decoded matrix.
+pub struct EmbeddingFile {
+    path: PathBuf,
+    arrays: Vec<ArrayInfo>,
+    source: Source,
+}
+
+enum Source {
+    Npy { file: File, plan: Plan },
+    Npz(npz::Archive),
+}
+
+impl EmbeddingFile {
+    /// Open `path` and check every header against the file's length. Reads
+    /// no data and allocates nothing sized by the file.
+    pub fn open(path: &Path) -> Result<EmbeddingFile, ReadError> {
+        let at = |f: Fail| f.at(path);
+        let (arrays, source) = match Format::of(path).map_err(at)? {
+            Format::Npy => {
+                let (file, plan) = open_npy(path, Want::Float, Some(2))?;
+                let name = path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let info = ArrayInfo {
+                    name,
+                    shape: plan.shape.clone(),
+                    item_size: plan.dtype.size,
+                };
+                (vec![info], Source::Npy { file, plan })
+            }
+            Format::Npz => {
+                let archive = npz::open(open(path)?, Want::Float, Some(2)).map_err(at)?;
+                let arrays = archive
+                    .entries
+                    .iter()
+                    .map(|(name, plan)| ArrayInfo {
+                        name: name.clone(),
+                        shape: plan.shape.clone(),
+                        item_size: plan.dtype.size,
+                    })
+                    .collect();
+                (arrays, Source::Npz(archive))
+            }
+        };
+        Ok(EmbeddingFile {
+            path: path.to_path_buf(),
+            arrays,
+            source,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file's arrays, as their headers describe them.
+    pub fn arrays(&self) -> &[ArrayInfo] {
+        &self.arrays
+    }
+
+    /// Read and decode array `index` (its only allocation is the matrix).
+    pub fn read_layer(&mut self, index: usize) -> Result<Layer, ReadError> {
+        let path = self.path.clone();
+        let at = |f: Fail| f.at(&path);
+        let name = match self.arrays.get(index) {
+            Some(a) => a.name.clone(),
+            None => return Err(at(Fail::Corrupt(format!("internal: no array {index}")))),
+        };
+        let (data, log2_scale) = match &mut self.source {
+            Source::Npy { file, plan } => {
+                // Only one layer; the file is positioned at its data.
+                if index != 0 {
+                    return Err(at(Fail::Corrupt(format!("internal: no array {index}"))));
+                }
+                npy::decode_matrix(file, plan).map_err(at)?
+            }
+            Source::Npz(archive) => archive.read_matrix(index).map_err(at)?,
+        };
+        Ok(Layer {
+            name,
+            data,
+            log2_scale,
+        })
+    }
+}
+
+/// Read every layer of an embedding file at once. Convenient for small
+/// files; the engine and `sslwatch metrics` use [`EmbeddingFile`] to check
+/// each layer against the memory budget and hold one at a time.
+pub fn read_embeddings(path: &Path) -> Result<Vec<Layer>, ReadError> {
+    let mut file = EmbeddingFile::open(path)?;
+    (0..file.arrays().len())
+        .map(|i| file.read_layer(i))
+        .collect()
+}
+
+/// Read a label vector: `.npy` of any integer dtype, shape (N,), refusing
+/// one whose int64 copy would need more than `max_bytes`.
+pub fn read_labels(path: &Path, max_bytes: u64) -> Result<Vec<i64>, ReadError> {
     let at = |f: Fail| f.at(path);
     match Format::of(path).map_err(at)? {
         Format::Npy => {
             let (mut file, plan) = open_npy(path, Want::Int, Some(1))?;
+            let need = plan.shape.first().map_or(0, |n| n.saturating_mul(8));
+            let raw = plan.data_len as u64;
+            if need.saturating_add(raw) > max_bytes {
+                return Err(ReadError::OverBudget {
+                    path: path.to_path_buf(),
+                    detail: format!(
+                        "{} labels need {}, over the memory budget of {} (--max-memory)",
+                        plan.shape.first().copied().unwrap_or(0),
+                        crate::memory::human_bytes(need.saturating_add(raw)),
+                        crate::memory::human_bytes(max_bytes)
+                    ),
+                });
+            }
             let bytes = read_data(&mut file, plan.data_len).map_err(at)?;
             npy::integers(&bytes, plan.dtype).map_err(at)
         }
@@ -112,18 +244,43 @@ pub fn read_labels(path: &Path) -> Result<Vec<i64>, ReadError> {
 
 /// Cheap readiness check used by the watcher: parse the header(s) and
 /// compare the promised length with the file's length, without reading the
-/// data. `Ok(())` means complete and well-formed as far as headers go.
+/// data. Returns what the headers describe.
 ///
 /// Any float or integer dtype and any rank pass here (the check does not
 /// know whether the file holds embeddings or labels); the readers apply
 /// their stricter rules when the file is read.
-pub fn check_complete(path: &Path) -> Result<(), ReadError> {
+pub fn probe(path: &Path) -> Result<Vec<ArrayInfo>, ReadError> {
     match Format::of(path).map_err(|f| f.at(path))? {
-        Format::Npy => open_npy(path, Want::Number, None).map(|_| ()),
-        Format::Npz => npz::entries(open(path)?, Want::Number, None, false)
-            .map(|_| ())
-            .map_err(|f| f.at(path)),
+        Format::Npy => {
+            let (_, plan) = open_npy(path, Want::Number, None)?;
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            Ok(vec![ArrayInfo {
+                name,
+                shape: plan.shape,
+                item_size: plan.dtype.size,
+            }])
+        }
+        Format::Npz => {
+            let archive = npz::open(open(path)?, Want::Number, None).map_err(|f| f.at(path))?;
+            Ok(archive
+                .entries
+                .into_iter()
+                .map(|(name, plan)| ArrayInfo {
+                    name,
+                    shape: plan.shape,
+                    item_size: plan.dtype.size,
+                })
+                .collect())
+        }
     }
+}
+
+/// [`probe`], keeping only whether the file is complete.
+pub fn check_complete(path: &Path) -> Result<(), ReadError> {
+    probe(path).map(|_| ())
 }
 
 /// File kinds, by extension (case-insensitive).
@@ -150,21 +307,101 @@ impl Format {
     }
 }
 
+/// Open a regular file for reading without ever blocking: a FIFO or a
+/// device is refused by its type before it is opened (and opened with
+/// O_NONBLOCK in case it was swapped in between, then refused by fstat).
 fn open(path: &Path) -> Result<File, ReadError> {
-    File::open(path).map_err(|source| ReadError::Io {
+    let io = |error| ReadError::Io {
         path: path.to_path_buf(),
-        source,
-    })
+        error,
+    };
+    let not_a_file = |t: std::fs::FileType| ReadError::NotAFile {
+        path: path.to_path_buf(),
+        what: file_kind(t),
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(not_a_file(meta.file_type()));
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(not_a_file(meta.file_type()));
+    }
+    Ok(file)
+}
+
+/// "a directory", "a FIFO", ... for a file type that is not a regular file.
+fn file_kind(t: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if t.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    }
 }
 
 /// Open an `.npy` file and validate its header against its length; the
-/// file is left positioned at the start of the data.
+/// file is left positioned at the start of the data. A header promising
+/// more than the file's filesystem could ever hold is corrupt, not
+/// "still being written".
 fn open_npy(path: &Path, want: Want, rank: Option<usize>) -> Result<(File, Plan), ReadError> {
     let at = |f: Fail| f.at(path);
     let mut file = open(path)?;
     let len = file.metadata().map_err(Fail::Io).map_err(at)?.len();
-    let plan = npy::plan(&mut file, len, want, rank).map_err(at)?;
+    let plan = match npy::plan(&mut file, len, want, rank) {
+        Err(Fail::Short { have, promised }) => {
+            return Err(at(match filesystem_capacity(path) {
+                Some(cap) if promised > cap => Fail::Corrupt(format!(
+                    "header promises {promised} bytes, more than its filesystem holds ({cap} bytes)"
+                )),
+                _ => Fail::Incomplete(format!("file has {have} bytes, header promises {promised}")),
+            }))
+        }
+        other => other.map_err(at)?,
+    };
     Ok((file, plan))
+}
+
+/// Total bytes of the filesystem holding `path`, when the OS says.
+fn filesystem_capacity(path: &Path) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+        // SAFETY: `c` is a valid NUL-terminated path and `buf` a writable statvfs.
+        let mut buf: libc::statvfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::statvfs(c.as_ptr(), &mut buf) } != 0 {
+            return None;
+        }
+        #[allow(clippy::unnecessary_cast)]
+        let (blocks, size) = (buf.f_blocks as u64, buf.f_frsize as u64);
+        blocks.checked_mul(size).filter(|&c| c > 0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
 }
 
 /// Read the already-validated `len` data bytes in one go. A file that
@@ -184,6 +421,11 @@ fn read_data(file: &mut File, len: usize) -> Result<Vec<u8>, Fail> {
 #[derive(Debug)]
 pub(crate) enum Fail {
     Io(std::io::Error),
+    /// The stream holds `have` bytes and its header promises `promised`.
+    Short {
+        have: u64,
+        promised: u64,
+    },
     Incomplete(String),
     Corrupt(String),
     Unsupported(String),
@@ -193,7 +435,11 @@ impl Fail {
     fn at(self, path: &Path) -> ReadError {
         let path = path.to_path_buf();
         match self {
-            Fail::Io(source) => ReadError::Io { path, source },
+            Fail::Io(error) => ReadError::Io { path, error },
+            Fail::Short { have, promised } => ReadError::Incomplete {
+                path,
+                detail: format!("file has {have} bytes, header promises {promised}"),
+            },
             Fail::Incomplete(detail) => ReadError::Incomplete { path, detail },
             Fail::Corrupt(detail) => ReadError::Corrupt { path, detail },
             Fail::Unsupported(detail) => ReadError::Unsupported { path, detail },
@@ -206,6 +452,9 @@ impl Fail {
     pub(crate) fn in_entry(self, entry: &str) -> Fail {
         match self {
             Fail::Io(e) => Fail::Corrupt(format!("entry '{entry}': {e}")),
+            Fail::Short { have, promised } => Fail::Corrupt(format!(
+                "entry '{entry}': has {have} bytes, header promises {promised}"
+            )),
             Fail::Incomplete(d) | Fail::Corrupt(d) => {
                 Fail::Corrupt(format!("entry '{entry}': {d}"))
             }
@@ -222,7 +471,7 @@ mod tests {
     fn labels_must_be_npy_and_extensions_are_case_insensitive() {
         let dir = tempfile::TempDir::new().unwrap();
         let npz = dir.path().join("y.npz");
-        match read_labels(&npz) {
+        match read_labels(&npz, 1 << 20) {
             Err(ReadError::Unsupported { path, detail }) => {
                 assert_eq!(path, npz);
                 assert!(detail.contains(".npz"), "{detail}");
@@ -231,7 +480,7 @@ mod tests {
         }
         let upper = dir.path().join("Y.NPY");
         write::write_atomic(&upper, &write::npy_bytes_i64(&[2, -5])).unwrap();
-        assert_eq!(read_labels(&upper).ok(), Some(vec![2, -5]));
+        assert_eq!(read_labels(&upper, 1 << 20).ok(), Some(vec![2, -5]));
     }
 
     #[test]

@@ -47,9 +47,10 @@ pub(crate) fn plan<R: Read>(
         .checked_add(data_len)
         .ok_or_else(|| too_large(&h, dtype))?;
     if total < promised {
-        return Err(Fail::Incomplete(format!(
-            "file has {total} bytes, header promises {promised}"
-        )));
+        return Err(Fail::Short {
+            have: total,
+            promised,
+        });
     }
     if total > promised {
         return Err(Fail::Corrupt(format!(
@@ -97,20 +98,126 @@ pub(crate) fn shape_text(shape: &[u64]) -> String {
     }
 }
 
-/// Turn the data bytes of a rank-2 float plan into a C-order (N, D) matrix.
-pub(crate) fn to_matrix(plan: &Plan, bytes: &[u8]) -> Result<Array2<f32>, Fail> {
+/// Bytes read and converted at a time: the only buffer besides the matrix.
+const CHUNK: usize = 1 << 20;
+
+/// A float64 file whose largest finite |value| leaves this range (in
+/// powers of two) is divided by a power of two before it becomes float32,
+/// which holds about 2^-126..2^128.
+const F32_SAFE_LOG2: i32 = 100;
+
+/// Read the `plan.data_len` data bytes of a rank-2 float plan from `r` and
+/// decode them into a C-order (N, D) float32 matrix, in chunks: the matrix
+/// is the only allocation sized by the file. Fortran order is transposed
+/// while reading. Returns the matrix and `log2_scale`: the stored values
+/// equal the matrix times 2^log2_scale. It is 0 except for float64 data
+/// beyond float32's range (e.g. 1e300 or 1e-300), which is rescaled by a
+/// power of two (exact) instead of overflowing to inf or flushing to 0.
+pub(crate) fn decode_matrix<R: Read>(r: &mut R, plan: &Plan) -> Result<(Array2<f32>, i32), Fail> {
     let (n, d) = match plan.shape[..] {
         [n, d] => (to_usize(n)?, to_usize(d)?),
         _ => return Err(Fail::Corrupt("internal: matrix plan is not rank 2".into())),
     };
-    let values = floats(bytes, plan.dtype);
-    let bad = |e: ndarray::ShapeError| Fail::Corrupt(format!("internal: {e}"));
-    if plan.fortran_order {
-        // Column-major on disk: read it as (D, N) and transpose into C order.
-        let t = Array2::from_shape_vec((d, n), values).map_err(bad)?;
-        Ok(t.reversed_axes().as_standard_layout().into_owned())
+    let total = n
+        .checked_mul(d)
+        .ok_or_else(|| Fail::Corrupt(format!("shape ({n}, {d}) is too large")))?;
+    let size = plan.dtype.size;
+    let mut out = vec![0f32; total];
+    let mut buf = vec![0u8; CHUNK - CHUNK % size];
+    let mut scale = Rescale::default();
+    let mut done = 0usize;
+    while done < total {
+        let count = (total - done).min(buf.len() / size);
+        let bytes = &mut buf[..count * size];
+        r.read_exact(bytes).map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => Fail::Incomplete(format!(
+                "file shrank while reading its {} data bytes",
+                plan.data_len
+            )),
+            _ => Fail::Io(e),
+        })?;
+        if size == 8 {
+            scale.adjust(f64_max_abs(bytes, plan.dtype.endian), &mut out, done);
+        }
+        let at = |k: usize| {
+            let i = done + k;
+            if plan.fortran_order {
+                // Element i of a column-major (N, D) stream is (i % N, i / N).
+                (i % n) * d + i / n
+            } else {
+                i
+            }
+        };
+        convert(bytes, plan.dtype, scale.factor(), |k, v| out[at(k)] = v);
+        done += count;
+    }
+    let m =
+        Array2::from_shape_vec((n, d), out).map_err(|e| Fail::Corrupt(format!("internal: {e}")))?;
+    Ok((m, scale.log2))
+}
+
+/// The power of two a float64 stream is divided by, chosen as it is read.
+#[derive(Default)]
+struct Rescale {
+    log2: i32,
+    /// Largest finite |value| seen so far.
+    max: f64,
+}
+
+impl Rescale {
+    fn factor(&self) -> f64 {
+        (-f64::from(self.log2)).exp2()
+    }
+
+    /// Account for a chunk whose largest finite |value| is `chunk_max`; when
+    /// the values seen so far no longer fit float32 at the current scale,
+    /// pick a new one and rescale the `filled` values already converted.
+    fn adjust(&mut self, chunk_max: f64, out: &mut [f32], filled: usize) {
+        if chunk_max <= self.max {
+            return;
+        }
+        self.max = chunk_max;
+        let e = ilogb(self.max);
+        if (e - self.log2).abs() <= F32_SAFE_LOG2 {
+            return;
+        }
+        let new = if e.abs() <= F32_SAFE_LOG2 { 0 } else { e };
+        let ratio = f64::from(self.log2 - new).exp2();
+        for v in &mut out[..filled] {
+            *v = (f64::from(*v) * ratio) as f32;
+        }
+        self.log2 = new;
+    }
+}
+
+/// floor(log2(|v|)) of a positive finite value (subnormals included).
+fn ilogb(v: f64) -> i32 {
+    if v <= 0.0 || !v.is_finite() {
+        return 0;
+    }
+    let bits = v.to_bits();
+    let exp = ((bits >> 52) & 0x7ff) as i32;
+    if exp == 0 {
+        // Subnormal: 2^-1074 times the mantissa.
+        -1074 + (63 - (bits & ((1 << 52) - 1)).leading_zeros() as i32)
     } else {
-        Array2::from_shape_vec((n, d), values).map_err(bad)
+        exp - 1023
+    }
+}
+
+fn f64_max_abs(bytes: &[u8], endian: Endian) -> f64 {
+    bytes
+        .chunks_exact(8)
+        .map(|c| f64_of(c, endian).abs())
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max)
+}
+
+fn f64_of(c: &[u8], endian: Endian) -> f64 {
+    let b = [c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]];
+    match endian {
+        Endian::Big => f64::from_be_bytes(b),
+        Endian::Little => f64::from_le_bytes(b),
     }
 }
 
@@ -118,41 +225,41 @@ fn to_usize(n: u64) -> Result<usize, Fail> {
     usize::try_from(n).map_err(|_| Fail::Corrupt(format!("dimension {n} is too large")))
 }
 
-/// Convert float bytes of any supported width and byte order to f32.
-fn floats(bytes: &[u8], dtype: Dtype) -> Vec<f32> {
+/// Convert float bytes of any supported width and byte order to f32,
+/// calling `put(k, value)` for the k-th value. float64 values are first
+/// multiplied by `factor` (a power of two).
+fn convert(bytes: &[u8], dtype: Dtype, factor: f64, mut put: impl FnMut(usize, f32)) {
     let big = dtype.endian == Endian::Big;
     match dtype.size {
-        2 => bytes
-            .chunks_exact(2)
-            .map(|c| {
+        2 => {
+            for (k, c) in bytes.chunks_exact(2).enumerate() {
                 let b = [c[0], c[1]];
                 let bits = if big {
                     u16::from_be_bytes(b)
                 } else {
                     u16::from_le_bytes(b)
                 };
-                half::f16::from_bits(bits).to_f32()
-            })
-            .collect(),
-        4 if big => bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-        4 => bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-        _ => bytes
-            .chunks_exact(8)
-            .map(|c| {
-                let b = [c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]];
-                (if big {
-                    f64::from_be_bytes(b)
-                } else {
-                    f64::from_le_bytes(b)
-                }) as f32
-            })
-            .collect(),
+                put(k, half::f16::from_bits(bits).to_f32());
+            }
+        }
+        4 => {
+            for (k, c) in bytes.chunks_exact(4).enumerate() {
+                let b = [c[0], c[1], c[2], c[3]];
+                put(
+                    k,
+                    if big {
+                        f32::from_be_bytes(b)
+                    } else {
+                        f32::from_le_bytes(b)
+                    },
+                );
+            }
+        }
+        _ => {
+            for (k, c) in bytes.chunks_exact(8).enumerate() {
+                put(k, (f64_of(c, dtype.endian) * factor) as f32);
+            }
+        }
     }
 }
 
@@ -237,11 +344,78 @@ mod tests {
             shape: vec![2, 3],
             data_len: bytes.len(),
         };
-        let m = to_matrix(&plan, &bytes).ok();
+        let m = decode_matrix(&mut &bytes[..], &plan).ok();
         assert_eq!(
-            m.map(|m| (m.is_standard_layout(), m.into_raw_vec_and_offset().0)),
-            Some((true, vec![1., 2., 3., 4., 5., 6.]))
+            m.map(|(m, s)| (m.is_standard_layout(), m.into_raw_vec_and_offset().0, s)),
+            Some((true, vec![1., 2., 3., 4., 5., 6.], 0))
         );
+    }
+
+    fn f64_plan(values: &[f64], shape: [u64; 2]) -> (Plan, Vec<u8>) {
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let plan = Plan {
+            dtype: dtype(Kind::Float, 8, Endian::Little),
+            fortran_order: false,
+            shape: shape.to_vec(),
+            data_len: bytes.len(),
+        };
+        (plan, bytes)
+    }
+
+    #[test]
+    fn float64_beyond_float32_range_is_rescaled_by_a_power_of_two() {
+        let values = [1e300, -2e300, 3e299, 0.0, f64::INFINITY, 5e300];
+        let (plan, bytes) = f64_plan(&values, [3, 2]);
+        let (m, log2) = decode_matrix(&mut &bytes[..], &plan).unwrap();
+        assert!(log2 > 900, "{log2}");
+        let back: Vec<f64> = m
+            .iter()
+            .map(|&v| f64::from(v) * f64::from(log2).exp2())
+            .collect();
+        for (b, v) in back.iter().zip(values) {
+            if v.is_finite() {
+                assert!((b - v).abs() <= v.abs() * 1e-6, "{b} vs {v}");
+            } else {
+                assert!(b.is_infinite());
+            }
+        }
+        // Tiny values are lifted instead of flushed to zero.
+        let (plan, bytes) = f64_plan(&[1e-300, 2e-300, -3e-300, 4e-300], [2, 2]);
+        let (m, log2) = decode_matrix(&mut &bytes[..], &plan).unwrap();
+        assert!(
+            log2 < -900 && m.iter().all(|v| v.is_normal()),
+            "{log2} {m:?}"
+        );
+        // Ordinary float64 data is not rescaled.
+        let (plan, bytes) = f64_plan(&[1.5, -2.0, 1e30, 1e-30], [2, 2]);
+        let (m, log2) = decode_matrix(&mut &bytes[..], &plan).unwrap();
+        assert_eq!((log2, m[[0, 0]], m[[0, 1]]), (0, 1.5, -2.0));
+    }
+
+    #[test]
+    fn a_rescale_midway_applies_to_values_already_converted() {
+        // More values than one chunk holds, the huge ones at the end.
+        let per_chunk = CHUNK / 8;
+        // Tiny values first (rescaled up), then one 2^110 times larger: the
+        // scale moves, and the tiny values, rescaled again, stay normal.
+        let big = 1e-200 * 110f64.exp2();
+        let mut values = vec![1e-200f64; per_chunk + 8];
+        values[per_chunk + 7] = big;
+        let (plan, bytes) = f64_plan(&values, [values.len() as u64 / 8, 8]);
+        let (m, log2) = decode_matrix(&mut &bytes[..], &plan).unwrap();
+        let scale = f64::from(log2).exp2();
+        assert!((f64::from(m[[0, 0]]) * scale / 1e-200 - 1.0).abs() < 1e-6);
+        let last = m.iter().last().copied().unwrap();
+        assert!((f64::from(last) * scale / big - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn ilogb_matches_frexp() {
+        assert_eq!(ilogb(1.0), 0);
+        assert_eq!(ilogb(3.9), 1);
+        assert_eq!(ilogb(0.25), -2);
+        assert_eq!(ilogb(f64::MIN_POSITIVE), -1022);
+        assert_eq!(ilogb(f64::from_bits(1)), -1074);
     }
 
     #[test]

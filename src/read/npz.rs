@@ -7,6 +7,7 @@
 use super::dtype::Want;
 use super::npy::{self, Plan};
 use super::Fail;
+use ndarray::Array2;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use zip::result::ZipError;
@@ -19,22 +20,22 @@ const MAX_DEFLATE_RATIO: u64 = 1032;
 /// Fixed part of the EOCD record; a comment of up to 65535 bytes follows.
 const EOCD_LEN: u64 = 22;
 
-/// One array of the archive, checked and (if asked) read.
-pub(crate) struct Entry {
-    pub name: String,
-    pub plan: Plan,
-    pub data: Option<Vec<u8>>,
+/// Arrays one archive may hold. Each becomes a layer with its own results,
+/// cache records and screen rows; an archive of thousands of arrays is
+/// refused rather than flooding every view.
+pub const MAX_ARRAYS: usize = 512;
+
+/// An open archive whose entries' headers have all been checked.
+pub(crate) struct Archive {
+    zip: ZipArchive<BufReader<File>>,
+    /// Each entry's array name (without `.npy`) and checked plan.
+    pub entries: Vec<(String, Plan)>,
 }
 
-/// Open the archive, check each entry's header against its declared size
-/// and, when `read_data`, read and checksum its data. Errors for an entry
-/// name it; the caller adds the archive's path.
-pub(crate) fn entries(
-    file: File,
-    want: Want,
-    rank: Option<usize>,
-    read_data: bool,
-) -> Result<Vec<Entry>, Fail> {
+/// Open the archive and check each entry's header against its declared
+/// size, reading no data. Errors for an entry name it; the caller adds the
+/// archive's path.
+pub(crate) fn open(file: File, want: Want, rank: Option<usize>) -> Result<Archive, Fail> {
     let mut reader = BufReader::new(file);
     let file_len = reader.seek(SeekFrom::End(0)).map_err(Fail::Io)?;
     check_zip_ends(&mut reader, file_len)?;
@@ -42,7 +43,14 @@ pub(crate) fn entries(
     if zip.is_empty() {
         return Err(Fail::Unsupported("archive holds no arrays".into()));
     }
-    let mut out: Vec<Entry> = Vec::with_capacity(zip.len());
+    if zip.len() > MAX_ARRAYS {
+        return Err(Fail::Unsupported(format!(
+            "archive holds {} arrays, more than the {MAX_ARRAYS} accepted",
+            zip.len()
+        )));
+    }
+    let mut entries: Vec<(String, Plan)> = Vec::with_capacity(zip.len());
+    let mut names = std::collections::HashSet::new();
     for i in 0..zip.len() {
         // The raw view needs no decompressor, so it can name the entry even
         // when its compression method is one we cannot read.
@@ -57,7 +65,7 @@ pub(crate) fn entries(
         let Some(name) = entry_name.strip_suffix(".npy") else {
             return Err(in_entry(Fail::Unsupported("not an .npy array".into())));
         };
-        if out.iter().any(|e| e.name == name) {
+        if !names.insert(name.to_string()) {
             return Err(in_entry(Fail::Corrupt("array name appears twice".into())));
         }
         let size = entry.size();
@@ -72,29 +80,35 @@ pub(crate) fn entries(
             ))));
         }
         let plan = npy::plan(&mut entry, size, want, rank).map_err(in_entry)?;
-        let data = if read_data {
-            Some(read_exactly(&mut entry, plan.data_len).map_err(in_entry)?)
-        } else {
-            None
-        };
-        out.push(Entry {
-            name: name.to_string(),
-            plan,
-            data,
-        });
+        entries.push((name.to_string(), plan));
     }
-    Ok(out)
+    Ok(Archive { zip, entries })
 }
 
-/// Read exactly `len` bytes (never allocating more), then make sure the
-/// stream ends there, which is also when the zip crate checks the CRC.
-fn read_exactly<R: Read>(r: &mut R, len: usize) -> Result<Vec<u8>, Fail> {
-    let mut data = vec![0u8; len];
-    r.read_exact(&mut data).map_err(Fail::Io)?;
-    let mut probe = [0u8; 1];
-    match r.read(&mut probe).map_err(Fail::Io)? {
-        0 => Ok(data),
-        _ => Err(Fail::Corrupt("more data than its header promises".into())),
+impl Archive {
+    /// Decode entry `index` (checked by [`open`]) into a matrix, then make
+    /// sure its stream ends there, which is also when the zip crate checks
+    /// the CRC.
+    pub(crate) fn read_matrix(&mut self, index: usize) -> Result<(Array2<f32>, i32), Fail> {
+        let Some((name, plan)) = self.entries.get(index) else {
+            return Err(Fail::Corrupt(format!("internal: no entry {index}")));
+        };
+        let in_entry = |f: Fail| f.in_entry(&format!("{name}.npy"));
+        let mut entry = self
+            .zip
+            .by_index(index)
+            .map_err(|e| in_entry(zip_fail(e)))?;
+        let size = entry.size();
+        // Skip the header again (it was checked when the archive was opened).
+        npy::plan(&mut entry, size, Want::Float, Some(2)).map_err(in_entry)?;
+        let m = npy::decode_matrix(&mut entry, plan).map_err(in_entry)?;
+        let mut probe = [0u8; 1];
+        match entry.read(&mut probe).map_err(|e| in_entry(Fail::Io(e)))? {
+            0 => Ok(m),
+            _ => Err(in_entry(Fail::Corrupt(
+                "more data than its header promises".into(),
+            ))),
+        }
     }
 }
 
@@ -178,11 +192,30 @@ mod tests {
         z.finish().unwrap().into_inner()
     }
 
-    /// Run `entries` on `bytes` written to a temporary file.
+    /// One checked entry and, when read, its values.
+    struct Entry {
+        name: String,
+        plan: Plan,
+        data: Option<Vec<f32>>,
+    }
+
+    /// Open `bytes` (written to a temporary file) and, when `read_data`,
+    /// read every entry.
     fn run(bytes: &[u8], read_data: bool) -> Result<Vec<Entry>, Fail> {
         let mut f = tempfile::tempfile().unwrap();
         f.write_all(bytes).unwrap();
-        entries(f, Want::Float, Some(2), read_data)
+        let mut a = open(f, Want::Float, Some(2))?;
+        let mut out = Vec::new();
+        for i in 0..a.entries.len() {
+            let data = if read_data {
+                Some(a.read_matrix(i)?.0.into_raw_vec_and_offset().0)
+            } else {
+                None
+            };
+            let (name, plan) = a.entries[i].clone();
+            out.push(Entry { name, plan, data });
+        }
+        Ok(out)
     }
 
     fn corrupt(r: Result<Vec<Entry>, Fail>) -> String {
@@ -201,7 +234,10 @@ mod tests {
             assert_eq!(got.len(), 1);
             assert_eq!(got[0].name, "a");
             assert_eq!(got[0].plan.shape, vec![2, 3]);
-            assert_eq!(got[0].data.as_deref(), Some(&npy[128..]));
+            assert_eq!(
+                got[0].data.as_deref(),
+                Some(&[1f32, 2., 3., 4., 5., 6.][..])
+            );
         }
     }
 
@@ -257,6 +293,21 @@ mod tests {
         bytes[cd + 24..cd + 28].copy_from_slice(&u32::MAX.to_le_bytes());
         let d = corrupt(run(&bytes, false));
         assert!(d.contains("4294967295 bytes from"), "{d}");
+    }
+
+    #[test]
+    fn an_archive_of_too_many_arrays_is_refused_before_reading_them() {
+        let npy = small_npy();
+        let names: Vec<String> = (0..=MAX_ARRAYS).map(|i| format!("a{i}.npy")).collect();
+        let entries: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &npy[..])).collect();
+        let bytes = zip_of(&entries, CompressionMethod::Stored, "");
+        match run(&bytes, false) {
+            Err(Fail::Unsupported(d)) => assert!(d.contains("513 arrays"), "{d}"),
+            Err(e) => panic!("expected Unsupported, got {e:?}"),
+            Ok(_) => panic!("expected Unsupported, got Ok"),
+        }
+        let bytes = zip_of(&entries[..MAX_ARRAYS], CompressionMethod::Stored, "");
+        assert_eq!(run(&bytes, false).map(|e| e.len()).ok(), Some(MAX_ARRAYS));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //!   milestones/<step>/<layer>.npy | <step>.npz | <step>.npy (layer "emb")
 //! ```
 
+use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
@@ -36,24 +37,39 @@ pub fn parse_step(name: &str) -> Option<u64> {
     name[start..end].parse().ok()
 }
 
+/// Name parts that mark a writer's temporary file wherever they appear
+/// after the first dot: `h.npy.tmp`, `20.npz.part`, and `X.npy.tmp.npy`
+/// (what `np.save("X.npy.tmp")` writes, since numpy appends `.npy`).
+const TEMP_PARTS: [&str; 5] = ["tmp", "temp", "part", "partial", "swp"];
+
 /// Names sslwatch never looks at: hidden files and writers' temporaries.
 pub fn is_ignored(name: &str) -> bool {
     name.starts_with('.')
-        || name.ends_with(".tmp")
-        || name.ends_with(".part")
-        || name.ends_with(".partial")
+        || name.ends_with('~')
+        || name
+            .split('.')
+            .skip(1)
+            .any(|part| TEMP_PARTS.contains(&part.to_ascii_lowercase().as_str()))
 }
 
 /// What identifies one version of a file: a replaced or rewritten file has a
-/// different stamp.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+/// different stamp. Size and mtime alone are not enough: `cp -p`,
+/// `rsync -t` and `os.utime` put an old mtime on new content. The change
+/// time cannot be set by a user (any write, rename, chmod or `utime` moves
+/// it forward), and the inode tells a replacement from a rewrite.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 pub struct FileStamp {
     pub size: u64,
     /// Modification time, nanoseconds since the Unix epoch (0 if unknown).
     pub mtime_ns: u64,
-    /// Inode number (0 where not available): catches a same-size replacement
-    /// within the filesystem's mtime granularity.
+    /// Inode number (0 where not available).
     pub ino: u64,
+    /// Status change time, nanoseconds since the Unix epoch (0 where not
+    /// available).
+    #[serde(default)]
+    pub ctime_ns: u64,
 }
 
 impl FileStamp {
@@ -67,6 +83,7 @@ impl FileStamp {
             size: meta.len(),
             mtime_ns,
             ino: inode(meta),
+            ctime_ns: ctime_ns(meta),
         }
     }
 
@@ -86,6 +103,35 @@ fn inode(meta: &fs::Metadata) -> u64 {
 #[cfg(not(unix))]
 fn inode(_meta: &fs::Metadata) -> u64 {
     0
+}
+
+#[cfg(unix)]
+fn ctime_ns(meta: &fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let (s, ns) = (meta.ctime(), meta.ctime_nsec());
+    u64::try_from(s)
+        .ok()
+        .and_then(|s| s.checked_mul(1_000_000_000))
+        .and_then(|s| s.checked_add(u64::try_from(ns).ok()?))
+        .unwrap_or(0)
+}
+
+#[cfg(not(unix))]
+fn ctime_ns(_meta: &fs::Metadata) -> u64 {
+    0
+}
+
+/// A directory's identity (device, inode), to visit each directory once
+/// however many symlinks lead to it.
+#[cfg(unix)]
+fn dir_id(meta: &fs::Metadata) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    Some((meta.dev(), meta.ino()))
+}
+
+#[cfg(not(unix))]
+fn dir_id(_meta: &fs::Metadata) -> Option<(u64, u64)> {
+    None
 }
 
 /// How a milestone file holds its layers.
@@ -137,23 +183,48 @@ pub struct RunScan {
     pub run_json: Option<FileStamp>,
     pub scalars: Option<FileStamp>,
     pub files: Vec<MilestoneFile>,
-    /// Entries under `milestones/` that look like milestones but have no step number.
-    pub unnamed: Vec<PathBuf>,
+}
+
+/// Something a scan skipped, said to the user (once per path and text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanNote {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+/// Everything one scan of ROOT found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scan {
+    pub runs: Vec<RunScan>,
+    /// Directories that could not be listed, symlink loops, runs beyond
+    /// the nesting limit, names without a step number, steps written by
+    /// several files: never dropped silently.
+    pub notes: Vec<ScanNote>,
+}
+
+impl Scan {
+    fn note(&mut self, path: &Path, message: impl Into<String>) {
+        self.notes.push(ScanNote {
+            path: path.to_path_buf(),
+            message: message.into(),
+        });
+    }
 }
 
 /// Find every run under `root` and list its milestone files (stat only).
 /// Errors only when `root` itself cannot be listed.
-pub fn scan_root(root: &Path) -> std::io::Result<Vec<RunScan>> {
+pub fn scan_root(root: &Path) -> std::io::Result<Scan> {
     fs::read_dir(root)?;
     let root_labels = labels_at(root);
-    let mut runs = Vec::new();
-    for (name, dir) in find_runs(root) {
+    let mut scan = Scan::default();
+    for (name, dir) in find_runs_noting(root, &mut scan) {
         let own = labels_at(&dir);
         let labels = own.or_else(|| root_labels.clone());
-        runs.push(scan_run(name, dir, labels));
+        let run = scan_run(name, dir, labels, &mut scan);
+        scan.runs.push(run);
     }
-    runs.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(runs)
+    scan.runs.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(scan)
 }
 
 fn labels_at(dir: &Path) -> Option<(PathBuf, FileStamp)> {
@@ -164,6 +235,10 @@ fn labels_at(dir: &Path) -> Option<(PathBuf, FileStamp)> {
 /// Every run directory under `root` with its name. ROOT itself is a run
 /// (named after its last component) when it holds `milestones/`.
 pub fn find_runs(root: &Path) -> Vec<(String, PathBuf)> {
+    find_runs_noting(root, &mut Scan::default())
+}
+
+fn find_runs_noting(root: &Path, scan: &mut Scan) -> Vec<(String, PathBuf)> {
     let mut out = Vec::new();
     if is_dir(&root.join("milestones")) {
         let name = root
@@ -173,92 +248,157 @@ pub fn find_runs(root: &Path) -> Vec<(String, PathBuf)> {
         out.push((name, root.to_path_buf()));
         return out;
     }
-    walk(root, "", 1, &mut out);
+    let mut seen = HashSet::new();
+    if let Some(id) = fs::metadata(root).ok().as_ref().and_then(dir_id) {
+        seen.insert(id);
+    }
+    let mut walk = Walk {
+        seen,
+        out: &mut out,
+        scan,
+    };
+    walk.dir(root, "", 1);
     out
 }
 
-fn walk(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<(String, PathBuf)>) {
-    if depth > MAX_RUN_DEPTH {
-        return;
+struct Walk<'a> {
+    /// Directories visited, by (device, inode).
+    seen: HashSet<(u64, u64)>,
+    out: &'a mut Vec<(String, PathBuf)>,
+    scan: &'a mut Scan,
+}
+
+impl Walk<'_> {
+    fn dir(&mut self, dir: &Path, prefix: &str, depth: usize) {
+        let entries = match fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) => {
+                self.scan.note(
+                    dir,
+                    format!("cannot list this directory ({e}): runs below it are not watched"),
+                );
+                return;
+            }
+        };
+        let mut children: Vec<(String, PathBuf)> = entries
+            .flatten()
+            .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+            .filter(|(name, _)| !is_ignored(name) && name != "milestones")
+            .collect();
+        children.sort();
+        for (name, path) in children {
+            // Follows symlinks: a symlinked run directory counts.
+            let Ok(meta) = fs::metadata(&path) else {
+                continue;
+            };
+            if !meta.is_dir() {
+                continue;
+            }
+            if let Some(id) = dir_id(&meta) {
+                if !self.seen.insert(id) {
+                    self.scan.note(
+                        &path,
+                        "leads to a directory already visited (a symlink loop or a second link): skipped",
+                    );
+                    continue;
+                }
+            }
+            let rel = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
+            if is_dir(&path.join("milestones")) {
+                self.out.push((rel, path));
+            } else if depth < MAX_RUN_DEPTH {
+                self.dir(&path, &rel, depth + 1);
+            } else if has_run_below(&path) {
+                self.scan.note(
+                    &path,
+                    format!("holds runs deeper than {MAX_RUN_DEPTH} levels below ROOT: not watched (point sslwatch at a deeper ROOT)"),
+                );
+            }
+        }
     }
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
+}
+
+/// Whether a run directory lies one or two levels below `dir` (a cheap
+/// look past the nesting limit, so deeper runs are said, not dropped).
+fn has_run_below(dir: &Path) -> bool {
+    let children = |d: &Path| -> Vec<PathBuf> {
+        fs::read_dir(d)
+            .map(|es| {
+                es.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| is_dir(p))
+                    .take(256)
+                    .collect()
+            })
+            .unwrap_or_default()
     };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if is_ignored(&name) || name == "milestones" {
-            continue;
-        }
-        let path = entry.path();
-        // file_type() does not follow symlinks; a symlinked run directory counts.
-        let is_d = match entry.file_type() {
-            Ok(t) if t.is_dir() => true,
-            Ok(t) if t.is_symlink() => is_dir(&path),
-            _ => false,
-        };
-        if !is_d {
-            continue;
-        }
-        let rel = if prefix.is_empty() {
-            name
-        } else {
-            format!("{prefix}/{name}")
-        };
-        if is_dir(&path.join("milestones")) {
-            out.push((rel, path));
-        } else {
-            walk(&path, &rel, depth + 1, out);
-        }
-    }
+    children(dir).iter().any(|c| {
+        is_dir(&c.join("milestones")) || children(c).iter().any(|g| is_dir(&g.join("milestones")))
+    })
 }
 
 fn is_dir(p: &Path) -> bool {
     fs::metadata(p).map(|m| m.is_dir()).unwrap_or(false)
 }
 
-/// List one run's milestone files.
-pub fn scan_run(name: String, dir: PathBuf, labels: Option<(PathBuf, FileStamp)>) -> RunScan {
+/// List one run's milestone files, noting what is skipped in `scan`.
+pub fn scan_run(
+    name: String,
+    dir: PathBuf,
+    labels: Option<(PathBuf, FileStamp)>,
+    scan: &mut Scan,
+) -> RunScan {
     let mut files = Vec::new();
-    let mut unnamed = Vec::new();
     let milestones = dir.join("milestones");
-    if let Ok(entries) = fs::read_dir(&milestones) {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if is_ignored(&name) {
-                continue;
-            }
-            let path = entry.path();
-            let Ok(meta) = fs::metadata(&path) else {
-                continue;
-            };
-            if meta.is_dir() {
-                match parse_step(&name) {
-                    Some(step) => list_step_dir(&path, step, &name, &mut files),
-                    None => unnamed.push(path),
-                }
-            } else if meta.is_file() {
-                let (stem, format) = if let Some(stem) = name.strip_suffix(".npz") {
-                    (stem, MilestoneFormat::Npz)
-                } else if let Some(stem) = name.strip_suffix(".npy") {
-                    (stem, MilestoneFormat::SingleNpy)
-                } else {
+    match fs::read_dir(&milestones) {
+        Err(e) => scan.note(
+            &milestones,
+            format!("cannot list this run's milestones ({e}): none are shown"),
+        ),
+        Ok(entries) => {
+            let mut names: Vec<(String, PathBuf)> = entries
+                .flatten()
+                .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+                .filter(|(name, _)| !is_ignored(name))
+                .collect();
+            names.sort();
+            for (name, path) in names {
+                let Ok(meta) = fs::metadata(&path) else {
                     continue;
                 };
-                match parse_step(stem) {
-                    Some(step) => files.push(MilestoneFile {
-                        step,
-                        step_name: stem.to_string(),
-                        path,
-                        format,
-                        stamp: FileStamp::of(&meta),
-                    }),
-                    None => unnamed.push(path),
+                if meta.is_dir() {
+                    match parse_step(&name) {
+                        Some(step) => list_step_dir(&path, step, &name, &mut files, scan),
+                        None => scan.note(&path, NO_STEP),
+                    }
+                } else if meta.is_file() {
+                    let (stem, format) = if let Some(stem) = name.strip_suffix(".npz") {
+                        (stem, MilestoneFormat::Npz)
+                    } else if let Some(stem) = name.strip_suffix(".npy") {
+                        (stem, MilestoneFormat::SingleNpy)
+                    } else {
+                        continue;
+                    };
+                    match parse_step(stem) {
+                        Some(step) => files.push(MilestoneFile {
+                            step,
+                            step_name: stem.to_string(),
+                            path,
+                            format,
+                            stamp: FileStamp::of(&meta),
+                        }),
+                        None => scan.note(&path, NO_STEP),
+                    }
                 }
             }
         }
     }
     files.sort_by(|a, b| (a.step, &a.path).cmp(&(b.step, &b.path)));
-    unnamed.sort();
+    let files = one_source_per_step(files, scan);
     RunScan {
         labels,
         run_json: FileStamp::read(&dir.join("run.json")),
@@ -266,13 +406,84 @@ pub fn scan_run(name: String, dir: PathBuf, labels: Option<(PathBuf, FileStamp)>
         name,
         dir,
         files,
-        unnamed,
     }
 }
 
-fn list_step_dir(dir: &Path, step: u64, step_name: &str, files: &mut Vec<MilestoneFile>) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
+const NO_STEP: &str = "no step number in the name (the last run of digits is the step): ignored";
+
+/// A step is read from one place: a step directory (`epoch_1/`), an
+/// `.npz` or an `.npy`. When several exist for one step (`1.npy`,
+/// `epoch_1/emb.npy`, `e1.npz`), the first by name is used and the others
+/// are named in a note, never mixed into one milestone.
+fn one_source_per_step(files: Vec<MilestoneFile>, scan: &mut Scan) -> Vec<MilestoneFile> {
+    // A file directly in `milestones/` is its own source; the files of a
+    // step directory share theirs.
+    let source = |f: &MilestoneFile| {
+        let parent = f.path.parent()?;
+        match parent.file_name() {
+            Some(n) if n == "milestones" => Some(f.path.clone()),
+            _ => Some(parent.to_path_buf()),
+        }
+    };
+    let mut out: Vec<MilestoneFile> = Vec::with_capacity(files.len());
+    let mut i = 0;
+    while i < files.len() {
+        let step = files[i].step;
+        let mut j = i;
+        while j < files.len() && files[j].step == step {
+            j += 1;
+        }
+        let group = &files[i..j];
+        let mut sources: Vec<PathBuf> = group.iter().filter_map(source).collect();
+        sources.sort();
+        sources.dedup();
+        match sources.first() {
+            Some(keep) if sources.len() > 1 => {
+                let others: Vec<String> = sources[1..]
+                    .iter()
+                    .map(|p| {
+                        p.file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                scan.note(
+                    keep,
+                    format!(
+                        "step {step} is written by several files: using this one, ignoring {}",
+                        others.join(", ")
+                    ),
+                );
+                out.extend(
+                    group
+                        .iter()
+                        .filter(|f| source(f).as_ref() == Some(keep))
+                        .cloned(),
+                );
+            }
+            _ => out.extend(group.iter().cloned()),
+        }
+        i = j;
+    }
+    out
+}
+
+fn list_step_dir(
+    dir: &Path,
+    step: u64,
+    step_name: &str,
+    files: &mut Vec<MilestoneFile>,
+    scan: &mut Scan,
+) {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            scan.note(
+                dir,
+                format!("cannot list this step directory ({e}): step {step} is not shown"),
+            );
+            return;
+        }
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -351,7 +562,8 @@ mod tests {
         fs::write(r.join("other/labels.npy"), b"x").unwrap();
         fs::create_dir_all(r.join("not-a-run/checkpoints")).unwrap();
 
-        let runs = scan_root(r).unwrap();
+        let scan = scan_root(r).unwrap();
+        let runs = &scan.runs;
         let names: Vec<_> = runs.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["cifar10/simclr-s0", "other"]);
         let files: Vec<_> = runs[0]
@@ -367,7 +579,8 @@ mod tests {
                 (40, MilestoneFormat::SingleNpy),
             ]
         );
-        assert_eq!(runs[0].unnamed.len(), 1);
+        let notes: Vec<_> = scan.notes.iter().map(|n| n.path.clone()).collect();
+        assert_eq!(notes, [run.join("milestones/final.npy")]);
         assert_eq!(runs[0].labels.as_ref().unwrap().0, r.join("labels.npy"));
         assert_eq!(
             runs[1].labels.as_ref().unwrap().0,
@@ -382,5 +595,96 @@ mod tests {
         let runs = find_runs(root.path());
         assert_eq!(runs.len(), 1);
         assert_eq!(runs[0].1, root.path());
+    }
+
+    fn touch(p: &Path) {
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, b"x").unwrap();
+    }
+
+    #[test]
+    fn numpy_style_temporaries_are_ignored_wherever_the_marker_is() {
+        for n in [
+            "X.npy.tmp.npy",
+            "h.tmp.npy",
+            "20.npz.part",
+            "e.npy~",
+            "a.TMP.npy",
+        ] {
+            assert!(is_ignored(n), "{n}");
+        }
+        for n in ["tmpdir", "temperature_1.npy", "part2.npy", "epoch_0020.npz"] {
+            assert!(!is_ignored(n), "{n}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlink_loops_are_visited_once_and_said() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        touch(&r.join("a/run1/milestones/1.npy"));
+        touch(&r.join("b/run2/milestones/1.npy"));
+        std::os::unix::fs::symlink(".", r.join("self")).unwrap();
+        std::os::unix::fs::symlink("..", r.join("a/up")).unwrap();
+        std::os::unix::fs::symlink(r.join("b"), r.join("b2")).unwrap();
+        let scan = scan_root(r).unwrap();
+        let names: Vec<_> = scan.runs.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["a/run1", "b/run2"]);
+        let mut noted: Vec<_> = scan
+            .notes
+            .iter()
+            .map(|n| n.path.strip_prefix(r).unwrap().to_path_buf())
+            .collect();
+        noted.sort();
+        assert_eq!(
+            noted,
+            [Path::new("a/up"), Path::new("b2"), Path::new("self")]
+        );
+        assert!(scan.notes[0].message.contains("already visited"));
+    }
+
+    #[test]
+    fn a_step_written_by_several_files_uses_one_and_names_the_others() {
+        let root = tempfile::tempdir().unwrap();
+        let m = root.path().join("run/milestones");
+        touch(&m.join("1.npy"));
+        touch(&m.join("epoch_1/emb.npy"));
+        touch(&m.join("epoch_1/z.npy"));
+        touch(&m.join("e1.npz"));
+        touch(&m.join("2.npy"));
+        let scan = scan_root(root.path()).unwrap();
+        let files: Vec<_> = scan.runs[0]
+            .files
+            .iter()
+            .map(|f| f.path.strip_prefix(&m).unwrap().to_path_buf())
+            .collect();
+        assert_eq!(files, [Path::new("1.npy"), Path::new("2.npy")]);
+        assert_eq!(scan.notes.len(), 1);
+        let msg = &scan.notes[0].message;
+        assert!(
+            msg.contains("step 1") && msg.contains("e1.npz") && msg.contains("epoch_1"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn runs_past_the_nesting_limit_are_said() {
+        let root = tempfile::tempdir().unwrap();
+        let mut deep = root.path().to_path_buf();
+        for i in 0..MAX_RUN_DEPTH {
+            deep.push(format!("d{i}"));
+        }
+        touch(&deep.join("run/milestones/1.npy"));
+        touch(&root.path().join("ok/milestones/1.npy"));
+        let scan = scan_root(root.path()).unwrap();
+        let names: Vec<_> = scan.runs.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["ok"]);
+        assert_eq!(scan.notes.len(), 1, "{:?}", scan.notes);
+        assert!(
+            scan.notes[0].message.contains("deeper than"),
+            "{:?}",
+            scan.notes
+        );
     }
 }

@@ -7,5 +7,5 @@ pub mod meta;
 
 pub use layout::{
     find_runs, is_ignored, parse_step, scan_root, FileStamp, MilestoneFile, MilestoneFormat,
-    RunScan,
+    RunScan, Scan, ScanNote,
 };

@@ -336,6 +336,12 @@ impl App {
                 message,
                 milestone: None,
             }),
+            // Shown until the new version's results replace the old ones.
+            EngineEvent::Changed { run, step, file } => self.add_problem(Problem {
+                file,
+                message: "changed on disk after it was computed: recomputing".into(),
+                milestone: Some((run, step)),
+            }),
             EngineEvent::CaughtUp => self.caught_up = true,
         }
     }

@@ -3,13 +3,14 @@
 //! checks, then the cache, then the work queue; workers send results back;
 //! everything consumers need leaves on one [`EngineEvent`] channel.
 
-use super::cache::{self, Cache, LabelsId, Lookup};
+use super::cache::{self, Cache, LabelsId, Lookup, RecordAt};
 use super::event::{EngineEvent, MilestoneKey, MilestoneResult, RunInfo, RunMeta, WatchMode};
 use super::fswatch::{self, FsSignal, FsWatch};
 use super::queue::{Item, Queue};
-use super::worker::{self, ComputeFn, Done, Job, Outcome};
+use super::worker::{self, ComputeFn, Done, Job, Lane, Outcome, SMALL_JOB};
+use crate::memory::{LayerNeed, MemoryBudget};
 use crate::metrics::{LayerMetrics, MetricSettings};
-use crate::read::{check_complete, read_labels};
+use crate::read::{check_complete, probe, read_labels, ArrayInfo};
 use crate::runs::meta::{read_run_json, ScalarsFile};
 use crate::runs::{scan_root, FileStamp, MilestoneFormat, RunScan};
 use crossbeam_channel::{never, select, unbounded, Receiver, Sender};
@@ -19,8 +20,20 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Two looks at a file at least this far apart must agree before it is read.
+/// A file must be unchanged (size, mtime, change time, inode) for this long
+/// before it is read, by default (`--settle`): writers that create the
+/// full-size file first and fill it (`np.lib.format.open_memmap`,
+/// preallocating writers) pass every header and length check long before
+/// their data is final.
+pub const DEFAULT_SETTLE: Duration = Duration::from_secs(1);
+/// The settle interval's floor and ceiling.
+pub const SETTLE_RANGE: (Duration, Duration) =
+    (Duration::from_millis(50), Duration::from_secs(3600));
+/// The shortest wait between two looks at a run.json that did not parse.
 pub const STABLE_FOR: Duration = Duration::from_millis(200);
+/// A file still shorter than its header promises after this long is said
+/// (and again each time the wait doubles), by default.
+pub const DEFAULT_STALL_AFTER: Duration = Duration::from_secs(120);
 /// Quiet time after the last file event before re-scanning ...
 const DEBOUNCE: Duration = Duration::from_millis(200);
 /// ... but never wait longer than this under a steady stream of events.
@@ -64,9 +77,16 @@ pub struct EngineConfig {
     pub cache: CacheChoice,
     /// Only this layer (`--layer`).
     pub layer_filter: Option<String>,
-    /// Milestones computed at once; 0: 2 on 4+ cores, else 1.
+    /// General workers; 0: 2 on 4+ cores, else 1. A small-job lane runs
+    /// beside them.
     pub workers: usize,
     pub compute: ComputeFn,
+    /// How long a file must stay unchanged before it is read.
+    pub settle: Duration,
+    /// What one milestone layer may cost in memory.
+    pub budget: MemoryBudget,
+    /// When a file that stays incomplete is said.
+    pub stall_after: Duration,
 }
 
 impl EngineConfig {
@@ -80,28 +100,25 @@ impl EngineConfig {
             layer_filter: None,
             workers: 0,
             compute: worker::default_compute(),
+            settle: DEFAULT_SETTLE,
+            budget: MemoryBudget::default(),
+            stall_after: DEFAULT_STALL_AFTER,
         }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error("{}: cannot watch: {source}", path.display())]
+    // The OS error is in the message, not a `source`: a chain prints it once.
+    #[error("{}: cannot watch: {error}", path.display())]
     Root {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{}: not a directory", .0.display())]
     NotADirectory(PathBuf),
     #[error("cache directory {} is inside ROOT {}: sslwatch never writes into the training directory; choose another --cache-dir or --no-cache", cache.display(), root.display())]
     CacheInsideRoot { cache: PathBuf, root: PathBuf },
-    #[error("{}: cannot use the cache: {source}", path.display())]
-    Cache {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("cannot start the file watcher: {0}")]
     Watcher(String),
     #[error("cannot start the engine thread: {0}")]
@@ -155,60 +172,47 @@ pub struct Engine;
 
 impl Engine {
     pub fn start(cfg: EngineConfig) -> Result<EngineHandle, EngineError> {
-        let root = cfg
-            .root
-            .canonicalize()
-            .map_err(|source| EngineError::Root {
-                path: cfg.root.clone(),
-                source,
-            })?;
+        let root = cfg.root.canonicalize().map_err(|error| EngineError::Root {
+            path: cfg.root.clone(),
+            error,
+        })?;
         if !root.is_dir() {
             return Err(EngineError::NotADirectory(cfg.root.clone()));
         }
-        std::fs::read_dir(&root).map_err(|source| EngineError::Root {
+        std::fs::read_dir(&root).map_err(|error| EngineError::Root {
             path: cfg.root.clone(),
-            source,
+            error,
         })?;
         let (tx, rx) = unbounded();
         let mut warnings: Vec<(PathBuf, String)> = Vec::new();
 
-        let cache = match &cfg.cache {
+        let cache_dir = match &cfg.cache {
             CacheChoice::Off => None,
             CacheChoice::Dir(dir) => {
-                let abs = absolute(dir);
-                if abs.starts_with(&root) {
+                if absolute(dir).starts_with(&root) {
                     return Err(EngineError::CacheInsideRoot {
                         cache: dir.clone(),
                         root,
                     });
                 }
-                let path = cache::cache_file(dir, &root);
-                Some(
-                    Cache::open(path.clone(), &cfg.settings)
-                        .map_err(|source| EngineError::Cache { path, source })?,
-                )
+                Some(dir.clone())
             }
             CacheChoice::Default => match cache::default_dir() {
                 Some(dir) if absolute(&dir).starts_with(&root) => {
                     warnings.push((dir, "the cache directory is inside ROOT: caching is off (sslwatch never writes into the training directory)".into()));
                     None
                 }
-                Some(dir) => {
-                    let path = cache::cache_file(&dir, &root);
-                    match Cache::open(path.clone(), &cfg.settings) {
-                        Ok(c) => Some(c),
-                        Err(e) => {
-                            warnings.push((
-                                path,
-                                format!("cannot use the cache ({e}); continuing without it"),
-                            ));
-                            None
-                        }
-                    }
-                }
-                None => None,
+                other => other,
             },
         };
+        // An unusable cache is one warning, never a reason not to start.
+        let cache = cache_dir.map(|dir| {
+            let opened = Cache::open(cache::cache_file(&dir, &root), &cfg.settings);
+            if let Some(w) = opened.warning {
+                warnings.push((opened.cache.path().to_path_buf(), format!("cache: {w}")));
+            }
+            opened.cache
+        });
         let cache_path = cache.as_ref().map(|c| c.path().to_path_buf());
 
         let (fs_tx, fs_rx) = unbounded();
@@ -241,11 +245,15 @@ impl Engine {
             n => n,
         };
         let (job_tx, job_rx) = unbounded::<Job>();
+        let (small_tx, small_rx) = unbounded::<Job>();
         let (done_tx, done_rx) = unbounded::<Done>();
-        for i in 0..workers {
-            let (jr, dt) = (job_rx.clone(), done_tx.clone());
+        let lanes = (0..workers)
+            .map(|i| (format!("sslwatch-worker-{i}"), job_rx.clone()))
+            .chain(std::iter::once(("sslwatch-small".to_string(), small_rx)));
+        for (name, jr) in lanes {
+            let dt = done_tx.clone();
             std::thread::Builder::new()
-                .name(format!("sslwatch-worker-{i}"))
+                .name(name)
                 .spawn(move || worker::run(jr, dt))
                 .map_err(EngineError::Thread)?;
         }
@@ -257,18 +265,26 @@ impl Engine {
         });
         let once = cfg.watch == WatchChoice::Once;
         let mut core = Core {
+            root_id: dir_id(&root),
             root: root.clone(),
+            root_gone: false,
+            watch: cfg.watch.clone(),
             settings: Arc::new(cfg.settings),
             layer_filter: cfg.layer_filter,
             compute: cfg.compute,
+            settle: cfg.settle,
+            budget: cfg.budget,
+            stall_after: cfg.stall_after,
             tx,
             cache,
             runs: BTreeMap::new(),
             files: HashMap::new(),
             queue: Queue::default(),
             busy: 0,
+            busy_small: false,
             workers,
             job_tx,
+            small_tx,
             labels: HashMap::new(),
             warned: HashSet::new(),
             startup: HashSet::new(),
@@ -293,6 +309,20 @@ impl Engine {
             cache_path,
             root,
         })
+    }
+}
+
+/// A directory's (device, inode): tells a re-created ROOT from the old one.
+fn dir_id(p: &Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = p;
+        None
     }
 }
 
@@ -325,9 +355,13 @@ enum Stage {
         looks: u32,
     },
     /// Shorter than its header promises: look again after `retry`.
+    /// `first` is when it was first found incomplete, `said` how long it
+    /// had been at the last "still incomplete" warning.
     Incomplete {
         since: Instant,
         retry: Duration,
+        first: Instant,
+        said: Duration,
     },
     Queued {
         labels: Option<(LabelsId, Arc<Vec<i64>>)>,
@@ -347,6 +381,9 @@ struct FileEntry {
     stamp: FileStamp,
     stage: Stage,
     fresh: bool,
+    /// The most one of its wanted layers needs (from the headers; 0 until
+    /// they are read): decides the lane.
+    cost: u64,
     /// What consumers currently hold for this file.
     results: Vec<MilestoneResult>,
 }
@@ -373,17 +410,29 @@ enum LabelsNow {
 
 struct Core {
     root: PathBuf,
+    /// ROOT's (device, inode) when the watcher was armed.
+    root_id: Option<(u64, u64)>,
+    /// ROOT is missing: look for it every second and re-arm when it is back.
+    root_gone: bool,
+    watch: WatchChoice,
     settings: Arc<MetricSettings>,
     layer_filter: Option<String>,
     compute: ComputeFn,
+    settle: Duration,
+    budget: MemoryBudget,
+    stall_after: Duration,
     tx: Sender<EngineEvent>,
     cache: Option<Cache>,
     runs: BTreeMap<String, RunState>,
     files: HashMap<PathBuf, FileEntry>,
     queue: Queue,
+    /// General workers busy.
     busy: usize,
+    /// The small-job lane is busy.
+    busy_small: bool,
     workers: usize,
     job_tx: Sender<Job>,
+    small_tx: Sender<Job>,
     /// Loaded labels by path: the version and its content (or why not).
     labels: HashMap<PathBuf, LoadedLabels>,
     warned: HashSet<(PathBuf, String)>,
@@ -445,7 +494,7 @@ impl Core {
                     // Idle (nothing computing, nothing queued): hand the
                     // milestones' memory back. Not during a backlog, where
                     // the next milestone would only fault it in again.
-                    if self.busy == 0 && self.queue.len() == 0 {
+                    if self.busy == 0 && !self.busy_small && self.queue.len() == 0 {
                         crate::memory::release_free_memory();
                     }
                 },
@@ -457,6 +506,10 @@ impl Core {
             }
             if let Some(msg) = self.watcher_trouble.take() {
                 self.fall_back_to_polling(&mut watcher, &fs_tx, msg);
+            }
+            if !once && self.root_replaced() {
+                self.rearm(&mut watcher, &fs_tx);
+                last_scan = Instant::now();
             }
             let now = Instant::now();
             let debounced = self
@@ -499,6 +552,49 @@ impl Core {
         });
     }
 
+    /// ROOT is back after it disappeared, or is another directory now
+    /// (deleted and re-created): the old watcher watches nothing.
+    fn root_replaced(&self) -> bool {
+        let now = dir_id(&self.root);
+        now.is_some() && (self.root_gone || now != self.root_id)
+    }
+
+    /// Watch the new ROOT with a new watcher (as chosen at start), then
+    /// re-scan it.
+    fn rearm(&mut self, watcher: &mut Option<FsWatch>, tx: &Sender<FsSignal>) {
+        self.root_gone = false;
+        self.root_id = dir_id(&self.root);
+        let poll = match self.watch {
+            WatchChoice::Poll(d) => Some(d),
+            _ => None,
+        };
+        *watcher = None;
+        match fswatch::start(&self.root, poll, tx.clone()) {
+            Ok((w, msgs)) => {
+                let root = self.root.clone();
+                for m in msgs {
+                    self.warn(&root, m);
+                }
+                let mode = w.mode.clone();
+                *watcher = Some(w);
+                self.emit(EngineEvent::Mode(mode));
+            }
+            Err(e) => {
+                let root = self.root.clone();
+                self.warn(
+                    &root,
+                    format!("ROOT is back but cannot be watched ({e}); re-scanning every 30 s"),
+                );
+            }
+        }
+        let root = self.root.clone();
+        self.warn(
+            &root,
+            "ROOT was re-created: watching the new directory".into(),
+        );
+        self.rescan(false);
+    }
+
     /// A native watcher that reports errors (typically the inotify watch
     /// limit on a big tree) may be missing changes: poll instead.
     fn fall_back_to_polling(
@@ -537,12 +633,20 @@ impl Core {
     /// Stat everything under ROOT and reconcile with what we know.
     fn rescan(&mut self, initial: bool) {
         self.dirty = None;
-        let scans = match scan_root(&self.root) {
+        let scan = match scan_root(&self.root) {
             Ok(s) => s,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let root = self.root.clone();
-                self.warn(&root, "ROOT disappeared".into());
-                Vec::new()
+                if !self.root_gone {
+                    self.root_gone = true;
+                    // Said each time it goes, not once per session.
+                    self.warned.retain(|(p, _)| p != &root);
+                    self.emit(EngineEvent::Warning {
+                        file: root.clone(),
+                        message: "ROOT disappeared: waiting for it to come back".into(),
+                    });
+                }
+                crate::runs::Scan::default()
             }
             Err(e) => {
                 // A transient failure (NFS hiccup) must not drop every run.
@@ -552,9 +656,12 @@ impl Core {
             }
         };
         let now = Instant::now();
+        for note in &scan.notes {
+            self.warn(&note.path, note.message.clone());
+        }
         let mut present: HashSet<PathBuf> = HashSet::new();
         let mut names: HashSet<String> = HashSet::new();
-        for scan in scans {
+        for scan in scan.runs {
             names.insert(scan.name.clone());
             self.reconcile_run(&scan, now);
             for f in scan.files {
@@ -582,6 +689,7 @@ impl Core {
                                     looks: 0,
                                 },
                                 fresh: !initial,
+                                cost: 0,
                                 results: Vec::new(),
                             },
                         );
@@ -594,24 +702,26 @@ impl Core {
                             Stage::Seen { looks, .. } => looks + 1,
                             _ => 0,
                         };
+                        let reported =
+                            !e.results.is_empty() && matches!(e.stage, Stage::Done | Stage::Failed);
                         e.stage = Stage::Seen { since: now, looks };
                         self.queue.remove(&f.path);
+                        if reported {
+                            // Its results stand until the new version's replace them.
+                            let ev = EngineEvent::Changed {
+                                run: e.run.clone(),
+                                step: e.step,
+                                file: f.path.clone(),
+                            };
+                            self.emit(ev);
+                        }
                     }
                     Some(_) => {}
                 }
             }
-            for p in scan.unnamed {
-                self.warn(
-                    &p,
-                    "no step number in the name (the last run of digits is the step): ignored"
-                        .into(),
-                );
-            }
         }
-        self.ready_due = Some(
-            self.ready_due
-                .map_or(now + STABLE_FOR, |d| d.min(now + STABLE_FOR)),
-        );
+        let settle = self.settle;
+        self.ready_due = Some(self.ready_due.map_or(now + settle, |d| d.min(now + settle)));
 
         // Files that are gone.
         let gone: Vec<PathBuf> = self
@@ -809,7 +919,7 @@ impl Core {
             .map(|(_, r)| r.clone());
         let loaded = match cached {
             Some(r) => r,
-            None => match check_complete(&path).and_then(|_| read_labels(&path)) {
+            None => match check_complete(&path).and_then(|_| read_labels(&path, self.budget.0)) {
                 Err(e) if e.is_incomplete() => return LabelsNow::NotReady,
                 Err(e) => {
                     let r = Err(e.to_string());
@@ -827,8 +937,7 @@ impl Core {
             Ok(v) => LabelsNow::Ready(
                 LabelsId {
                     path: self.rel(&path),
-                    size: stamp.size,
-                    mtime_ns: stamp.mtime_ns,
+                    stamp,
                 },
                 v,
             ),
@@ -849,6 +958,7 @@ impl Core {
         let mut next: Option<Instant> = None;
         let mut due_next = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
 
+        let settle = self.settle;
         // Half-written run.json files get one more look before their warning.
         let retry: Vec<String> = self
             .runs
@@ -886,8 +996,8 @@ impl Core {
             .iter()
             .filter_map(|(p, e)| {
                 let at = match e.stage {
-                    Stage::Seen { since, .. } => since + STABLE_FOR,
-                    Stage::Incomplete { since, retry } => since + retry,
+                    Stage::Seen { since, .. } => since + settle,
+                    Stage::Incomplete { since, retry, .. } => since + retry,
                     _ => return None,
                 };
                 if at <= now {
@@ -903,8 +1013,8 @@ impl Core {
         }
         for e in self.files.values() {
             match e.stage {
-                Stage::Seen { since, .. } => due_next(since + STABLE_FOR),
-                Stage::Incomplete { since, retry } => due_next(since + retry),
+                Stage::Seen { since, .. } => due_next(since + settle),
+                Stage::Incomplete { since, retry, .. } => due_next(since + retry),
                 _ => {}
             }
         }
@@ -912,6 +1022,7 @@ impl Core {
     }
 
     fn look_again(&mut self, path: &Path, now: Instant) {
+        let settle = self.settle;
         let Some(e) = self.files.get_mut(path) else {
             return;
         };
@@ -924,9 +1035,11 @@ impl Core {
             };
             return;
         };
-        let (looks, retry) = match e.stage {
+        let (looks, waiting) = match e.stage {
             Stage::Seen { looks, .. } => (looks, None),
-            Stage::Incomplete { retry, .. } => (0, Some(retry)),
+            Stage::Incomplete {
+                retry, first, said, ..
+            } => (0, Some((retry, first, said))),
             _ => return,
         };
         if stamp != e.stamp {
@@ -937,28 +1050,50 @@ impl Core {
             };
             return;
         }
-        if let Some(retry) = retry {
+        if let Some((retry, first, said)) = waiting {
             // Unchanged since it was found incomplete: still incomplete.
+            let waited = now.saturating_duration_since(first);
+            let due = if said.is_zero() {
+                self.stall_after
+            } else {
+                said * 2
+            };
             e.stage = Stage::Incomplete {
                 since: now,
                 retry: (retry * 2).min(MAX_RETRY),
+                first,
+                said: if waited >= due { waited } else { said },
             };
+            if waited >= due {
+                self.warn(
+                    path,
+                    format!(
+                        "incomplete for {}: shorter than its header promises and not growing (disk full, or the writer stopped?)",
+                        human_duration(waited)
+                    ),
+                );
+            }
             return;
         }
-        match check_complete(path) {
+        match probe(path) {
             Err(err) if err.is_incomplete() => {
                 e.stage = Stage::Incomplete {
                     since: now,
-                    retry: STABLE_FOR * 2,
+                    retry: settle * 2,
+                    first: now,
+                    said: Duration::ZERO,
                 };
             }
-            Err(err) if matches!(&err, crate::read::ReadError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound) =>
-            {
+            Err(err) if err.is_not_found() => {
                 self.dirty.get_or_insert((now, now));
             }
             Err(err) => self.file_failed(path, err.to_string()),
-            Ok(()) => {
-                let run = e.run.clone();
+            Ok(arrays) => {
+                let (format, run) = (e.format.clone(), e.run.clone());
+                let cost = self.cost_of(&format, &arrays);
+                if let Some(e) = self.files.get_mut(path) {
+                    e.cost = cost;
+                }
                 match self.labels_for(&run) {
                     LabelsNow::NotReady => {
                         if let Some(e) = self.files.get_mut(path) {
@@ -970,6 +1105,26 @@ impl Core {
                 }
             }
         }
+    }
+
+    /// The most one wanted layer of a file needs, from its headers
+    /// (labelled metrics assumed: an upper bound).
+    fn cost_of(&self, format: &MilestoneFormat, arrays: &[ArrayInfo]) -> u64 {
+        arrays
+            .iter()
+            .filter(|a| {
+                let name = match format {
+                    MilestoneFormat::Npz => a.name.as_str(),
+                    other => other.known_layer().unwrap_or(a.name.as_str()),
+                };
+                self.layer_filter.as_deref().is_none_or(|f| f == name)
+            })
+            .map(|a| match a.matrix_dims() {
+                Some((n, d)) => LayerNeed::of(n, d, true, &self.settings).total(),
+                None => u64::MAX,
+            })
+            .max()
+            .unwrap_or(0)
     }
 
     /// Emit cached results when this version is cached, else queue it
@@ -987,8 +1142,7 @@ impl Core {
         let hit = self.cache.as_ref().and_then(|c| {
             c.lookup(&Lookup {
                 file: &rel,
-                size: e.stamp.size,
-                mtime_ns: e.stamp.mtime_ns,
+                stamp: e.stamp,
                 labels: labels.as_ref().map(|(id, _)| id),
                 layer_filter: self.layer_filter.as_deref(),
             })
@@ -1028,6 +1182,7 @@ impl Core {
                 run: e.run.clone(),
                 step: e.step,
                 fresh: e.fresh,
+                cost: e.cost,
             });
         }
     }
@@ -1073,32 +1228,15 @@ impl Core {
     fn dispatch(&mut self) {
         while self.busy < self.workers {
             let Some(item) = self.queue.pop() else { break };
-            let Some(e) = self.files.get_mut(&item.path) else {
-                continue;
-            };
-            let Stage::Queued { labels } = std::mem::replace(&mut e.stage, Stage::Computing) else {
-                continue;
-            };
-            let job = Job {
-                path: item.path.clone(),
-                stamp: e.stamp,
-                format: e.format.clone(),
-                labels,
-                layer_filter: self.layer_filter.clone(),
-                settings: self.settings.clone(),
-                compute: self.compute.clone(),
-            };
-            if self.job_tx.send(job).is_err() {
-                self.closed = true;
+            if !self.send_job(item, Lane::General) {
                 return;
             }
-            self.busy += 1;
-            let ev = EngineEvent::Computing {
-                run: item.run,
-                step: item.step,
-                file: item.path,
-            };
-            self.emit(ev);
+        }
+        // The small lane: a new small milestone need not wait for a big one.
+        if !self.busy_small {
+            if let Some(item) = self.queue.pop_where(|i| i.cost > 0 && i.cost <= SMALL_JOB) {
+                self.send_job(item, Lane::Small);
+            }
         }
         let pending = self.queue.len();
         if self.last_pending != Some(pending) {
@@ -1107,8 +1245,51 @@ impl Core {
         }
     }
 
+    /// Hand `item` to a lane; false when the workers are gone.
+    fn send_job(&mut self, item: Item, lane: Lane) -> bool {
+        let Some(e) = self.files.get_mut(&item.path) else {
+            return true;
+        };
+        let Stage::Queued { labels } = std::mem::replace(&mut e.stage, Stage::Computing) else {
+            return true;
+        };
+        let job = Job {
+            path: item.path.clone(),
+            stamp: e.stamp,
+            format: e.format.clone(),
+            labels,
+            layer_filter: self.layer_filter.clone(),
+            settings: self.settings.clone(),
+            budget: self.budget,
+            compute: self.compute.clone(),
+            lane,
+        };
+        let tx = match lane {
+            Lane::General => &self.job_tx,
+            Lane::Small => &self.small_tx,
+        };
+        if tx.send(job).is_err() {
+            self.closed = true;
+            return false;
+        }
+        match lane {
+            Lane::General => self.busy += 1,
+            Lane::Small => self.busy_small = true,
+        }
+        let ev = EngineEvent::Computing {
+            run: item.run,
+            step: item.step,
+            file: item.path,
+        };
+        self.emit(ev);
+        true
+    }
+
     fn on_done(&mut self, d: Done) {
-        self.busy = self.busy.saturating_sub(1);
+        match d.lane {
+            Lane::General => self.busy = self.busy.saturating_sub(1),
+            Lane::Small => self.busy_small = false,
+        }
         let now = Instant::now();
         let Some(e) = self.files.get_mut(&d.path) else {
             return;
@@ -1122,10 +1303,8 @@ impl Core {
                     since: now,
                     looks: 0,
                 };
-                self.ready_due = Some(
-                    self.ready_due
-                        .map_or(now + STABLE_FOR, |x| x.min(now + STABLE_FOR)),
-                );
+                let settle = self.settle;
+                self.ready_due = Some(self.ready_due.map_or(now + settle, |x| x.min(now + settle)));
             }
             Outcome::ReadFailed(msg) => self.file_failed(&d.path, msg),
             Outcome::Layers {
@@ -1137,21 +1316,22 @@ impl Core {
                     (e.run.clone(), e.step, e.step_name.clone(), e.stamp);
                 let rel = self.rel(&d.path);
                 if let Some(cache) = self.cache.as_mut() {
+                    let hash = cache::layers_hash(&file_layers);
                     let records = results
                         .iter()
-                        .map(|(layer, outcome)| {
-                            cache.record(
-                                &run,
+                        .map(|(i, outcome)| {
+                            let at = RecordAt {
+                                run: &run,
                                 step,
-                                &step_name,
-                                layer,
-                                &rel,
-                                stamp.size,
-                                stamp.mtime_ns,
-                                d.labels.as_ref(),
-                                &file_layers,
-                                outcome,
-                            )
+                                step_name: &step_name,
+                                file: &rel,
+                                stamp,
+                                labels: d.labels.as_ref(),
+                                index: *i,
+                                count: file_layers.len(),
+                                layers_hash: &hash,
+                            };
+                            cache.record(at, &file_layers[*i], outcome)
                         })
                         .collect();
                     if let Err(err) = cache.append(records) {
@@ -1164,19 +1344,19 @@ impl Core {
                 }
                 let out: Vec<MilestoneResult> = results
                     .into_iter()
-                    .map(|(layer, outcome): (String, Result<LayerMetrics, String>)| {
-                        MilestoneResult {
+                    .map(
+                        |(i, outcome): (usize, Result<LayerMetrics, String>)| MilestoneResult {
                             key: MilestoneKey {
                                 run: run.clone(),
                                 step,
-                                layer,
+                                layer: file_layers[i].clone(),
                             },
                             step_name: step_name.clone(),
                             file: d.path.clone(),
                             cached: false,
                             outcome,
-                        }
-                    })
+                        },
+                    )
                     .collect();
                 self.startup.remove(&d.path);
                 self.set_results(&d.path, out);
@@ -1213,5 +1393,15 @@ impl Core {
         }
         self.caught_up = true;
         self.emit(EngineEvent::CaughtUp);
+    }
+}
+
+/// `45 s`, `3 min`, `2 h 5 min`.
+fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=119 => format!("{s} s"),
+        120..=7199 => format!("{} min", s / 60),
+        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
     }
 }

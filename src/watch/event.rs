@@ -97,6 +97,13 @@ pub enum EngineEvent {
     Result(MilestoneResult),
     /// A milestone (all its layers) disappeared.
     MilestoneRemoved { run: String, step: u64 },
+    /// A milestone file whose results are out changed on disk: it is
+    /// recomputed, and its new results replace the old ones.
+    Changed {
+        run: String,
+        step: u64,
+        file: PathBuf,
+    },
     /// A problem that is not a result (unreadable labels, bad run.json,
     /// watcher trouble). Shown once per file and message.
     Warning { file: PathBuf, message: String },

@@ -11,6 +11,7 @@ mod queue;
 mod worker;
 
 pub use engine::{
-    CacheChoice, Engine, EngineConfig, EngineError, EngineHandle, WatchChoice, STABLE_FOR,
+    CacheChoice, Engine, EngineConfig, EngineError, EngineHandle, WatchChoice, DEFAULT_SETTLE,
+    SETTLE_RANGE, STABLE_FOR,
 };
 pub use worker::{default_compute, ComputeFn};

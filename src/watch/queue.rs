@@ -13,6 +13,8 @@ pub struct Item {
     pub step: u64,
     /// Arrived after the startup scan.
     pub fresh: bool,
+    /// Bytes its biggest layer needs (0: unknown).
+    pub cost: u64,
 }
 
 #[derive(Debug, Default)]
@@ -46,13 +48,18 @@ impl Queue {
     /// The next item to compute. Linear in the queue length, which is at
     /// most the number of milestone files.
     pub fn pop(&mut self) -> Option<Item> {
-        let fresh = self.items.iter().any(|i| i.fresh);
+        self.pop_where(|_| true)
+    }
+
+    /// The next item among those `eligible` accepts, in the same order.
+    pub fn pop_where(&mut self, eligible: impl Fn(&Item) -> bool) -> Option<Item> {
+        let fresh = self.items.iter().filter(|i| eligible(i)).any(|i| i.fresh);
         let served = &self.served;
         let (idx, _) = self
             .items
             .iter()
             .enumerate()
-            .filter(|(_, i)| i.fresh == fresh)
+            .filter(|(_, i)| i.fresh == fresh && eligible(i))
             .min_by(|(_, a), (_, b)| {
                 let sa = served.get(&a.run).copied().unwrap_or(0);
                 let sb = served.get(&b.run).copied().unwrap_or(0);
@@ -74,6 +81,7 @@ mod tests {
             run: run.into(),
             step,
             fresh,
+            cost: step * 10,
         }
     }
 
@@ -93,6 +101,19 @@ mod tests {
         let got = order(&mut q);
         let want = [("a", 10), ("b", 10), ("a", 20), ("b", 20), ("a", 30)];
         assert_eq!(got, want.map(|(r, s)| (r.to_string(), s)));
+    }
+
+    #[test]
+    fn a_lane_takes_only_what_it_may_in_the_same_order() {
+        let mut q = Queue::default();
+        q.push(item("big", 90, true));
+        q.push(item("a", 2, false));
+        q.push(item("b", 1, false));
+        let small = |i: &Item| i.cost <= 50;
+        assert_eq!(q.pop_where(small).map(|i| i.run), Some("a".into()));
+        assert_eq!(q.pop_where(small).map(|i| i.run), Some("b".into()));
+        assert_eq!(q.pop_where(small), None);
+        assert_eq!(q.pop().map(|i| i.run), Some("big".into()));
     }
 
     #[test]

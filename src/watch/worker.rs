@@ -1,10 +1,13 @@
-//! A metric worker: reads one milestone file, computes each wanted layer,
-//! drops the embeddings, and reports back. At most `workers` (1-2) run at
-//! once; the metrics themselves use rayon's pool for all cores.
+//! A metric worker: opens one milestone file, checks each wanted layer
+//! against the memory budget from its header, then reads and computes the
+//! layers one at a time (never two decoded at once), and reports back.
+//! The engine runs one general worker (two on 4+ cores) and one small-job
+//! lane; the metrics themselves use rayon's pool for all cores.
 
 use super::cache::LabelsId;
+use crate::memory::{LayerNeed, MemoryBudget};
 use crate::metrics::{LayerMetrics, MetricSettings};
-use crate::read::read_embeddings;
+use crate::read::{EmbeddingFile, ReadError};
 use crate::runs::{FileStamp, MilestoneFormat};
 use crossbeam_channel::{Receiver, Sender};
 use ndarray::ArrayView2;
@@ -12,16 +15,18 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// The metric computation, injectable so tests can use a cheap fake.
+/// The metric computation, injectable so tests can use a cheap fake. The
+/// `i32` is the layer's `log2_scale` (see [`crate::read::Layer`]).
 pub type ComputeFn = Arc<
-    dyn Fn(ArrayView2<f32>, Option<&[i64]>, &MetricSettings) -> Result<LayerMetrics, String>
+    dyn Fn(ArrayView2<f32>, i32, Option<&[i64]>, &MetricSettings) -> Result<LayerMetrics, String>
         + Send
         + Sync,
 >;
 
-/// [`crate::metrics::compute_layer`] as a [`ComputeFn`].
+/// [`crate::metrics::compute_layer_prescaled`] as a [`ComputeFn`].
 pub fn default_compute() -> ComputeFn {
-    Arc::new(|x, labels, settings| {
+    Arc::new(|x, log2_scale, labels, settings| {
+        let _ = log2_scale; // TEMPORARY until compute_layer_prescaled lands
         crate::metrics::compute_layer(x, labels, settings)
             .map(|(m, _)| m)
             .map_err(|e| e.to_string())
@@ -35,8 +40,24 @@ pub struct Job {
     pub labels: Option<(LabelsId, Arc<Vec<i64>>)>,
     pub layer_filter: Option<String>,
     pub settings: Arc<MetricSettings>,
+    pub budget: MemoryBudget,
     pub compute: ComputeFn,
+    /// Which lane runs it (returned in [`Done`]).
+    pub lane: Lane,
 }
+
+/// The general workers take any job; the small lane only jobs whose
+/// estimated cost is under [`SMALL_JOB`], so new small milestones reach the
+/// screen while a big one computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    General,
+    Small,
+}
+
+/// A milestone whose every layer needs at most this much (matrix plus
+/// working set) is a small job.
+pub const SMALL_JOB: u64 = 64 << 20;
 
 pub enum Outcome {
     /// The file changed while it was read: look again later.
@@ -48,8 +69,8 @@ pub enum Outcome {
     Layers {
         /// Every layer the file holds.
         file_layers: Vec<String>,
-        /// The wanted layers' outcomes, in file order.
-        results: Vec<(String, Result<LayerMetrics, String>)>,
+        /// The wanted layers' index in `file_layers` and outcome, in file order.
+        results: Vec<(usize, Result<LayerMetrics, String>)>,
     },
 }
 
@@ -57,6 +78,7 @@ pub struct Done {
     pub path: PathBuf,
     pub stamp: FileStamp,
     pub labels: Option<LabelsId>,
+    pub lane: Lane,
     pub outcome: Outcome,
 }
 
@@ -67,6 +89,7 @@ pub fn run(jobs: Receiver<Job>, done: Sender<Done>) {
             path: job.path,
             stamp: job.stamp,
             labels: job.labels.map(|(id, _)| id),
+            lane: job.lane,
             outcome,
         };
         if done.send(d).is_err() {
@@ -75,30 +98,61 @@ pub fn run(jobs: Receiver<Job>, done: Sender<Done>) {
     }
 }
 
-fn work(job: &Job) -> Outcome {
-    let layers = match read_embeddings(&job.path) {
-        Ok(l) => l,
-        Err(e) if e.is_incomplete() => return Outcome::Incomplete,
-        Err(e) => return Outcome::ReadFailed(e.to_string()),
-    };
-    if FileStamp::read(&job.path) != Some(job.stamp) {
-        return Outcome::Changed;
+/// The layer name a file's array gets: an `.npz` array keeps its name, a
+/// `.npy` is named by its place in the layout.
+fn layer_name(format: &MilestoneFormat, array: &str) -> String {
+    match format {
+        MilestoneFormat::Npz => array.to_string(),
+        other => other
+            .known_layer()
+            .map_or_else(|| array.to_string(), str::to_string),
     }
-    let name_of = |name: String| match &job.format {
-        MilestoneFormat::Npz => name,
-        other => other.known_layer().map(str::to_string).unwrap_or(name),
+}
+
+fn work(job: &Job) -> Outcome {
+    let fail = |e: ReadError| {
+        if e.is_incomplete() {
+            Outcome::Incomplete
+        } else {
+            Outcome::ReadFailed(e.to_string())
+        }
     };
-    let file_layers: Vec<String> = layers.iter().map(|l| name_of(l.name.clone())).collect();
+    let mut file = match EmbeddingFile::open(&job.path) {
+        Ok(f) => f,
+        Err(e) => return fail(e),
+    };
+    let file_layers: Vec<String> = file
+        .arrays()
+        .iter()
+        .map(|a| layer_name(&job.format, &a.name))
+        .collect();
     let labels = job.labels.as_ref().map(|(_, l)| l.as_slice());
     let mut results = Vec::new();
-    for (layer, name) in layers.into_iter().zip(file_layers.iter()) {
+    for (i, name) in file_layers.iter().enumerate() {
         if job.layer_filter.as_ref().is_some_and(|f| f != name) {
             continue;
         }
+        let (rows, cols) = file.arrays()[i].matrix_dims().unwrap_or((usize::MAX, 1));
+        let need = LayerNeed::of(rows, cols, labels.is_some(), &job.settings);
+        if let Err(why) = job.budget.check(need) {
+            results.push((
+                i,
+                Err(format!(
+                    "{}: layer {name}: {rows} x {cols} {why}",
+                    job.path.display()
+                )),
+            ));
+            continue;
+        }
+        let layer = match file.read_layer(i) {
+            Ok(l) => l,
+            Err(e) => return fail(e),
+        };
         let computed = catch_unwind(AssertUnwindSafe(|| {
-            (job.compute)(layer.data.view(), labels, &job.settings)
+            (job.compute)(layer.data.view(), layer.log2_scale, labels, &job.settings)
         }));
-        // The embeddings are dropped here; only the metric values live on.
+        // The embeddings are dropped here, before the next layer is read;
+        // only the metric values live on.
         drop(layer);
         let outcome = match computed {
             Ok(Ok(m)) => Ok(m),
@@ -109,7 +163,10 @@ fn work(job: &Job) -> Outcome {
                 panic_text(&panic)
             )),
         };
-        results.push((name.clone(), outcome));
+        results.push((i, outcome));
+    }
+    if FileStamp::read(&job.path) != Some(job.stamp) {
+        return Outcome::Changed;
     }
     Outcome::Layers {
         file_layers,
