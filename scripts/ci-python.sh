@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# CI for the Python package: build the wheel once (maturin, release), install
-# it into a fresh venv (which gets numpy and pytest from PyPI, and no Rust),
-# and run tests/python there, outside the checkout, so `import sslwatch` and
-# the `sslwatch` command can only be the installed ones.
+# CI for the Python package: lint it (ruff), build the wheel once (maturin,
+# release), install it into a fresh venv (which gets numpy and pytest from
+# PyPI, and no Rust), and run tests/python there, outside the checkout, so
+# `import sslwatch` and the `sslwatch` command can only be the installed ones.
 #
 # Usage: scripts/ci-python.sh            (from anywhere)
 # Env:   CARGO_TARGET_DIR as usual (the release build is reused on reruns)
@@ -17,9 +17,13 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 pip_quiet=(-q --disable-pip-version-check)
 
-echo "ci-python: maturin (in a build venv)"
+echo "ci-python: maturin and ruff (in a build venv)"
 "$python" -m venv "$work/build"
-"$work/build/bin/pip" install "${pip_quiet[@]}" "maturin>=1.5,<2"
+"$work/build/bin/pip" install "${pip_quiet[@]}" "maturin>=1.5,<2" ruff
+
+echo "ci-python: ruff format --check, ruff check (config in pyproject.toml)"
+"$work/build/bin/ruff" format --check python tests/python examples/python
+"$work/build/bin/ruff" check python tests/python examples/python
 
 echo "ci-python: maturin build --release"
 "$work/build/bin/maturin" build --release --locked --quiet --out "$work/wheels"

@@ -19,18 +19,19 @@ import math
 import time
 
 import numpy as np
-import sslwatch
 import torch
-from PIL import Image
 from lightly.loss import NTXentLoss
 from lightly.models.modules import SimCLRProjectionHead
 from lightly.transforms import SimCLRTransform
 from lightly.transforms.utils import IMAGENET_NORMALIZE
+from PIL import Image
 from sklearn.datasets import load_digits
 from torch import nn
 from torchvision import transforms as T
 
-SIZE = 32  # digits are upsampled from 8x8 so lightly's crops have room
+import sslwatch
+
+SIZE = 16  # digits are upsampled from 8x8 so lightly's crops have room
 
 
 def digit_images():
@@ -53,16 +54,21 @@ class Views(torch.utils.data.Dataset):
         return self.transform(self.images[i]), int(self.labels[i])
 
 
-def backbone(width=32):
+def backbone(width=16):
     def block(cin, cout):
-        return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+        return nn.Sequential(
+            nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
+        )
 
     return nn.Sequential(
-        block(3, width), nn.MaxPool2d(2),               # 16x16
-        block(width, 2 * width), nn.MaxPool2d(2),       # 8x8
-        block(2 * width, 4 * width), nn.MaxPool2d(2),   # 4x4
+        block(3, width),
+        nn.MaxPool2d(2),  # 8x8
+        block(width, 2 * width),
+        nn.MaxPool2d(2),  # 4x4
+        block(2 * width, 4 * width),
         block(4 * width, 4 * width),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(),          # h: 128
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),  # h: 64
     )
 
 
@@ -70,7 +76,7 @@ class SimCLR(nn.Module):
     def __init__(self):
         super().__init__()
         self.backbone = backbone()
-        self.projection_head = SimCLRProjectionHead(128, 128, 64)
+        self.projection_head = SimCLRProjectionHead(64, 64, 32)
 
     def forward(self, x):
         return self.projection_head(self.backbone(x))
@@ -80,8 +86,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", default="runs", help="sslwatch root (default: runs)")
     ap.add_argument("--run", default="digits/simclr-lightly", help="run name under ROOT")
-    ap.add_argument("--epochs", type=int, default=30)
-    ap.add_argument("--milestone-every", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--milestone-every", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--lr", type=float, default=0.2)
     ap.add_argument("--temperature", type=float, default=0.5)
@@ -93,12 +99,22 @@ def main():
     torch.set_num_threads(args.threads)
     images, labels = digit_images()
     augment = SimCLRTransform(
-        input_size=SIZE, min_scale=0.3, cj_prob=0.8, cj_strength=0.5, random_gray_scale=0.0,
-        gaussian_blur=0.0, hf_prob=0.0, vf_prob=0.0, rr_prob=0.0,  # digits: no flips or blur
+        input_size=SIZE,
+        min_scale=0.3,
+        cj_prob=0.8,
+        cj_strength=0.5,
+        random_gray_scale=0.0,
+        gaussian_blur=0.0,
+        hf_prob=0.0,
+        vf_prob=0.0,
+        rr_prob=0.0,  # digits: no flips or blur
     )
     plain = T.Compose([T.ToTensor(), T.Normalize(IMAGENET_NORMALIZE["mean"], IMAGENET_NORMALIZE["std"])])
     train = torch.utils.data.DataLoader(
-        Views(images, labels, augment), batch_size=args.batch_size, shuffle=True, drop_last=True,
+        Views(images, labels, augment),
+        batch_size=args.batch_size,
+        shuffle=True,
+        drop_last=True,
         generator=torch.Generator().manual_seed(args.seed),
     )
     evaluation = torch.utils.data.DataLoader(Views(images, labels, plain), batch_size=512)  # fixed order
@@ -110,15 +126,21 @@ def main():
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
 
     meta = {
-        "method": "simclr", "library": "lightly", "dataset": "sklearn-digits", "arch": "convnet-4",
-        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-        "temperature": args.temperature, "seed": args.seed,
+        "method": "simclr",
+        "library": "lightly",
+        "dataset": "sklearn-digits",
+        "arch": "convnet-4",
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "temperature": args.temperature,
+        "seed": args.seed,
     }
-    writer = sslwatch.Writer(f"{args.root}/{args.run}", meta=meta, labels=labels)   # line 1
+    writer = sslwatch.Writer(f"{args.root}/{args.run}", meta=meta, labels=labels)  # line 1
 
     def milestone(epoch):
         arrays, _ = sslwatch.embed(model, evaluation, layers={"h": "backbone", "z": "projection_head"})
-        writer.milestone(epoch, **arrays)                                            # line 2
+        writer.milestone(epoch, **arrays)  # line 2
         print(f"milestone epoch_{epoch:04d}: h {arrays['h'].shape}, z {arrays['z'].shape}", flush=True)
 
     print(f"{len(images)} images, {len(train)} batches/epoch, writing {writer.run_dir}", flush=True)

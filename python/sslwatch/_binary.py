@@ -79,7 +79,9 @@ def _flag_args(flags: Dict[str, Any]) -> List[str]:
     return out
 
 
-def run(*args: Union[str, os.PathLike], check: bool = True, timeout: Optional[float] = None) -> subprocess.CompletedProcess:
+def run(
+    *args: Union[str, os.PathLike], check: bool = True, timeout: Optional[float] = None
+) -> subprocess.CompletedProcess:
     """Run ``sslwatch ARGS...`` and capture its output (text). With ``check``,
     a non-zero exit raises :class:`SslwatchError` carrying stderr."""
     cmd = [find_binary()] + [os.fspath(a) for a in args]

@@ -315,9 +315,7 @@ class Writer:
             if arr.shape[0] == 0 or arr.shape[1] == 0:
                 raise ValueError(f"{where}: embeddings are empty, shape {arr.shape}")
             if arr.dtype.kind != "f" or arr.dtype.itemsize not in (2, 4, 8):
-                raise ValueError(
-                    f"{where}: embeddings must be float16/32/64, got dtype {arr.dtype}"
-                )
+                raise ValueError(f"{where}: embeddings must be float16/32/64, got dtype {arr.dtype}")
             if n_rows is None:
                 n_rows = arr.shape[0]
             elif arr.shape[0] != n_rows:
@@ -446,9 +444,7 @@ class Writer:
         try:
             name = template.format(step=step)
         except (KeyError, IndexError, ValueError) as e:
-            raise ValueError(
-                f"step_name {template!r} must be a format string using {{step}}: {e}"
-            ) from None
+            raise ValueError(f"step_name {template!r} must be a format string using {{step}}: {e}") from None
         if (
             not name
             or "/" in name

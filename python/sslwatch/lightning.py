@@ -37,9 +37,7 @@ def _lightning() -> Any:
 
         return pl
     except ImportError:
-        raise ImportError(
-            "sslwatch.lightning needs PyTorch Lightning: pip install lightning"
-        ) from None
+        raise ImportError("sslwatch.lightning needs PyTorch Lightning: pip install lightning") from None
 
 
 _pl = _lightning()

@@ -15,7 +15,16 @@ import pytest
 import sslwatch
 
 REPO = Path(__file__).resolve().parents[2]
-METRICS = ["entropy_bits", "silhouette", "ami_agreement", "ami_labels", "probe_acc", "knn_acc", "rankme", "kmeans_inertia"]
+METRICS = [
+    "entropy_bits",
+    "silhouette",
+    "ami_agreement",
+    "ami_labels",
+    "probe_acc",
+    "knn_acc",
+    "rankme",
+    "kmeans_inertia",
+]
 
 # A "training loop" with numpy only: 400 evaluation samples of 5 classes whose
 # embeddings separate as the epochs go, a milestone every 5 epochs.
@@ -67,7 +76,9 @@ def binary(monkeypatch):
 
 def test_a_numpy_loop_writes_milestones_the_installed_binary_reads(binary, tmp_path):
     assert Path(sslwatch.find_binary()) == binary
-    loop = subprocess.run([sys.executable, "-c", LOOP, str(tmp_path)], capture_output=True, text=True, timeout=300)
+    loop = subprocess.run(
+        [sys.executable, "-c", LOOP, str(tmp_path)], capture_output=True, text=True, timeout=300
+    )
     assert loop.returncode == 0, loop.stderr
     assert "wrote 5 milestones" in loop.stdout
 
@@ -80,7 +91,9 @@ def test_a_numpy_loop_writes_milestones_the_installed_binary_reads(binary, tmp_p
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(s) for s in proc.stdout.splitlines() if s.strip()]
     results = [r for r in lines if "status" in r]
-    assert sorted((r["step"], r["layer"]) for r in results) == [(s, l) for s in (0, 5, 10, 15, 20) for l in ("h", "z")]
+    assert sorted((r["step"], r["layer"]) for r in results) == [
+        (s, layer) for s in (0, 5, 10, 15, 20) for layer in ("h", "z")
+    ]
     for r in results:
         assert r["run"] == "toy/numpy-s0"
         assert r["status"] == "ok", r
@@ -102,10 +115,17 @@ def test_a_numpy_loop_writes_milestones_the_installed_binary_reads(binary, tmp_p
 
 def test_python_dash_m_runs_the_installed_binary(binary, tmp_path):
     version = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=60)
-    via_m = subprocess.run([sys.executable, "-m", "sslwatch", "--version"], capture_output=True, text=True, timeout=60)
+    via_m = subprocess.run(
+        [sys.executable, "-m", "sslwatch", "--version"], capture_output=True, text=True, timeout=60
+    )
     assert via_m.returncode == 0, via_m.stderr
     assert via_m.stdout == version.stdout and via_m.stdout.startswith("sslwatch ")
-    bad = subprocess.run([sys.executable, "-m", "sslwatch", "report", str(tmp_path / "nope")], capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "-m", "sslwatch", "report", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 2, "the binary's exit code comes through"
     assert "nope" in bad.stderr
 

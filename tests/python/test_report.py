@@ -11,7 +11,7 @@ import pytest
 
 import sslwatch
 
-FAKE = r'''#!{python}
+FAKE = r"""#!{python}
 import json, sys
 args = sys.argv[1:]
 if args[:1] == ["report"] and not __import__("os").path.isdir(args[1]):
@@ -20,7 +20,7 @@ if args[:1] == ["report"] and not __import__("os").path.isdir(args[1]):
 print(json.dumps({{"run": "r", "step": 0, "layer": "h", "status": "ok", "argv": args}}))
 print("")
 print(json.dumps({{"event": "summary", "run": "r", "layer": "h"}}))
-'''
+"""
 
 
 @pytest.fixture
@@ -33,7 +33,9 @@ def fake_binary(tmp_path, monkeypatch):
 
 
 def test_report_passes_flags_and_returns_the_json_lines(fake_binary, tmp_path):
-    rows = sslwatch.report(tmp_path, layer="h", n_init=5, silhouette_sample=100, no_cache=True, cache_dir=None, seed=0)
+    rows = sslwatch.report(
+        tmp_path, layer="h", n_init=5, silhouette_sample=100, no_cache=True, cache_dir=None, seed=0
+    )
     assert [r.get("event") for r in rows] == [None, "summary"]
     assert rows[0]["argv"] == [
         "report",

@@ -94,8 +94,14 @@ def test_lightning_callback_writes_milestones_on_schedule(tmp_path):
         run, loader(), every_n_epochs=2, layers={"h": "net.backbone"}, meta={"method": "toy"}
     )
     trainer = pl.Trainer(
-        max_epochs=5, callbacks=[cb], logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", devices=1,
+        max_epochs=5,
+        callbacks=[cb],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        devices=1,
     )
     trainer.fit(Module(), loader())
     assert sorted(os.listdir(run / "milestones")) == ["epoch_0000", "epoch_0002", "epoch_0004", "epoch_0005"]

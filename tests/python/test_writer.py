@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 
 import sslwatch
-from sslwatch import _writer
 from conftest import FakeTensor
-
+from sslwatch import _writer
 
 # -- atomicity ------------------------------------------------------------
 
@@ -247,7 +246,12 @@ def test_run_json_is_written_once(tmp_path):
     meta = {"method": "simclr", "lr": np.float32(0.5), "epochs": np.int64(100), "dataset": "cifar10"}
     w = sslwatch.Writer(run, meta=meta, rank=0)
     path = run / "run.json"
-    assert json.loads(path.read_text()) == {"method": "simclr", "lr": 0.5, "epochs": 100, "dataset": "cifar10"}
+    assert json.loads(path.read_text()) == {
+        "method": "simclr",
+        "lr": 0.5,
+        "epochs": 100,
+        "dataset": "cifar10",
+    }
     before = os.stat(path)
     w.milestone(0, h=np.ones((3, 2)))
     w.scalars(0, loss=1.0)
@@ -446,6 +450,8 @@ def test_threads_share_a_writer(tmp_path, rng):
     assert errors == []
     lines = (run / "scalars.jsonl").read_text().splitlines()
     assert len(lines) == 1600
-    assert sorted(json.loads(s)["step"] for s in lines) == sorted(t * 1000 + i for t in range(8) for i in range(200))
+    assert sorted(json.loads(s)["step"] for s in lines) == sorted(
+        t * 1000 + i for t in range(8) for i in range(200)
+    )
     for t in range(8):
         np.testing.assert_array_equal(np.load(run / "milestones" / f"epoch_{t:04d}" / "h.npy"), feats[t])
