@@ -22,6 +22,8 @@ pub struct Args {
     #[command(flatten)]
     pub metric: MetricArgs,
     /// Write DIR/<layer>.c1.npy and DIR/<layer>.c2.npy (int64 cluster ids of the finite rows).
+    /// A layer name that is not a safe file name is made one (or becomes
+    /// layer_<index>), and stderr says so.
     #[arg(long, value_name = "DIR")]
     pub save_clusters: Option<PathBuf>,
     /// One JSON object per line, one line per layer.
