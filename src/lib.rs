@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod read;
 pub mod report;
 pub mod runs;
+pub mod text;
 #[cfg(feature = "train")]
 pub mod train;
 pub mod tui;

@@ -44,8 +44,11 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // `| head`: the reader has what it wanted; stop quietly.
+        Err(err) if cmd::out::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("sslwatch: {err:#}");
+            // Sanitised: the message quotes paths and names from disk.
+            cmd::out::warn(format_args!("sslwatch: {err:#}"));
             cmd::exit_code_for(&err)
         }
     }

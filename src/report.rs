@@ -10,9 +10,15 @@
 //! `{"event":"run_removed","run":...}`,
 //! `{"event":"milestone_removed","run":...,"step":...}` and, at the end of
 //! a report without `--follow`, one `{"event":"summary",...}` per run and layer.
+//!
+//! Table and Markdown text is for a terminal: names, paths, warnings and
+//! errors from disk go through [`crate::text::sanitize`] and columns are
+//! aligned by display width. CSV and JSON keep the exact strings (they
+//! escape by their own rules).
 
 use crate::metrics::LayerMetrics;
 use crate::runs::analysis::{self, LayerSummary, ProbeSource};
+use crate::text::{self, sanitize};
 use crate::watch::event::{EngineEvent, MilestoneKey, MilestoneResult, ScalarPoint, WatchMode};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -124,8 +130,9 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+/// A Markdown table cell: sanitised, `|` escaped.
 fn md_cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+    sanitize(s).replace('|', "\\|")
 }
 
 const CSV_HEADER: &str = "run,step,step_name,layer,status,cached,n,dim,k,entropy_bits,silhouette,ami_agreement,ami_labels,probe_acc,knn_acc,rankme,kmeans_inertia,nonfinite_rows,seconds,error,warnings";
@@ -166,12 +173,12 @@ fn csv_row(r: &MilestoneResult) -> String {
     f.join(",")
 }
 
-/// The cells of a table or Markdown row.
+/// The cells of a table or Markdown row, sanitised.
 fn cells(r: &MilestoneResult) -> Vec<String> {
     let mut c = vec![
-        r.key.run.clone(),
+        sanitize(&r.key.run).into_owned(),
         r.key.step.to_string(),
-        r.key.layer.clone(),
+        sanitize(&r.key.layer).into_owned(),
     ];
     match &r.outcome {
         Ok(m) => {
@@ -187,14 +194,14 @@ fn cells(r: &MilestoneResult) -> Vec<String> {
                 format!("{:.2}s", m.seconds)
             };
             if !m.warnings.is_empty() {
-                let _ = write!(note, "; {}", m.warnings.join("; "));
+                let _ = write!(note, "; {}", sanitize(&m.warnings.join("; ")));
             }
             c.push(note);
         }
         Err(e) => {
             c.push("-".into());
             c.extend(METRIC_COLUMNS.iter().map(|_| "-".to_string()));
-            c.push(format!("ERROR {e}"));
+            c.push(format!("ERROR {}", sanitize(e)));
         }
     }
     c
@@ -207,14 +214,14 @@ fn headings() -> Vec<String> {
     h
 }
 
-/// Rows laid out with every column as wide as its widest cell (the last,
-/// free-text column is not padded).
+/// Rows laid out with every column as wide as its widest cell in display
+/// columns (the last, free-text column is not padded).
 fn aligned(rows: &[Vec<String>]) -> String {
     let cols = rows.first().map_or(0, Vec::len);
     let widths: Vec<usize> = (0..cols)
         .map(|i| {
             rows.iter()
-                .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
+                .map(|r| r.get(i).map_or(0, |c| text::width(c)))
                 .max()
                 .unwrap_or(0)
         })
@@ -226,9 +233,11 @@ fn aligned(rows: &[Vec<String>]) -> String {
             if i + 1 == row.len() {
                 line.push_str(cell);
             } else if i >= 3 {
-                let _ = write!(line, "{cell:>w$}  ", w = widths[i]);
+                line.push_str(&text::pad_start(cell, widths[i]));
+                line.push_str("  ");
             } else {
-                let _ = write!(line, "{cell:<w$}  ", w = widths[i]);
+                line.push_str(&text::pad_end(cell, widths[i]));
+                line.push_str("  ");
             }
         }
         out.push_str(line.trim_end());
@@ -293,10 +302,12 @@ fn follow_row(c: &[String]) -> String {
     for (i, cell) in c.iter().enumerate() {
         match widths.get(i) {
             Some(&w) if i < 3 => {
-                let _ = write!(line, "{cell:<w$}  ");
+                line.push_str(&text::pad_end(cell, w));
+                line.push_str("  ");
             }
             Some(&w) => {
-                let _ = write!(line, "{cell:>w$}  ");
+                line.push_str(&text::pad_start(cell, w));
+                line.push_str("  ");
             }
             None => line.push_str(cell),
         }
@@ -407,7 +418,9 @@ fn source_text(s: ProbeSource) -> &'static str {
     }
 }
 
-/// The per-run summary in `format` (JSON: one `{"event":"summary"}` line each).
+/// The per-run summary in `format` (JSON: one `{"event":"summary"}` line
+/// each). The table and CSV summary is text for a terminal (the CSV one
+/// goes to stderr): sanitised like the table.
 pub fn render_summary(summaries: &[LayerSummary], format: Format) -> String {
     let mut out = String::new();
     match format {
@@ -428,8 +441,8 @@ pub fn render_summary(summaries: &[LayerSummary], format: Format) -> String {
                 let _ = writeln!(
                     out,
                     "  {} [{}]: {} milestone(s), latest step {}",
-                    s.run,
-                    s.layer,
+                    sanitize(&s.run),
+                    sanitize(&s.layer),
                     s.milestones,
                     s.latest_step.map_or("-".into(), |v| v.to_string())
                 );

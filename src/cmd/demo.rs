@@ -2,6 +2,7 @@
 //! live in the terminal UI (or as `report --follow` lines with `--no-tui` or
 //! when stdout is not a terminal).
 
+use super::out::warn;
 use super::report::{follow, start, stop_signal, FormatArg};
 use super::UsageError;
 use sslwatch::demo::{spawn_writer, DemoConfig};
@@ -100,7 +101,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     if let Err(e) = writer.stop() {
-        eprintln!("sslwatch demo: {e}");
+        warn(format_args!("sslwatch demo: {e}"));
     }
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);

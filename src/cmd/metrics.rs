@@ -1,10 +1,14 @@
 //! `sslwatch metrics FILE`: every metric of one embedding file.
 
 use super::metric_args::MetricArgs;
+use super::out::{warn, Stdout};
 use super::UsageError;
 use anyhow::Context;
 use sslwatch::metrics::{compute_layer, Clusterings, LayerMetrics, MetricsError};
 use sslwatch::read::{self, write};
+use sslwatch::text;
+use std::collections::HashSet;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -18,6 +22,8 @@ pub struct Args {
     #[command(flatten)]
     pub metric: MetricArgs,
     /// Write DIR/<layer>.c1.npy and DIR/<layer>.c2.npy (int64 cluster ids of the finite rows).
+    /// A layer name that is not a safe file name is made one (or becomes
+    /// layer_<index>), and stderr says so.
     #[arg(long, value_name = "DIR")]
     pub save_clusters: Option<PathBuf>,
     /// One JSON object per line, one line per layer.
@@ -34,25 +40,36 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .map(|p| read::read_labels(p, budget.0))
         .transpose()?;
     let layers = read::read_embeddings(&args.file)?;
+    let names: Vec<&str> = layers.iter().map(|l| l.name.as_str()).collect();
+    let stems = cluster_stems(&names);
+    let mut out = Stdout::lock();
     let mut failed = 0;
-    for layer in &layers {
+    for (layer, stem) in layers.iter().zip(&stems) {
         match compute_layer(layer.data.view(), labels.as_deref(), &settings) {
             Ok((metrics, clusters)) => {
                 if let Some(dir) = &args.save_clusters {
-                    save_clusters(dir, &layer.name, &clusters)?;
+                    save_clusters(dir, &args.file, &layer.name, stem, &clusters)?;
                 }
                 if args.json {
-                    println!("{}", json_line(&args.file, &layer.name, &metrics)?);
+                    out.line(json_line(&args.file, &layer.name, &metrics)?)?;
                 } else {
-                    print_table(&args.file, &layer.name, &metrics);
+                    out.text(&table(&args.file, &layer.name, &metrics))?;
                 }
             }
             Err(err) => {
                 failed += 1;
-                report_layer_error(&args.file, &layer.name, &err, args.json);
+                if args.json {
+                    out.line(error_json_line(&args.file, &layer.name, &err))?;
+                }
+                warn(format_args!(
+                    "sslwatch: {}: layer {}: {err}",
+                    args.file.display(),
+                    layer.name
+                ));
             }
         }
     }
+    out.flush()?;
     if failed > 0 {
         return Err(UsageError(format!(
             "{}: {failed} of {} layer(s) could not be measured",
@@ -76,22 +93,23 @@ fn json_line(file: &Path, layer: &str, m: &LayerMetrics) -> anyhow::Result<Strin
     Ok(serde_json::Value::Object(obj).to_string())
 }
 
-fn report_layer_error(file: &Path, layer: &str, err: &MetricsError, json: bool) {
-    if json {
-        let line = serde_json::json!({
-            "file": file.display().to_string(),
-            "layer": layer,
-            "error": err.to_string(),
-        });
-        println!("{line}");
-    }
-    eprintln!("sslwatch: {}: layer {layer}: {err}", file.display());
+/// The JSON line of a layer that could not be measured.
+fn error_json_line(file: &Path, layer: &str, err: &MetricsError) -> String {
+    serde_json::json!({
+        "file": file.display().to_string(),
+        "layer": layer,
+        "error": err.to_string(),
+    })
+    .to_string()
 }
 
-fn print_table(file: &Path, layer: &str, m: &LayerMetrics) {
-    println!(
-        "{}  layer {layer}  ({} x {}, k = {}, {:.2} s)",
-        file.display(),
+/// One layer's metrics as a small table; the file, layer and warnings are
+/// sanitised (they come from disk).
+fn table(file: &Path, layer: &str, m: &LayerMetrics) -> String {
+    let mut out = format!(
+        "{}  layer {}  ({} x {}, k = {}, {:.2} s)\n",
+        text::sanitize_display(file.display()),
+        text::sanitize(layer),
         m.n,
         m.dim,
         m.k,
@@ -109,14 +127,15 @@ fn print_table(file: &Path, layer: &str, m: &LayerMetrics) {
     ];
     for (name, value) in rows {
         let text = value.map_or_else(|| "-".to_string(), format_value);
-        println!("  {name:<16}{text:>14}");
+        let _ = writeln!(out, "  {name:<16}{text:>14}");
     }
     if m.nonfinite_rows > 0 {
-        println!("  {:<16}{:>14}", "nonfinite_rows", m.nonfinite_rows);
+        let _ = writeln!(out, "  {:<16}{:>14}", "nonfinite_rows", m.nonfinite_rows);
     }
     for w in &m.warnings {
-        println!("  warning: {w}");
+        let _ = writeln!(out, "  warning: {}", text::sanitize(w));
     }
+    out
 }
 
 fn format_value(v: f64) -> String {
@@ -127,12 +146,124 @@ fn format_value(v: f64) -> String {
     }
 }
 
-fn save_clusters(dir: &Path, layer: &str, c: &Clusterings) -> anyhow::Result<()> {
+/// Why a layer's cluster files are not named after the layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Renamed {
+    /// The name had to be made safe (separators, `..`, control characters).
+    Unsafe,
+    /// The safe name is another layer's too.
+    Collides,
+}
+
+/// The file stem of each layer's `--save-clusters` files, and why it is
+/// not the layer's own name when it is not. Every stem is one safe path
+/// component ([`text::file_component`]) and no two are equal, even on a
+/// case-insensitive filesystem. Layers whose name is already safe keep it
+/// first; then the sanitised names; what is left (nothing usable, or a
+/// collision) is `layer_<index>`.
+fn cluster_stems(names: &[&str]) -> Vec<(String, Option<Renamed>)> {
+    let mut taken: HashSet<String> = HashSet::new();
+    let mut stems: Vec<Option<(String, Option<Renamed>)>> = vec![None; names.len()];
+    let safe: Vec<Option<String>> = names.iter().map(|n| text::file_component(n)).collect();
+    // Names that are already safe, then the sanitised ones.
+    for exact in [true, false] {
+        for (i, name) in names.iter().enumerate() {
+            let Some(c) = &safe[i] else { continue };
+            if stems[i].is_some() || (c == name) != exact {
+                continue;
+            }
+            if taken.insert(c.to_lowercase()) {
+                stems[i] = Some((c.clone(), (!exact).then_some(Renamed::Unsafe)));
+            }
+        }
+    }
+    names
+        .iter()
+        .enumerate()
+        .zip(stems)
+        .map(|((i, _), stem)| {
+            stem.unwrap_or_else(|| {
+                let why = if safe[i].is_some() {
+                    Renamed::Collides
+                } else {
+                    Renamed::Unsafe
+                };
+                let mut candidate = format!("layer_{i}");
+                let mut k = 2;
+                while !taken.insert(candidate.to_lowercase()) {
+                    candidate = format!("layer_{i}_{k}");
+                    k += 1;
+                }
+                (candidate, Some(why))
+            })
+        })
+        .collect()
+}
+
+fn save_clusters(
+    dir: &Path,
+    file: &Path,
+    layer: &str,
+    (stem, renamed): &(String, Option<Renamed>),
+    c: &Clusterings,
+) -> anyhow::Result<()> {
+    if let Some(why) = renamed {
+        let why = match why {
+            Renamed::Unsafe => "the name is not a safe file name",
+            Renamed::Collides => "its safe name is another layer's",
+        };
+        warn(format_args!(
+            "sslwatch: {}: layer {layer}: cluster ids saved as {stem}.c1.npy and {stem}.c2.npy ({why})",
+            file.display()
+        ));
+    }
     for (suffix, ids) in [("c1", &c.c1), ("c2", &c.c2)] {
-        let path = dir.join(format!("{layer}.{suffix}.npy"));
+        let path = dir.join(format!("{stem}.{suffix}.npy"));
         let ids: Vec<i64> = ids.iter().map(|&v| i64::from(v)).collect();
         write::write_atomic(&path, &write::npy_bytes_i64(&ids))
             .with_context(|| format!("{}: cannot write cluster ids", path.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stems(names: &[&str]) -> Vec<String> {
+        cluster_stems(names).into_iter().map(|(s, _)| s).collect()
+    }
+
+    #[test]
+    fn safe_names_are_kept_and_unsafe_ones_made_safe() {
+        assert_eq!(stems(&["h", "z"]), ["h", "z"]);
+        assert_eq!(
+            cluster_stems(&["../../x", "/abs/evil", "h"]),
+            [
+                ("_.._x".to_string(), Some(Renamed::Unsafe)),
+                ("_abs_evil".to_string(), Some(Renamed::Unsafe)),
+                ("h".to_string(), None),
+            ]
+        );
+        assert_eq!(
+            cluster_stems(&[".."]),
+            [("layer_0".to_string(), Some(Renamed::Unsafe))]
+        );
+    }
+
+    #[test]
+    fn collisions_after_sanitising_get_an_index_name() {
+        // "a_b" is safe as it is and keeps its name; "a/b" would become it too.
+        assert_eq!(
+            cluster_stems(&["a/b", "a_b"]),
+            [
+                ("layer_0".to_string(), Some(Renamed::Collides)),
+                ("a_b".to_string(), None),
+            ]
+        );
+        // Case-insensitive filesystems: "H" and "h" are one file.
+        assert_eq!(stems(&["h", "H"]), ["h", "layer_1"]);
+        // A layer really named like a fallback keeps it; the fallback moves.
+        assert_eq!(stems(&["..", "layer_0"]), ["layer_0_2", "layer_0"]);
+    }
 }

@@ -3,6 +3,7 @@
 pub mod demo;
 pub mod metric_args;
 pub mod metrics;
+pub mod out;
 pub mod report;
 pub mod train;
 pub mod watch;

@@ -3,12 +3,13 @@
 //! result as it arrives.
 
 use super::metric_args::MetricArgs;
+use super::out::{warn, warn_lines, Stdout, StdoutError};
 use super::UsageError;
 use crossbeam_channel::{select, Receiver};
 use sslwatch::report::{self, Collected, Format};
+use sslwatch::text;
 use sslwatch::watch::event::EngineEvent;
 use sslwatch::watch::{CacheChoice, Engine, EngineConfig, EngineError, EngineHandle, WatchChoice};
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -166,10 +167,13 @@ fn warning_text(file: &std::path::Path, message: &str) -> String {
 }
 
 /// The header: on stdout for the human formats, on stderr for csv/json.
+/// Sanitised: ROOT and the watch mode's reason may quote names from disk.
 fn header_lines(root: &std::path::Path, mode: &str, format: Format) -> String {
+    let root = text::sanitize_display(root.display());
+    let mode = text::sanitize(mode);
     match format {
-        Format::Markdown => format!("## sslwatch report: `{}`\n\n{mode}\n", root.display()),
-        _ => format!("sslwatch: {} ({mode})", root.display()),
+        Format::Markdown => format!("## sslwatch report: `{root}`\n\n{mode}\n"),
+        _ => format!("sslwatch: {root} ({mode})"),
     }
 }
 
@@ -177,14 +181,14 @@ fn print_header(
     root: &std::path::Path,
     mode: &str,
     format: Format,
-    out: &mut impl Write,
-) -> std::io::Result<()> {
+    out: &mut Stdout,
+) -> Result<(), StdoutError> {
     let text = header_lines(root, mode, format);
     if format.machine_readable() {
-        eprintln!("{text}");
+        warn(text);
         Ok(())
     } else {
-        writeln!(out, "{text}")
+        out.line(text)
     }
 }
 
@@ -199,44 +203,39 @@ fn once(handle: EngineHandle, format: Format) -> anyhow::Result<ExitCode> {
             EngineEvent::Started { root, mode } => {
                 header = Some((root.clone(), report::mode_text(mode)));
             }
-            EngineEvent::Warning { file, message } => eprintln!("{}", warning_text(file, message)),
+            EngineEvent::Warning { file, message } => warn(warning_text(file, message)),
             _ => {}
         }
         all.apply(&ev);
     }
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let written = (|| -> std::io::Result<()> {
-        if let Some((root, mode)) = &header {
-            print_header(root, mode, format, &mut out)?;
-        }
-        let rows = all.rows();
-        if rows.is_empty() {
-            eprintln!("sslwatch: no milestones found (a run is a directory holding milestones/<step>/<layer>.npy, <step>.npz or <step>.npy)");
-        } else {
-            out.write_all(report::render_results(&rows, format).as_bytes())?;
-            let summary = report::render_summary(&all.summaries(), format);
-            if format == Format::Csv {
-                eprint!("{summary}");
-            } else {
-                if format == Format::Table {
-                    writeln!(out)?;
-                }
-                out.write_all(summary.as_bytes())?;
-            }
-        }
-        out.flush()
-    })();
-    match written {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        other => other?,
+    let mut out = Stdout::lock();
+    if let Some((root, mode)) = &header {
+        print_header(root, mode, format, &mut out)?;
     }
-    eprintln!("sslwatch: {}", all.counts());
+    let rows = all.rows();
+    if rows.is_empty() {
+        warn("sslwatch: no milestones found (a run is a directory holding milestones/<step>/<layer>.npy, <step>.npz or <step>.npy)");
+    } else {
+        out.text(&report::render_results(&rows, format))?;
+        let summary = report::render_summary(&all.summaries(), format);
+        if format == Format::Csv {
+            warn_lines(&summary);
+        } else {
+            if format == Format::Table {
+                out.line("")?;
+            }
+            out.text(&summary)?;
+        }
+    }
+    out.flush()?;
+    warn(format_args!("sslwatch: {}", all.counts()));
     Ok(ExitCode::SUCCESS)
 }
 
 /// `--follow`: print each result as it arrives until `stop` fires (Ctrl-C,
 /// SIGTERM) or the engine ends. `banner` is printed (to stderr) first.
+/// A write to stdout that fails stops the engine and ends with the error
+/// (a broken pipe exits 0 quietly, see `main`).
 pub fn follow(
     mut handle: EngineHandle,
     format: Format,
@@ -244,13 +243,13 @@ pub fn follow(
     banner: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     if let Some(b) = banner {
-        eprintln!("{b}");
+        warn_lines(b);
     }
     let events = handle.events();
     let mut all = Collected::default();
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = Stdout::lock();
     let mut header_done = false;
+    let mut failed = None;
     loop {
         let ev = select! {
             recv(events) -> ev => match ev {
@@ -260,52 +259,59 @@ pub fn follow(
             recv(stop) -> _ => break,
         };
         all.apply(&ev);
-        let written = (|| -> std::io::Result<()> {
-            match &ev {
-                EngineEvent::Started { root, mode } => {
-                    print_header(root, &report::mode_text(mode), format, &mut out)?;
-                }
-                EngineEvent::Mode(mode) => eprintln!("sslwatch: now {}", report::mode_text(mode)),
-                EngineEvent::Warning { file, message } => {
-                    eprintln!("{}", warning_text(file, message))
-                }
-                EngineEvent::CaughtUp => eprintln!(
-                    "sslwatch: caught up: {}; watching for changes (Ctrl-C to stop)",
-                    all.counts()
-                ),
-                // JSON Lines carry removals on stdout; the other formats
-                // only have rows for results, so say it on stderr.
-                EngineEvent::RunRemoved { run } if format != Format::Json => {
-                    eprintln!("sslwatch: run {run} removed")
-                }
-                EngineEvent::MilestoneRemoved { run, step } if format != Format::Json => {
-                    eprintln!("sslwatch: run {run}: milestone {step} removed")
-                }
-                EngineEvent::Changed { run, step, .. } if format != Format::Json => eprintln!(
-                    "sslwatch: run {run}: milestone {step} changed on disk: recomputing (its new rows replace the earlier ones)"
-                ),
-                _ => {}
-            }
-            if let Some(line) = report::follow_line(&ev, format) {
-                if !header_done {
-                    header_done = true;
-                    if let Some(h) = report::follow_header(format) {
-                        writeln!(out, "{h}")?;
-                    }
-                }
-                writeln!(out, "{line}")?;
-                out.flush()?;
-            }
-            Ok(())
-        })();
-        match written {
-            Ok(()) => {}
-            // `| head`: the reader is gone, stop quietly.
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
-            Err(e) => return Err(e.into()),
+        if let Err(e) = follow_event(&ev, &all, format, &mut out, &mut header_done) {
+            failed = Some(e);
+            break;
         }
     }
     handle.stop();
-    eprintln!("sslwatch: stopped: {}", all.counts());
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    warn(format_args!("sslwatch: stopped: {}", all.counts()));
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `--follow` says about one event: progress on stderr, a row on stdout.
+fn follow_event(
+    ev: &EngineEvent,
+    all: &Collected,
+    format: Format,
+    out: &mut Stdout,
+    header_done: &mut bool,
+) -> Result<(), StdoutError> {
+    match ev {
+        EngineEvent::Started { root, mode } => {
+            print_header(root, &report::mode_text(mode), format, out)?;
+        }
+        EngineEvent::Mode(mode) => warn(format_args!("sslwatch: now {}", report::mode_text(mode))),
+        EngineEvent::Warning { file, message } => warn(warning_text(file, message)),
+        EngineEvent::CaughtUp => warn(format_args!(
+            "sslwatch: caught up: {}; watching for changes (Ctrl-C to stop)",
+            all.counts()
+        )),
+        // JSON Lines carry removals on stdout; the other formats only have
+        // rows for results, so say it on stderr.
+        EngineEvent::RunRemoved { run } if format != Format::Json => {
+            warn(format_args!("sslwatch: run {run} removed"))
+        }
+        EngineEvent::MilestoneRemoved { run, step } if format != Format::Json => warn(
+            format_args!("sslwatch: run {run}: milestone {step} removed"),
+        ),
+        EngineEvent::Changed { run, step, .. } if format != Format::Json => warn(format_args!(
+            "sslwatch: run {run}: milestone {step} changed on disk: recomputing (its new rows replace the earlier ones)"
+        )),
+        _ => {}
+    }
+    if let Some(line) = report::follow_line(ev, format) {
+        if !*header_done {
+            *header_done = true;
+            if let Some(h) = report::follow_header(format) {
+                out.line(h)?;
+            }
+        }
+        out.line(line)?;
+        out.flush()?;
+    }
+    Ok(())
 }

@@ -691,3 +691,180 @@ fn a_narrow_status_line_keeps_the_root_and_drops_the_details_first() {
         "{status}"
     );
 }
+
+/// The buffer of one frame (cells, for column positions).
+fn frame_buffer(app: &App, w: u16, h: u16) -> ratatui::buffer::Buffer {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("test backend");
+    terminal
+        .draw(|f| view::draw(app, f))
+        .expect("draw into a test backend");
+    terminal.backend().buffer().clone()
+}
+
+/// The column of the first cell on row `y` whose symbol is `symbol`.
+fn column_of(buf: &ratatui::buffer::Buffer, y: u16, symbol: &str) -> Option<u16> {
+    (0..buf.area.width).find(|&x| buf[(x, y)].symbol() == symbol)
+}
+
+/// Runs whose names, run.json fields, layer names, step names and error
+/// text carry terminal escapes, bidi overrides and wide graphemes.
+fn hostile_app() -> App {
+    let t0 = Instant::now();
+    let mut app = App::new(
+        "/data/\x1b]2;root\x07",
+        Options {
+            ascii: false,
+            color: true,
+            layer: Some("z".into()),
+        },
+        t0,
+    );
+    let evil = "evil\x1b]2;pwned\x07";
+    let scientist = "👩‍🔬-lab";
+    let plain = "plain";
+    let feed = |app: &mut App, ev: EngineEvent| app.update(Event::Engine(ev), t0);
+    feed(
+        &mut app,
+        EngineEvent::RunFound(info(
+            evil,
+            Some("\u{1b}[31mred"),
+            Some("rlo\u{202e}gnp.exe"),
+            true,
+        )),
+    );
+    feed(
+        &mut app,
+        EngineEvent::RunFound(info(scientist, Some("👩‍🔬👩‍🔬"), Some("実験"), true)),
+    );
+    feed(
+        &mut app,
+        EngineEvent::RunFound(info(plain, None, None, true)),
+    );
+    for i in 0..6 {
+        for run in [evil, scientist, plain] {
+            let z = if run == evil && i == 0 {
+                Err(format!(
+                    "{ROOT}/{evil}/milestones/epoch_0010/z.npy: corrupt: \x1b[2J"
+                ))
+            } else {
+                Ok(metrics(i, 1.0, true))
+            };
+            app.update(result(run, i, "z", z), t0);
+            app.update(result(run, i, "実験", Ok(metrics(i, 1.0, true))), t0);
+        }
+        let mut warned = metrics(i, 1.0, true);
+        warned.warnings.push("warn\u{9b}2Jing".into());
+        app.update(result(evil, i, "l\x1b[1mz", Ok(warned)), t0);
+    }
+    app
+}
+
+#[test]
+fn names_from_disk_are_drawn_escaped_and_wide_names_keep_columns() {
+    let mut app = hostile_app();
+    let mut screens = Vec::new();
+    screens.push(("grid", frame_buffer(&app, 160, 48)));
+    // The top row is the evil run: its detail, then the errors pane.
+    press(&mut app, KeyCode::Enter);
+    screens.push(("detail", frame_buffer(&app, 160, 48)));
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Char('e'));
+    screens.push(("errors", frame_buffer(&app, 160, 48)));
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Tab);
+    screens.push(("compare", frame_buffer(&app, 160, 48)));
+    let text = |buf: &ratatui::buffer::Buffer| -> String {
+        buf.content.iter().map(|c| c.symbol()).collect()
+    };
+    for (name, buf) in &screens {
+        let all = text(buf);
+        let raw: Vec<char> = all
+            .chars()
+            .filter(|&c| crate::text::needs_escape(c))
+            .collect();
+        assert!(
+            raw.is_empty(),
+            "{name}: raw controls {raw:?} reach the terminal"
+        );
+    }
+    let rendered = |i: usize| render_buffer(&screens[i].1);
+    let (grid, detail, errors, compare) = (rendered(0), rendered(1), rendered(2), rendered(3));
+    assert!(grid.contains("\\x1b]2;root\\x07"), "{grid}");
+    assert!(grid.contains("]2;pwned\\x07"), "{grid}");
+    assert!(detail.contains("evil\\x1b]2;pwned\\x07"), "{detail}");
+    assert!(
+        detail.contains("\\x1b[31mred/rlo\\u{202e}gnp.exe"),
+        "{detail}"
+    );
+    assert!(detail.contains("l\\x1b[1mz: warn\\u{9b}2Jing"), "{detail}");
+    assert!(errors.contains("corrupt: \\x1b[2J"), "{errors}");
+    assert!(
+        errors.contains("evil\\x1b]2;pwned\\x07/milestones"),
+        "{errors}"
+    );
+    assert!(compare.contains("evil\\x1b]2;pwned\\x07"), "{compare}");
+
+    // Grid: the scientist's name is one cell of two columns, and every
+    // run's milestone count ends in the same column as the others'.
+    let grid_buf = &screens[0].1;
+    let name_row = (0..48)
+        .find(|&y| column_of(grid_buf, y, "👩\u{200d}🔬").is_some())
+        .expect("the scientist run is in the grid");
+    assert_eq!(column_of(grid_buf, name_row, "👩\u{200d}🔬"), Some(2));
+    assert_eq!(grid_buf[(4, name_row)].symbol(), "-");
+    let counts: Vec<u16> = (0..48)
+        .filter_map(|y| {
+            let x = column_of(grid_buf, y, "#")?;
+            (grid_buf[(x + 1, y)].symbol() == "6").then_some(x)
+        })
+        .collect();
+    assert_eq!(counts.len(), 3, "{grid}");
+    assert!(counts.iter().all(|&x| x == counts[0]), "{counts:?}\n{grid}");
+
+    // Detail of the evil run: the wide layer name 実験 keeps the number
+    // columns of the latest-milestone table where the header has them.
+    let detail_buf = &screens[1].1;
+    let row_of = |prefix: &str| {
+        (0..48u16)
+            .find(|&y| {
+                render_row(detail_buf, y)
+                    .trim_start_matches('│')
+                    .starts_with(prefix)
+            })
+            .unwrap_or_else(|| panic!("no row starting {prefix:?} in\n{detail}"))
+    };
+    let header = row_of("layer");
+    let wide = row_of(" 実");
+    let z = row_of("*z");
+    // The last column (RankMe) ends at the same x in the three rows.
+    let last_x = |y: u16| {
+        (0..160u16)
+            .rev()
+            .find(|&x| !matches!(detail_buf[(x, y)].symbol(), " " | "│"))
+            .unwrap_or(0)
+    };
+    assert_eq!(last_x(wide), last_x(header), "{detail}");
+    assert_eq!(last_x(z), last_x(header), "{detail}");
+
+    insta::assert_snapshot!("hostile_names_detail_160x48", detail);
+    let small_grid = render_buffer(&frame_buffer(&hostile_app(), 80, 24));
+    insta::assert_snapshot!("hostile_names_grid_80x24", small_grid);
+}
+
+/// Row `y` as text (wide graphemes take their cell; the cell they cover is skipped).
+fn render_row(buf: &ratatui::buffer::Buffer, y: u16) -> String {
+    let mut line = String::new();
+    let mut x = 0;
+    while x < buf.area.width {
+        let s = buf[(x, y)].symbol();
+        line.push_str(s);
+        x += crate::text::width(s).max(1) as u16;
+    }
+    line.trim_end().to_string()
+}
+
+fn render_buffer(buf: &ratatui::buffer::Buffer) -> String {
+    (0..buf.area.height)
+        .map(|y| render_row(buf, y) + "\n")
+        .collect()
+}

@@ -3,6 +3,7 @@
 //! at missing values, so gaps stay gaps here too.
 
 use super::format;
+use crate::text::sanitize;
 use crate::tui::app::{App, RunState};
 use crate::tui::theme::Theme;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
@@ -25,7 +26,11 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let title = format!(
         " {} · layer {} · {} {} run{}{smooth} ",
         app.metric.name(),
-        if layer.is_empty() { "-" } else { &layer },
+        if layer.is_empty() {
+            "-".into()
+        } else {
+            sanitize(&layer)
+        },
         runs.len(),
         which,
         if runs.len() == 1 { "" } else { "s" },
@@ -65,7 +70,11 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         let msg = if runs.is_empty() {
             "no runs to compare".to_string()
         } else {
-            format!("no {} values yet on layer {}", app.metric.name(), layer)
+            format!(
+                "no {} values yet on layer {}",
+                app.metric.name(),
+                sanitize(&layer)
+            )
         };
         let y = inner.y + inner.height / 2;
         let rect = Rect {
@@ -137,7 +146,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
 fn split_legend(curves: &[Curve], inner: Rect) -> (Rect, Rect) {
     let longest = curves
         .iter()
-        .map(|c| format::cols(&c.run.info.name))
+        .map(|c| format::cols(&sanitize(&c.run.info.name)))
         .max()
         .unwrap_or(0) as u16;
     if inner.width >= 100 {
@@ -152,7 +161,7 @@ fn split_legend(curves: &[Curve], inner: Rect) -> (Rect, Rect) {
     } else {
         let total: u16 = curves
             .iter()
-            .map(|c| format::cols(&c.run.info.name) as u16 + 6)
+            .map(|c| format::cols(&sanitize(&c.run.info.name)) as u16 + 6)
             .sum();
         let lines = total
             .div_ceil(inner.width.max(1))
@@ -186,7 +195,7 @@ fn draw_legend(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, curves: 
         vec![
             Span::styled(mark, theme.run(c.run.colour)),
             Span::raw(pin),
-            Span::styled(c.run.info.name.clone(), name_style),
+            Span::styled(sanitize(&c.run.info.name).into_owned(), name_style),
         ]
     };
     let lines: Vec<Line> = if tall {

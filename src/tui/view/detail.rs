@@ -5,6 +5,7 @@
 
 use super::format;
 use super::sparkline::Sparkline;
+use crate::text::{self, sanitize};
 use crate::tui::app::{App, Metric, RunState};
 use crate::tui::series;
 use crate::tui::theme::Theme;
@@ -28,10 +29,14 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let meta = run.meta_label();
     let title = format!(
         " {}{}{} · layer {} ",
-        run.info.name,
+        sanitize(&run.info.name),
         if meta.is_empty() { "" } else { " · " },
-        meta,
-        if layer.is_empty() { "-" } else { &layer }
+        sanitize(&meta),
+        if layer.is_empty() {
+            "-".into()
+        } else {
+            sanitize(&layer)
+        }
     );
     let block = Block::default()
         .borders(Borders::ALL)
@@ -174,7 +179,7 @@ fn latest_lines<'a>(app: &App, theme: &Theme, run: &'a RunState) -> Vec<Line<'a>
         return vec![Line::styled("no milestones yet", theme.dim())];
     };
     let mut lines = vec![Line::styled(
-        format!("latest milestone {} (step {step})", m.step_name),
+        format!("latest milestone {} (step {step})", sanitize(&m.step_name)),
         theme.strong(),
     )];
     lines.push(Line::styled(
@@ -195,18 +200,19 @@ fn latest_lines<'a>(app: &App, theme: &Theme, run: &'a RunState) -> Vec<Line<'a>
         theme.dim(),
     ));
     let mut notes: Vec<Line> = Vec::new();
-    for (layer, outcome) in &m.layers {
-        let marker = if Some(layer) == app.current_layer().as_ref() {
+    for (raw_layer, outcome) in &m.layers {
+        let marker = if Some(raw_layer) == app.current_layer().as_ref() {
             "*"
         } else {
             " "
         };
+        let layer = sanitize(raw_layer);
         match outcome {
             Ok(lm) => {
                 let v = format::opt_value;
                 lines.push(Line::from(format!(
-                    "{:<6}{:>6}{:>5}{:>4}{:>8}{:>7}{:>7}{:>7}{:>7}{:>7}{:>8}",
-                    format!("{marker}{layer}"),
+                    "{}{:>6}{:>5}{:>4}{:>8}{:>7}{:>7}{:>7}{:>7}{:>7}{:>8}",
+                    text::pad_end(&format!("{marker}{layer}"), 6),
                     lm.n,
                     lm.dim,
                     lm.k,
@@ -225,15 +231,18 @@ fn latest_lines<'a>(app: &App, theme: &Theme, run: &'a RunState) -> Vec<Line<'a>
                     ));
                 }
                 for w in &lm.warnings {
-                    notes.push(Line::from(format!("! {layer}: {w}")));
+                    notes.push(Line::from(format!("! {layer}: {}", sanitize(w))));
                 }
             }
             Err(e) => {
                 lines.push(Line::styled(
-                    format!("{marker}{layer:<5} error (below)"),
+                    format!("{marker}{} error (below)", text::pad_end(&layer, 5)),
                     theme.bad(),
                 ));
-                notes.push(Line::styled(format!("x {layer}: {e}"), theme.bad()));
+                notes.push(Line::styled(
+                    format!("x {layer}: {}", sanitize(e)),
+                    theme.bad(),
+                ));
             }
         }
     }

@@ -1,5 +1,6 @@
 //! The errors pane: each problem file once, with its reason.
 
+use crate::text::sanitize;
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
 use ratatui::layout::Rect;
@@ -39,8 +40,8 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 let full = format!("{}: ", p.file.display());
                 let message = p.message.strip_prefix(&full).unwrap_or(&p.message);
                 [
-                    Line::styled(file, theme.strong()),
-                    Line::from(format!("  {message}")),
+                    Line::styled(sanitize(&file).into_owned(), theme.strong()),
+                    Line::from(format!("  {}", sanitize(message))),
                 ]
             })
             .collect()

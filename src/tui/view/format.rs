@@ -1,8 +1,12 @@
-//! Number, time and text formatting shared by the views.
+//! Number, time and text formatting shared by the views. Text from disk
+//! is sanitised by the views ([`crate::text::sanitize`]) before it is
+//! measured, cut or drawn here.
 
-/// Display width of `s` in terminal columns.
+use crate::text;
+
+/// Display width of `s` in terminal columns, grapheme by grapheme.
 pub fn cols(s: &str) -> usize {
-    ratatui::text::Span::raw(s).width()
+    text::width(s)
 }
 
 /// A metric value in at most 6 columns, with precision that suits its size.
@@ -65,53 +69,16 @@ pub fn step(s: f64) -> String {
     }
 }
 
-/// Cut `text` to `width` display columns, ending with `ellipsis` when cut.
+/// Cut `text` to `width` display columns, ending with `ellipsis` when cut
+/// (whole graphemes only).
 pub fn truncate(text: &str, width: usize, ellipsis: &str) -> String {
-    if cols(text) <= width {
-        return text.to_string();
-    }
-    let keep = width.saturating_sub(cols(ellipsis));
-    let mut out = String::new();
-    let mut used = 0;
-    for c in text.chars() {
-        let mut buf = [0u8; 4];
-        let w = cols(c.encode_utf8(&mut buf));
-        if used + w > keep {
-            break;
-        }
-        used += w;
-        out.push(c);
-    }
-    if width >= cols(ellipsis) {
-        out.push_str(ellipsis);
-    }
-    out
+    text::truncate_end(text, width, ellipsis).into_owned()
 }
 
 /// Cut `text` to `width` columns keeping its end (run names differ at the
 /// end: `cifar10/simclr-s0`, `cifar10/simclr-s1`), starting with `ellipsis`.
 pub fn truncate_start(text: &str, width: usize, ellipsis: &str) -> String {
-    if cols(text) <= width {
-        return text.to_string();
-    }
-    if width < cols(ellipsis) {
-        return String::new();
-    }
-    let keep = width - cols(ellipsis);
-    let mut tail: Vec<char> = Vec::new();
-    let mut used = 0;
-    for c in text.chars().rev() {
-        let mut buf = [0u8; 4];
-        let w = cols(c.encode_utf8(&mut buf));
-        if used + w > keep {
-            break;
-        }
-        used += w;
-        tail.push(c);
-    }
-    let mut out = ellipsis.to_string();
-    out.extend(tail.into_iter().rev());
-    out
+    text::truncate_start(text, width, ellipsis).into_owned()
 }
 
 /// A count with its noun: "1 run", "3 runs".
@@ -157,6 +124,17 @@ mod tests {
         assert_eq!(truncate_start("abc", 3, "…"), "abc");
         assert_eq!(spread("abcdefgh", "12", 6, "~"), "ab~ 12");
         assert_eq!(spread("a", "123456", 3, "~"), "12~");
+    }
+
+    #[test]
+    fn truncation_counts_graphemes_not_characters() {
+        // Each scientist is 3 characters (woman, ZWJ, microscope), 2 columns.
+        let three = "👩‍🔬👩‍🔬👩‍🔬";
+        assert_eq!(cols(three), 6);
+        assert_eq!(truncate(three, 5, "…"), "👩‍🔬👩‍🔬…");
+        assert_eq!(truncate_start(three, 5, "…"), "…👩‍🔬👩‍🔬");
+        assert_eq!(spread(three, "#3", 8, "…"), "👩‍🔬👩‍🔬… #3");
+        assert_eq!(cols(&spread(three, "#3", 8, "…")), 8);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use super::sparkline::Sparkline;
 use super::{format, put};
+use crate::text::sanitize;
 use crate::tui::app::{App, Metric, RunState};
 use crate::tui::series::{self, Trend};
 use crate::tui::theme::Theme;
@@ -84,7 +85,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let layer_txt = if layer.is_empty() {
         String::from("no layer yet")
     } else {
-        format!("layer {layer}")
+        format!("layer {}", sanitize(&layer))
     };
     put(
         buf,
@@ -223,7 +224,7 @@ fn draw_label(
         None => (String::new(), theme.dim()),
     };
     let name_w = w.saturating_sub(2 + format::cols(&mark) + usize::from(!mark.is_empty()));
-    let name = format::truncate_start(&run.info.name, name_w, theme.ellipsis());
+    let name = format::truncate_start(&sanitize(&run.info.name), name_w, theme.ellipsis());
     let pad = w.saturating_sub(2 + format::cols(&name) + format::cols(&mark));
     let mut name_style = theme.run(run.colour);
     if selected {
@@ -238,7 +239,7 @@ fn draw_label(
     ]);
     let count = format!("#{}", run.milestones.len());
     let line2 = format::spread(
-        &format!("  {}", run.meta_label()),
+        &format!("  {}", sanitize(&run.meta_label())),
         &count,
         w,
         theme.ellipsis(),
@@ -296,7 +297,7 @@ fn empty_message(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let text = if app.runs.is_empty() {
         vec![
             Line::styled(
-                format!("Waiting for runs under {}", app.root),
+                format!("Waiting for runs under {}", sanitize(&app.root)),
                 theme.strong(),
             ),
             Line::from(""),
@@ -312,7 +313,7 @@ fn empty_message(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     } else {
         vec![Line::from(format!(
             "No run matches \"{}\" ({} runs hidden; / then Esc clears the filter)",
-            app.filter,
+            sanitize(&app.filter),
             app.runs.len()
         ))]
     };

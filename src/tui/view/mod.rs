@@ -54,6 +54,21 @@ pub fn draw(app: &App, frame: &mut Frame) {
     if theme.ascii {
         theme::asciify(frame.buffer_mut());
     }
+    scrub(frame.buffer_mut());
+}
+
+/// The last line of defence: a cell holding a control, C1 or bidi
+/// character (text that reached a view without
+/// [`crate::text::sanitize`]) shows `?` instead, so nothing drawn can
+/// change the terminal's state. ratatui writes cell symbols to the
+/// terminal as they are, and appends zero-width characters to the
+/// previous cell rather than dropping them.
+pub fn scrub(buf: &mut ratatui::buffer::Buffer) {
+    for cell in buf.content.iter_mut() {
+        if cell.symbol().chars().any(crate::text::needs_escape) {
+            cell.set_symbol("?");
+        }
+    }
 }
 
 fn too_small(frame: &mut Frame, area: Rect) {

@@ -1,6 +1,7 @@
 //! The status line (top) and the key footer (bottom).
 
 use super::format;
+use crate::text::sanitize;
 use crate::tui::app::App;
 use crate::tui::keys::BINDINGS;
 use crate::tui::theme::Theme;
@@ -19,18 +20,18 @@ const ROOT_MIN: usize = 24;
 pub fn draw_status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let width = area.width as usize;
     let title = " sslwatch ";
+    let root = sanitize(&app.root);
     let fits = |right: &[Span]| {
-        let right_w: usize = right.iter().map(|s| s.width()).sum();
-        width.saturating_sub(right_w + format::cols(title) + 1)
-            >= format::cols(&app.root).min(ROOT_MIN)
+        let right_w: usize = right.iter().map(|s| format::cols(s.content.as_ref())).sum();
+        width.saturating_sub(right_w + format::cols(title) + 1) >= format::cols(&root).min(ROOT_MIN)
     };
     let mut right = status_right(app, theme, false);
     if !fits(&right) {
         right = status_right(app, theme, true);
     }
-    let right_w: usize = right.iter().map(|s| s.width()).sum();
+    let right_w: usize = right.iter().map(|s| format::cols(s.content.as_ref())).sum();
     let room = width.saturating_sub(right_w + format::cols(title) + 1);
-    let root = format::truncate(&app.root, room, theme.ellipsis());
+    let root = format::truncate(&root, room, theme.ellipsis());
     let pad = width.saturating_sub(format::cols(title) + format::cols(&root) + right_w);
     let mut spans = vec![
         Span::styled(title, theme.strong()),
@@ -79,7 +80,9 @@ fn status_right<'a>(app: &App, theme: &Theme, compact: bool) -> Vec<Span<'a>> {
         right.push(Span::raw(sep));
         right.push(Span::raw(format!(
             "{} {} @{}{time}{more}",
-            frames[frame_i], c.run, c.step,
+            frames[frame_i],
+            sanitize(&c.run),
+            c.step,
         )));
     }
     right.push(Span::raw(sep));
@@ -100,7 +103,7 @@ pub fn draw_footer(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let line = if let Some(input) = &app.typing {
         Line::from(vec![
             Span::styled(" filter: /", theme.strong()),
-            Span::raw(input.text.clone()),
+            Span::raw(sanitize(&input.text).into_owned()),
             Span::styled("_", theme.selected()),
             Span::styled("   Enter keep  Esc clear", theme.dim()),
         ])
