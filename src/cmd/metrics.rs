@@ -4,13 +4,24 @@ use super::metric_args::MetricArgs;
 use super::out::{warn, Stdout};
 use super::UsageError;
 use anyhow::Context;
-use sslwatch::metrics::{compute_layer, Clusterings, LayerMetrics, MetricsError};
+use sslwatch::memory::LayerNeed;
+use sslwatch::metrics::{Clusterings, LayerMetrics, MetricsError};
 use sslwatch::read::{self, write};
 use sslwatch::text;
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+// TEMPORARY until metrics::compute_layer_prescaled lands.
+fn compute_layer_prescaled(
+    x: ndarray::ArrayView2<f32>,
+    _log2_scale: i32,
+    labels: Option<&[i64]>,
+    settings: &sslwatch::metrics::MetricSettings,
+) -> Result<(LayerMetrics, Clusterings), MetricsError> {
+    sslwatch::metrics::compute_layer(x, labels, settings)
+}
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -39,32 +50,48 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(|p| read::read_labels(p, budget.0))
         .transpose()?;
-    let layers = read::read_embeddings(&args.file)?;
-    let names: Vec<&str> = layers.iter().map(|l| l.name.as_str()).collect();
-    let stems = cluster_stems(&names);
+    // Headers first: each layer is checked against the budget before it is
+    // read, and read (then dropped) one at a time.
+    let mut file = read::EmbeddingFile::open(&args.file)?;
+    let names: Vec<String> = file.arrays().iter().map(|a| a.name.clone()).collect();
+    let stems = cluster_stems(&names.iter().map(String::as_str).collect::<Vec<_>>());
     let mut out = Stdout::lock();
     let mut failed = 0;
-    for (layer, stem) in layers.iter().zip(&stems) {
-        match compute_layer(layer.data.view(), labels.as_deref(), &settings) {
+    for (i, (name, stem)) in names.iter().zip(&stems).enumerate() {
+        let (rows, cols) = file.arrays()[i].matrix_dims().unwrap_or((usize::MAX, 1));
+        let need = LayerNeed::of(rows, cols, labels.is_some(), &settings);
+        let computed = match budget.check(need) {
+            Err(why) => Err(format!("{rows} x {cols} {why}")),
+            Ok(()) => {
+                let layer = file.read_layer(i)?;
+                compute_layer_prescaled(
+                    layer.data.view(),
+                    layer.log2_scale,
+                    labels.as_deref(),
+                    &settings,
+                )
+                .map_err(|e: MetricsError| e.to_string())
+            }
+        };
+        match computed {
             Ok((metrics, clusters)) => {
                 if let Some(dir) = &args.save_clusters {
-                    save_clusters(dir, &args.file, &layer.name, stem, &clusters)?;
+                    save_clusters(dir, &args.file, name, stem, &clusters)?;
                 }
                 if args.json {
-                    out.line(json_line(&args.file, &layer.name, &metrics)?)?;
+                    out.line(json_line(&args.file, name, &metrics)?)?;
                 } else {
-                    out.text(&table(&args.file, &layer.name, &metrics))?;
+                    out.text(&table(&args.file, name, &metrics))?;
                 }
             }
             Err(err) => {
                 failed += 1;
                 if args.json {
-                    out.line(error_json_line(&args.file, &layer.name, &err))?;
+                    out.line(error_json_line(&args.file, name, &err))?;
                 }
                 warn(format_args!(
-                    "sslwatch: {}: layer {}: {err}",
-                    args.file.display(),
-                    layer.name
+                    "sslwatch: {}: layer {name}: {err}",
+                    args.file.display()
                 ));
             }
         }
@@ -74,7 +101,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Err(UsageError(format!(
             "{}: {failed} of {} layer(s) could not be measured",
             args.file.display(),
-            layers.len()
+            names.len()
         ))
         .into());
     }
@@ -94,11 +121,11 @@ fn json_line(file: &Path, layer: &str, m: &LayerMetrics) -> anyhow::Result<Strin
 }
 
 /// The JSON line of a layer that could not be measured.
-fn error_json_line(file: &Path, layer: &str, err: &MetricsError) -> String {
+fn error_json_line(file: &Path, layer: &str, err: &str) -> String {
     serde_json::json!({
         "file": file.display().to_string(),
         "layer": layer,
-        "error": err.to_string(),
+        "error": err,
     })
     .to_string()
 }

@@ -1,4 +1,7 @@
-//! Shared by the reference cross-check tests.
+//! Shared by the integration tests.
+#![allow(dead_code)]
+
+pub mod live;
 
 use std::process::Command;
 
