@@ -36,10 +36,20 @@ pub struct EngineArgs {
     /// A file must be unchanged (size, mtime, ctime) this many seconds
     /// before it is read: writers that create the full-size file first and
     /// fill it pass every length check early.
-    #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 1.0,
+        allow_negative_numbers = true
+    )]
     pub settle: f64,
     /// Say a file that stays shorter than its header promises after this many seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 120.0)]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 120.0,
+        allow_negative_numbers = true
+    )]
     pub stall_warn: f64,
     #[command(flatten)]
     pub metric: MetricArgs,

@@ -132,6 +132,7 @@ impl EmbeddingFile {
     /// Open `path` and check every header against the file's length. Reads
     /// no data and allocates nothing sized by the file.
     pub fn open(path: &Path) -> Result<EmbeddingFile, ReadError> {
+        regular(path)?;
         let at = |f: Fail| f.at(path);
         let (arrays, source) = match Format::of(path).map_err(at)? {
             Format::Npy => {
@@ -216,6 +217,7 @@ pub fn read_embeddings(path: &Path) -> Result<Vec<Layer>, ReadError> {
 /// Read a label vector: `.npy` of any integer dtype, shape (N,), refusing
 /// one whose int64 copy would need more than `max_bytes`.
 pub fn read_labels(path: &Path, max_bytes: u64) -> Result<Vec<i64>, ReadError> {
+    regular(path)?;
     let at = |f: Fail| f.at(path);
     match Format::of(path).map_err(at)? {
         Format::Npy => {
@@ -250,6 +252,7 @@ pub fn read_labels(path: &Path, max_bytes: u64) -> Result<Vec<i64>, ReadError> {
 /// know whether the file holds embeddings or labels); the readers apply
 /// their stricter rules when the file is read.
 pub fn probe(path: &Path) -> Result<Vec<ArrayInfo>, ReadError> {
+    regular(path)?;
     match Format::of(path).map_err(|f| f.at(path))? {
         Format::Npy => {
             let (_, plan) = open_npy(path, Want::Number, None)?;
@@ -304,6 +307,18 @@ impl Format {
                 "no file extension (expected .npy or .npz)".into(),
             )),
         }
+    }
+}
+
+/// What a path is, before its name is looked at: "is a directory" says
+/// more than "no file extension".
+fn regular(path: &Path) -> Result<(), ReadError> {
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => Err(ReadError::NotAFile {
+            path: path.to_path_buf(),
+            what: file_kind(m.file_type()),
+        }),
+        _ => Ok(()),
     }
 }
 
