@@ -8,13 +8,13 @@ use ndarray::{s, Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 
 /// Rows per parallel task (one similarity slab is `ROW_BLOCK x COL_BLOCK` f32).
-const ROW_BLOCK: usize = if cfg!(test) { 128 } else { 512 };
+pub(crate) const ROW_BLOCK: usize = if cfg!(test) { 128 } else { 512 };
 /// Columns per similarity slab: 512 x 2048 x 4 bytes = 4 MiB per task.
 /// Unit tests use small blocks so that their few hundred rows span several.
-const COL_BLOCK: usize = if cfg!(test) { 200 } else { 2048 };
+pub(crate) const COL_BLOCK: usize = if cfg!(test) { 200 } else { 2048 };
 
 /// Floor on the k-th neighbour distance in [`kl_entropy_bits`] (duplicates).
-const MIN_DISTANCE: f64 = 1e-10;
+pub const MIN_DISTANCE: f64 = 1e-10;
 
 /// Leave-one-out kNN accuracy with `k` neighbours, majority vote, ties to the
 /// tied class whose first neighbour is nearest. `None` when n <= 1.
@@ -58,6 +58,13 @@ pub fn knn_accuracy(x: ArrayView2<f32>, labels: &[i64], k: usize) -> Option<f64>
 /// NaN when `k == 0`, the matrix has no columns, or there are not more than
 /// `k` rows.
 pub fn kl_entropy_bits(x: ArrayView2<f32>, k: usize) -> f64 {
+    kl_entropy_bits_with_floor(x, k, MIN_DISTANCE.ln())
+}
+
+/// [`kl_entropy_bits`] with the distance floor given as its natural
+/// logarithm (`compute_layer` measures scaled data and keeps the floor at
+/// 1e-10 in the true data's units, which may be outside f64's range here).
+pub fn kl_entropy_bits_with_floor(x: ArrayView2<f32>, k: usize, ln_floor: f64) -> f64 {
     let (n, d) = x.dim();
     if k == 0 || d == 0 || n <= k {
         return f64::NAN;
@@ -82,7 +89,8 @@ pub fn kl_entropy_bits(x: ArrayView2<f32>, k: usize) -> f64 {
                         .sum::<f64>()
                 })
                 .fold(0.0, f64::max);
-            r2.sqrt().max(MIN_DISTANCE).ln()
+            // ln 0 = -inf: duplicates take the floor.
+            r2.sqrt().ln().max(ln_floor)
         })
         .collect::<Vec<f64>>()
         .iter()
@@ -167,8 +175,8 @@ struct Neighbours {
 /// Each unordered pair is scored once: row block I (rows `r0..r0+B`) is
 /// multiplied against the columns `r0..n` in column blocks, and every pair
 /// `(i, j)` with `j > i` is offered to both rows' lists. Row blocks run in
-/// parallel, each rayon job keeping its own full `n x k` table; the tables
-/// are merged at the end. Lists are kept under the total order (score
+/// parallel, each worker (at most one per thread) keeping its own full
+/// `n x k` table; the tables are merged at the end. Lists are kept under the total order (score
 /// descending, index ascending) and every pair's score is computed exactly
 /// once by a fixed block layout, so the result does not depend on the
 /// thread count or on the order of the merges.
@@ -183,47 +191,52 @@ fn top_k_neighbours(x: ArrayView2<f32>, k: usize, metric: Metric) -> Neighbours 
             .collect(),
     };
     // Largest blocks (those starting at low rows) first, for load balance.
+    // One table and one slab per worker (bounded memory, see `workers`).
     let starts: Vec<usize> = (0..n).step_by(ROW_BLOCK).collect();
-    let table = starts
-        .par_iter()
-        .fold(
-            || (TopK::new(n, k), Array2::<f32>::zeros((0, 0))),
-            |(mut table, mut slab), &r0| {
-                let rows = ROW_BLOCK.min(n - r0);
-                let xb = x.slice(s![r0..r0 + rows, ..]);
-                let slab_dim = (ROW_BLOCK.min(n), COL_BLOCK.min(n));
-                if slab.dim() != slab_dim {
-                    slab = Array2::zeros(slab_dim);
-                }
-                for c0 in (r0..n).step_by(COL_BLOCK) {
-                    let cols = COL_BLOCK.min(n - c0);
-                    let mut sv = slab.slice_mut(s![..rows, ..cols]);
-                    general_mat_mul(1.0, &xb, &x.slice(s![c0..c0 + cols, ..]).t(), 0.0, &mut sv);
-                    for (r, mut srow) in sv.axis_iter_mut(Axis(0)).enumerate() {
-                        let i = r0 + r;
-                        let Some(srow) = srow.as_slice_mut() else {
-                            continue;
-                        };
-                        if metric == Metric::SqEuclidean {
-                            let ni = sq_norms[i];
-                            for (v, &nj) in srow.iter_mut().zip(&sq_norms[c0..c0 + cols]) {
-                                *v = -(ni - 2.0 * *v + nj).max(0.0);
-                            }
-                        }
-                        // Only j > i: pairs below the diagonal belong to earlier blocks.
-                        let first = (i + 1).max(c0) - c0;
-                        for (c, &sc) in srow.iter().enumerate().skip(first) {
-                            let j = c0 + c;
-                            table.offer(i, sc, j as u32);
-                            table.offer(j, sc, i as u32);
+    let slab_dim = (ROW_BLOCK.min(n), COL_BLOCK.min(n));
+    let tables = super::workers::run(
+        starts.len(),
+        || (TopK::new(n, k), Array2::<f32>::zeros(slab_dim)),
+        |(table, slab), task| {
+            let r0 = starts[task];
+            let rows = ROW_BLOCK.min(n - r0);
+            let xb = x.slice(s![r0..r0 + rows, ..]);
+            for c0 in (r0..n).step_by(COL_BLOCK) {
+                let cols = COL_BLOCK.min(n - c0);
+                let mut sv = slab.slice_mut(s![..rows, ..cols]);
+                general_mat_mul(1.0, &xb, &x.slice(s![c0..c0 + cols, ..]).t(), 0.0, &mut sv);
+                for (r, mut srow) in sv.axis_iter_mut(Axis(0)).enumerate() {
+                    let i = r0 + r;
+                    let Some(srow) = srow.as_slice_mut() else {
+                        continue;
+                    };
+                    if metric == Metric::SqEuclidean {
+                        let ni = sq_norms[i];
+                        for (v, &nj) in srow.iter_mut().zip(&sq_norms[c0..c0 + cols]) {
+                            *v = -(ni - 2.0 * *v + nj).max(0.0);
                         }
                     }
+                    // Only j > i: pairs below the diagonal belong to earlier blocks.
+                    let first = (i + 1).max(c0) - c0;
+                    for (c, &sc) in srow.iter().enumerate().skip(first) {
+                        let j = c0 + c;
+                        table.offer(i, sc, j as u32);
+                        table.offer(j, sc, i as u32);
+                    }
                 }
-                (table, slab)
-            },
-        )
-        .map(|(table, _)| table)
-        .reduce(|| TopK::new(n, k), TopK::merge);
+            }
+        },
+    );
+    // Merged one by one, each worker's slab freed first.
+    let mut merged: Option<TopK> = None;
+    for (table, slab) in tables {
+        drop(slab);
+        merged = Some(match merged {
+            None => table,
+            Some(m) => m.merge(table),
+        });
+    }
+    let table = merged.unwrap_or_else(|| TopK::new(n, k));
     Neighbours {
         idx: table.idx,
         score: table.score,

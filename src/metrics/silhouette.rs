@@ -20,14 +20,13 @@ use super::pairwise::{add_to_f64, distances_from_dots, gemm_nt, sum_f64, Centere
 use ndarray::ArrayView2;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rayon::prelude::*;
 use std::sync::Mutex;
 
 /// Rows per block of the pairwise distance computation.
-const BLOCK: usize = 256;
+pub(crate) const BLOCK: usize = 256;
 
 /// Largest per-row per-cluster table (bytes) of the symmetric path.
-const TABLE_BYTES: usize = 32 << 20;
+pub(crate) const TABLE_BYTES: usize = 32 << 20;
 
 /// Mean silhouette of `labels` over the rows of `x` (Euclidean). Exact over
 /// all rows when n <= `sample`, else over a seeded uniform sample of `sample`
@@ -164,9 +163,12 @@ fn symmetric(data: &Centered, cluster: &[u32], ranges: &[(usize, usize)]) -> Vec
 
     let fixed = |v: f64| (v * scale).round() as i64;
 
-    pairs
-        .par_iter()
-        .for_each_init(Vec::new, |dist: &mut Vec<f32>, &(bi, bj)| {
+    // One distance buffer per worker (bounded memory, see `workers`).
+    super::workers::run(
+        pairs.len(),
+        Vec::new,
+        |dist: &mut Vec<f32>, task| {
+            let (bi, bj) = pairs[task];
             let (i0, i1) = blocks[bi];
             let (j0, j1) = blocks[bj];
             let w = j1 - j0;
@@ -209,7 +211,8 @@ fn symmetric(data: &Centered, cluster: &[u32], ranges: &[(usize, usize)]) -> Vec
                     }
                 }
             }
-        });
+        },
+    );
 
     let mut s = Vec::with_capacity(m);
     for (blk, t) in table.into_iter().enumerate() {
@@ -232,18 +235,20 @@ fn symmetric(data: &Centered, cluster: &[u32], ranges: &[(usize, usize)]) -> Vec
 fn streaming(data: &Centered, cluster: &[u32], ranges: &[(usize, usize)]) -> Vec<f64> {
     let m = data.n;
     let blocks = blocks(m);
-    let per_block: Vec<Vec<f64>> = blocks
-        .par_iter()
-        .map(|&(i0, i1)| {
+    // Each worker keeps one distance buffer and its blocks' results.
+    let done = super::workers::run(
+        blocks.len(),
+        || (Vec::new(), Vec::new()),
+        |(dist, out): &mut (Vec<f32>, Vec<(usize, Vec<f64>)>), task| {
+            let (i0, i1) = blocks[task];
             let h = i1 - i0;
             let mut a = vec![0f64; h];
             let mut b = vec![f64::INFINITY; h];
             let mut run = vec![0f64; h];
-            let mut dist = Vec::new();
             for &(j0, j1) in &blocks {
                 let w = j1 - j0;
                 dist.resize(h * w, 0.0);
-                distance_block(data, (i0, i1), (j0, j1), &mut dist);
+                distance_block(data, (i0, i1), (j0, j1), dist);
                 let (jc0, jc1) = (cluster[j0] as usize, cluster[j1 - 1] as usize);
                 for (c, &(s, e)) in ranges.iter().enumerate().take(jc1 + 1).skip(jc0) {
                     let (lo, hi) = (s.max(j0) - j0, e.min(j1) - j0);
@@ -262,7 +267,7 @@ fn streaming(data: &Centered, cluster: &[u32], ranges: &[(usize, usize)]) -> Vec
                     }
                 }
             }
-            (0..h)
+            let s_rows = (0..h)
                 .map(|li| {
                     let (s, e) = ranges[cluster[i0 + li] as usize];
                     if e - s < 2 {
@@ -271,10 +276,13 @@ fn streaming(data: &Centered, cluster: &[u32], ranges: &[(usize, usize)]) -> Vec
                         finish(a[li], b[li])
                     }
                 })
-                .collect()
-        })
-        .collect();
-    per_block.concat()
+                .collect();
+            out.push((task, s_rows));
+        },
+    );
+    let mut per_block: Vec<(usize, Vec<f64>)> = done.into_iter().flat_map(|(_, out)| out).collect();
+    per_block.sort_unstable_by_key(|(task, _)| *task);
+    per_block.into_iter().flat_map(|(_, s)| s).collect()
 }
 
 #[cfg(test)]
