@@ -25,14 +25,13 @@ const F32: f64 = 4.0;
 const F64: f64 = 8.0;
 const USIZE: f64 = std::mem::size_of::<usize>() as f64;
 
-/// GEMM scratch per thread: the `gemm` crate keeps an L2-sized packing slab
-/// per thread (1-2 MiB on current CPUs), matrixmultiply packs panels of up to
-/// 256 x (64 + 1024) f32 per call (1.1 MiB), faer's eigensolver and the
-/// allocator's rounding take the rest.
-const GEMM_PER_THREAD: f64 = 4.0 * 1024.0 * 1024.0;
+/// GEMM panels per thread and call: matrixmultiply packs up to
+/// 256 x (64 + 1024) f32 (1.1 MiB); the `gemm` crate packs a right-hand
+/// side per call.
+const GEMM_PANELS: f64 = 1.25 * 1024.0 * 1024.0;
 
 /// Fixed slack: rayon's job deques, hash-map growth, warnings, small vectors.
-const SLACK: f64 = 1024.0 * 1024.0;
+const SLACK: f64 = 256.0 * 1024.0;
 
 /// Upper bound (bytes) of the extra heap [`super::compute_layer`] allocates
 /// at its peak for an `n` x `d` f32 matrix (the matrix not included), with
@@ -96,8 +95,25 @@ pub fn working_set_bytes(
             _ => held_after_kmeans + p,
         })
         .fold(0.0, f64::max);
-    let total = peak + threads * GEMM_PER_THREAD + SLACK;
+    // Each thread, and the calling one (the eigensolver runs there), keeps
+    // GEMM buffers for the thread's lifetime: `gemm`'s L2 slab and
+    // private-gemm-x86's two L3-sized arenas (64 MiB with a 32 MiB L3), made
+    // on a thread's first product and never freed. They are address space
+    // reserved once per thread, not a milestone's working set: pages are only
+    // touched as far as the packed operands reach, which is counted here
+    // (twice the largest operand a thread packs), with the per-call panels.
+    let packed = (n_init_runs(settings) * kf * df * F32)
+        .max(block_rows(d) as f64 * df * F32)
+        .max(linalg::ROW_BLOCK as f64 * df * F64);
+    let eigen_packed = df * df * F64;
+    let gemm = threads * (2.0 * packed + GEMM_PANELS) + 2.0 * eigen_packed + GEMM_PANELS;
+    let total = peak + gemm + SLACK;
     total.ceil().min(u64::MAX as f64) as u64
+}
+
+/// Runs of both clusterings together.
+fn n_init_runs(settings: &MetricSettings) -> f64 {
+    2.0 * settings.n_init.max(1) as f64
 }
 
 /// Column-sum partials of `Centered::gather` over `m` rows (one per row block).

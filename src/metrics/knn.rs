@@ -13,8 +13,9 @@ pub(crate) const ROW_BLOCK: usize = if cfg!(test) { 128 } else { 512 };
 /// Unit tests use small blocks so that their few hundred rows span several.
 pub(crate) const COL_BLOCK: usize = if cfg!(test) { 200 } else { 2048 };
 
-/// Floor on the k-th neighbour distance in [`kl_entropy_bits`] (duplicates).
-pub const MIN_DISTANCE: f64 = 1e-10;
+/// Floor on the k-th neighbour distance in [`kl_entropy_bits`] (duplicates),
+/// relative to the largest |value| of the data.
+const MIN_DISTANCE: f64 = 1e-10;
 
 /// Leave-one-out kNN accuracy with `k` neighbours, majority vote, ties to the
 /// tied class whose first neighbour is nearest. `None` when n <= 1.
@@ -50,26 +51,24 @@ pub fn knn_accuracy(x: ArrayView2<f32>, labels: &[i64], k: usize) -> Option<f64>
 /// (taken through its logarithm, since Gamma overflows for d >= ~340).
 ///
 /// Duplicate rows give r_i = 0 and ln r_i = -inf; r_i is floored at 1e-10
-/// instead (so a duplicate counts as a very small but finite distance rather
-/// than being skipped, which would bias the estimate towards the others).
+/// times the largest |value| of `x` instead (so a duplicate counts as a very
+/// small but finite distance rather than being skipped, which would bias the
+/// estimate towards the others; relative, so that scaling the data by c adds
+/// exactly d log2 c bits, as it does to a differential entropy).
 /// The neighbours are found with f32 similarity products; the k-th distance
 /// is then recomputed in f64 from the rows themselves.
 ///
 /// NaN when `k == 0`, the matrix has no columns, or there are not more than
 /// `k` rows.
 pub fn kl_entropy_bits(x: ArrayView2<f32>, k: usize) -> f64 {
-    kl_entropy_bits_with_floor(x, k, MIN_DISTANCE.ln())
-}
-
-/// [`kl_entropy_bits`] with the distance floor given as its natural
-/// logarithm (`compute_layer` measures scaled data and keeps the floor at
-/// 1e-10 in the true data's units, which may be outside f64's range here).
-pub fn kl_entropy_bits_with_floor(x: ArrayView2<f32>, k: usize, ln_floor: f64) -> f64 {
     let (n, d) = x.dim();
     if k == 0 || d == 0 || n <= k {
         return f64::NAN;
     }
     let x = x.as_standard_layout();
+    // Relative to the data's scale, so the estimate is scale-equivariant.
+    let max_abs = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let ln_floor = (MIN_DISTANCE * f64::from(max_abs)).ln();
     let nb = top_k_neighbours(x.view(), k, Metric::SqEuclidean);
     let sum_ln_r: f64 = nb
         .idx
@@ -486,15 +485,20 @@ mod tests {
 
     #[test]
     fn kl_entropy_floors_duplicate_distances() {
-        // 1-D points 0, 0, 5, 5 with k = 1: every r_i = 0 -> floored at 1e-10.
-        // H = psi(4) - psi(1) + ln 2 + (1/4) * 4 ln 1e-10 = 11/6 + ln 2 - 10 ln 10 nats.
+        // 1-D points 0, 0, 5, 5 with k = 1: every r_i = 0 -> floored at 1e-10
+        // times the largest |value| 5.
+        // H = psi(4) - psi(1) + ln 2 + (1/4) * 4 ln 5e-10 = 11/6 + ln 2 + ln 5e-10 nats.
         let x = array![[0.0f32], [0.0], [5.0], [5.0]];
-        let nats = 11.0 / 6.0 + 2f64.ln() - 10.0 * 10f64.ln();
+        let nats = 11.0 / 6.0 + 2f64.ln() + 5e-10f64.ln();
         let bits = kl_entropy_bits(x.view(), 1);
         assert!(
             (bits - nats / std::f64::consts::LN_2).abs() < 1e-12,
             "{bits}"
         );
+        // Scaled by 2^-60, the floor follows: exactly 60 bits less.
+        let tiny = x.mapv(|v| v * 2f32.powi(-60));
+        let shifted = kl_entropy_bits(tiny.view(), 1);
+        assert!((shifted - (bits - 60.0)).abs() < 1e-9, "{shifted} vs {bits} - 60");
         // Too few rows, k = 0, no columns: NaN.
         assert!(kl_entropy_bits(x.view(), 4).is_nan());
         assert!(kl_entropy_bits(x.view(), 0).is_nan());

@@ -257,11 +257,7 @@ pub fn compute_layer_prescaled(
     let entropy_bits = match settings.entropy {
         EntropyEstimator::Hist => entropy::hist_entropy_bits(x, settings.entropy_bins),
         EntropyEstimator::Gauss => entropy::gauss_entropy_bits(x) + entropy_shift,
-        EntropyEstimator::Knn => {
-            // The duplicate floor is 1e-10 in the true data's units.
-            let ln_floor = knn::MIN_DISTANCE.ln() - true_exp as f64 * std::f64::consts::LN_2;
-            knn::kl_entropy_bits_with_floor(x, 3, ln_floor) + entropy_shift
-        }
+        EntropyEstimator::Knn => entropy::knn_entropy_bits(x, 3) + entropy_shift,
     };
     let rankme = rank::rankme(x);
 
