@@ -71,9 +71,8 @@ static SERIAL: Mutex<()> = Mutex::new(());
 /// `classes` Gaussian blobs of n points in d dimensions, and their labels.
 fn blobs(n: usize, d: usize, classes: usize, seed: u64) -> (Array2<f32>, Vec<i64>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let centres = Array2::from_shape_simple_fn((classes, d), || {
-        3.0 * rng.sample::<f32, _>(StandardNormal)
-    });
+    let centres =
+        Array2::from_shape_simple_fn((classes, d), || 3.0 * rng.sample::<f32, _>(StandardNormal));
     let labels: Vec<i64> = (0..n).map(|i| (i % classes) as i64).collect();
     let x = Array2::from_shape_fn((n, d), |(i, j)| {
         centres[[i % classes, j]] + rng.sample::<f32, _>(StandardNormal)

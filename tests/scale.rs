@@ -130,7 +130,10 @@ fn powers_of_two_give_identical_metrics_even_as_subnormals() {
                 // D log2(scale) bits more.
                 _ => h0 + 6.0 * f64::from(e),
             };
-            assert!((h - want).abs() <= 1e-9 * want.abs().max(1.0), "{what}: {h} vs {want}");
+            assert!(
+                (h - want).abs() <= 1e-9 * want.abs().max(1.0),
+                "{what}: {h} vs {want}"
+            );
             let i = got.0.kmeans_inertia.expect("inertia");
             assert!(rel(i, i0 * 2f64.powi(2 * e)) <= 1e-9, "{what}: inertia {i}");
         }
@@ -169,8 +172,10 @@ fn prescaled_data_reports_scale_dependent_metrics_in_true_units() {
     let huge = compute_layer_prescaled(x.view(), 1000, Some(&labels), &s).expect("metrics");
     assert_eq!(huge.0.kmeans_inertia, None);
     assert!(
-        huge.0.warnings.iter().any(|w| w.contains("kmeans_inertia")
-            && w.contains("outside f64's range")),
+        huge.0
+            .warnings
+            .iter()
+            .any(|w| w.contains("kmeans_inertia") && w.contains("outside f64's range")),
         "{:?}",
         huge.0.warnings
     );

@@ -149,7 +149,8 @@ fn kmeans_bytes(n: usize, d: usize, k: usize, n_init: usize, threads: f64) -> f6
     let wave = (kmeans::WAVE as f64).min(blocks);
     let part = b * w * F32 + 2.0 * runs * b * F32 + w * df * F32 + w * 8.0;
     let lloyd = runs * (kf * df * F32 * 2.0 + nf * 4.0)
-        + w * df * F32 + w * F32
+        + w * df * F32
+        + w * F32
         + runs * (nf * 8.0 + kf * df * F64 + kf * 8.0)
         + wave * part
         + threads * b * w * F32

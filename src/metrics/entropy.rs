@@ -40,7 +40,10 @@ pub fn hist_entropy_bits(x: ArrayView2<f32>, bins: usize) -> f64 {
         blocks,
         || (vec![0u64; d * bins], vec![0usize; d]),
         |(counts, idx), task| {
-            let block = x.slice(ndarray::s![task * ROW_BLOCK..((task + 1) * ROW_BLOCK).min(n), ..]);
+            let block = x.slice(ndarray::s![
+                task * ROW_BLOCK..((task + 1) * ROW_BLOCK).min(n),
+                ..
+            ]);
             for row in block.rows() {
                 // Bin indices first (a loop the compiler can vectorise),
                 // then the scattered increments.
@@ -102,7 +105,10 @@ fn column_ranges(x: ArrayView2<f32>) -> (Vec<f32>, Vec<f32>) {
         n.div_ceil(ROW_BLOCK),
         || (vec![f32::INFINITY; d], vec![f32::NEG_INFINITY; d]),
         |(lo, hi), task| {
-            let block = x.slice(ndarray::s![task * ROW_BLOCK..((task + 1) * ROW_BLOCK).min(n), ..]);
+            let block = x.slice(ndarray::s![
+                task * ROW_BLOCK..((task + 1) * ROW_BLOCK).min(n),
+                ..
+            ]);
             for row in block.rows() {
                 for ((l, h), &v) in lo.iter_mut().zip(hi.iter_mut()).zip(row) {
                     *l = l.min(v);

@@ -498,7 +498,10 @@ mod tests {
         // Scaled by 2^-60, the floor follows: exactly 60 bits less.
         let tiny = x.mapv(|v| v * 2f32.powi(-60));
         let shifted = kl_entropy_bits(tiny.view(), 1);
-        assert!((shifted - (bits - 60.0)).abs() < 1e-9, "{shifted} vs {bits} - 60");
+        assert!(
+            (shifted - (bits - 60.0)).abs() < 1e-9,
+            "{shifted} vs {bits} - 60"
+        );
         // Too few rows, k = 0, no columns: NaN.
         assert!(kl_entropy_bits(x.view(), 4).is_nan());
         assert!(kl_entropy_bits(x.view(), 0).is_nan());

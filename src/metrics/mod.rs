@@ -418,12 +418,12 @@ mod tests {
         // 40 rows, each its own label: k = min(1000, 40 / 2) = 20.
         let x = Array2::from_shape_fn((40, 3), |(i, j)| ((i * 7 + j * 5) % 11) as f32);
         let labels: Vec<i64> = (0..40).collect();
-        let (m, c) = compute_layer(x.view(), Some(&labels), &MetricSettings::default())
-            .expect("metrics");
+        let (m, c) =
+            compute_layer(x.view(), Some(&labels), &MetricSettings::default()).expect("metrics");
         assert_eq!(m.k, 20);
         assert!(c.c1.iter().all(|&l| l < 20));
-        assert!(m
-            .warnings
-            .contains(&"labels have 40 distinct values; k capped at 20 (pass --k to choose)".into()));
+        assert!(m.warnings.contains(
+            &"labels have 40 distinct values; k capped at 20 (pass --k to choose)".into()
+        ));
     }
 }

@@ -164,55 +164,51 @@ fn symmetric(data: &Centered, cluster: &[u32], ranges: &[(usize, usize)]) -> Vec
     let fixed = |v: f64| (v * scale).round() as i64;
 
     // One distance buffer per worker (bounded memory, see `workers`).
-    super::workers::run(
-        pairs.len(),
-        Vec::new,
-        |dist: &mut Vec<f32>, task| {
-            let (bi, bj) = pairs[task];
-            let (i0, i1) = blocks[bi];
-            let (j0, j1) = blocks[bj];
-            let w = j1 - j0;
-            dist.resize((i1 - i0) * w, 0.0);
-            distance_block(data, (i0, i1), (j0, j1), dist);
+    super::workers::run(pairs.len(), Vec::new, |dist: &mut Vec<f32>, task| {
+        let (bi, bj) = pairs[task];
+        let (i0, i1) = blocks[bi];
+        let (j0, j1) = blocks[bj];
+        let w = j1 - j0;
+        dist.resize((i1 - i0) * w, 0.0);
+        distance_block(data, (i0, i1), (j0, j1), dist);
 
-            // Row sums: rows of I against the clusters present in J.
-            let (jc0, jc1) = (cluster[j0] as usize, cluster[j1 - 1] as usize);
-            let mut row_part = Vec::with_capacity((i1 - i0) * (jc1 - jc0 + 1));
-            for row in dist.chunks_exact(w) {
-                for &(s, e) in &ranges[jc0..=jc1] {
-                    row_part.push(sum_f64(&row[s.max(j0) - j0..e.min(j1) - j0]));
-                }
+        // Row sums: rows of I against the clusters present in J.
+        let (jc0, jc1) = (cluster[j0] as usize, cluster[j1 - 1] as usize);
+        let mut row_part = Vec::with_capacity((i1 - i0) * (jc1 - jc0 + 1));
+        for row in dist.chunks_exact(w) {
+            for &(s, e) in &ranges[jc0..=jc1] {
+                row_part.push(sum_f64(&row[s.max(j0) - j0..e.min(j1) - j0]));
             }
-            // Column sums (I < J only): rows of J against the clusters present in I.
-            let (ic0, ic1) = (cluster[i0] as usize, cluster[i1 - 1] as usize);
-            let col_part = (bi != bj).then(|| {
-                let mut part = vec![0f64; (ic1 - ic0 + 1) * w];
-                for (li, row) in dist.chunks_exact(w).enumerate() {
-                    let c = cluster[i0 + li] as usize - ic0;
-                    add_to_f64(&mut part[c * w..(c + 1) * w], row);
-                }
-                part
-            });
+        }
+        // Column sums (I < J only): rows of J against the clusters present in I.
+        let (ic0, ic1) = (cluster[i0] as usize, cluster[i1 - 1] as usize);
+        let col_part = (bi != bj).then(|| {
+            let mut part = vec![0f64; (ic1 - ic0 + 1) * w];
+            for (li, row) in dist.chunks_exact(w).enumerate() {
+                let c = cluster[i0 + li] as usize - ic0;
+                add_to_f64(&mut part[c * w..(c + 1) * w], row);
+            }
+            part
+        });
 
-            {
-                let mut t = table[bi].lock().unwrap_or_else(|e| e.into_inner());
-                let per_row = jc1 - jc0 + 1;
-                for (li, part) in row_part.chunks_exact(per_row).enumerate() {
-                    for (dc, &v) in part.iter().enumerate() {
-                        t[li * nc + jc0 + dc] += fixed(v);
-                    }
+        {
+            let mut t = table[bi].lock().unwrap_or_else(|e| e.into_inner());
+            let per_row = jc1 - jc0 + 1;
+            for (li, part) in row_part.chunks_exact(per_row).enumerate() {
+                for (dc, &v) in part.iter().enumerate() {
+                    t[li * nc + jc0 + dc] += fixed(v);
                 }
             }
-            if let Some(part) = col_part {
-                let mut t = table[bj].lock().unwrap_or_else(|e| e.into_inner());
-                for (dc, sums) in part.chunks_exact(w).enumerate() {
-                    for (lj, &v) in sums.iter().enumerate() {
-                        t[lj * nc + ic0 + dc] += fixed(v);
-                    }
+        }
+        if let Some(part) = col_part {
+            let mut t = table[bj].lock().unwrap_or_else(|e| e.into_inner());
+            for (dc, sums) in part.chunks_exact(w).enumerate() {
+                for (lj, &v) in sums.iter().enumerate() {
+                    t[lj * nc + ic0 + dc] += fixed(v);
                 }
             }
-        },
-    );
+        }
+    });
 
     let mut s = Vec::with_capacity(m);
     for (blk, t) in table.into_iter().enumerate() {

@@ -50,11 +50,7 @@ mod tests {
 
     #[test]
     fn every_task_runs_once_on_at_most_the_thread_count() {
-        let states = run(
-            1000,
-            Vec::new,
-            |s: &mut Vec<usize>, t| s.push(t),
-        );
+        let states = run(1000, Vec::new, |s: &mut Vec<usize>, t| s.push(t));
         assert!(states.len() <= rayon::current_num_threads());
         let mut all: Vec<usize> = states.concat();
         all.sort_unstable();
