@@ -175,10 +175,11 @@ struct Neighbours {
 /// multiplied against the columns `r0..n` in column blocks, and every pair
 /// `(i, j)` with `j > i` is offered to both rows' lists. Row blocks run in
 /// parallel, each worker (at most one per thread) keeping its own full
-/// `n x k` table; the tables are merged at the end. Lists are kept under the total order (score
-/// descending, index ascending) and every pair's score is computed exactly
-/// once by a fixed block layout, so the result does not depend on the
-/// thread count or on the order of the merges.
+/// `n x k` table; the tables are merged at the end. Lists are kept under the
+/// total order (score descending, index ascending) and every pair's score is
+/// computed exactly once by a fixed block layout, so the result does not
+/// depend on the thread count, on which worker ran which block, or on the
+/// order of the merges.
 fn top_k_neighbours(x: ArrayView2<f32>, k: usize, metric: Metric) -> Neighbours {
     let n = x.nrows();
     debug_assert!(k >= 1 && k < n);
