@@ -156,8 +156,14 @@ fn medium_matrix() {
 fn typical_matrix_is_estimated_within_3x() {
     // Where the data dominates the fixed per-thread allowances.
     let (x, _) = blobs(5000, 384, 10, 9);
-    let ratio = check("5000x384", &x, None, &MetricSettings::default());
+    let s = MetricSettings::default();
+    let ratio = check("5000x384", &x, None, &s);
     assert!(ratio <= 3.0, "estimate {ratio:.2}x the measured peak");
+    // For comparison with a process's peak RSS (input 20 MiB not included).
+    for classes in [None, Some(10)] {
+        let e = working_set_bytes(10_000, 512, classes, &s) as f64 / (1024.0 * 1024.0);
+        println!("10000x512 (label classes {classes:?}): estimate {e:.2} MiB");
+    }
 }
 
 #[test]
