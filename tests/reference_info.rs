@@ -15,7 +15,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use serde_json::Value;
-use sslwatch::metrics::{ami, correlation, entropy, rank};
+use sslwatch::metrics::{
+    ami, compute_layer, compute_layer_prescaled, correlation, entropy, rank, EntropyEstimator,
+    MetricSettings,
+};
 use sslwatch::read::write::{npy_bytes_f32, npy_bytes_i64, write_atomic};
 use std::path::Path;
 use std::process::Command;
@@ -276,4 +279,44 @@ print(json.dumps(out))
             w[1]
         );
     }
+}
+
+#[test]
+fn gauss_entropy_of_data_beyond_f32_range_is_numpys_plus_d_log2_scale() {
+    // compute_layer on x * 2^40 (and on x stored prescaled by 2^300, data
+    // near 1e90 that f32 cannot hold) reports numpy's Gaussian entropy of x
+    // plus D * 40 (D * 300) bits.
+    if !reference_available() {
+        return;
+    }
+    let dir = TempDir::new().expect("temp dir");
+    let mut rng = ChaCha8Rng::seed_from_u64(15);
+    let x = mixed_matrix(&mut rng, 1500, 24);
+    write_f32(dir.path(), "x.npy", &x);
+    let script = r#"
+import sys, json, numpy as np
+x = np.load(sys.argv[1] + "/x.npy").astype(np.float64)
+lam = np.linalg.eigvalsh(np.cov(x, rowvar=False, ddof=1))
+lam = np.maximum(lam, 1e-12 * lam.max())
+print(json.dumps([float(0.5 * np.log2(2 * np.pi * np.e * lam).sum())]))
+"#;
+    let want = f64s(&python(script, dir.path()))[0];
+    let s = MetricSettings {
+        entropy: EntropyEstimator::Gauss,
+        ..MetricSettings::default()
+    };
+    let big = x.mapv(|v| v * 2f32.powi(40));
+    let (m, _) = compute_layer(big.view(), None, &s).expect("metrics");
+    let got = m.entropy_bits.expect("entropy");
+    let d = x.ncols() as f64;
+    assert!(
+        (got - (want + d * 40.0)).abs() <= 1e-4 * want.abs().max(1.0),
+        "x * 2^40: {got} vs numpy {want} + {d} * 40"
+    );
+    let (m, _) = compute_layer_prescaled(x.view(), 300, None, &s).expect("metrics");
+    let got = m.entropy_bits.expect("entropy");
+    assert!(
+        (got - (want + d * 300.0)).abs() <= 1e-4 * want.abs().max(1.0),
+        "prescaled 2^300: {got} vs numpy {want} + {d} * 300"
+    );
 }

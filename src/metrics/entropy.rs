@@ -2,11 +2,10 @@
 
 use super::linalg::{column_means, gram_lower, sym_eigenvalues_lower};
 use multiversion::multiversion;
-use ndarray::{ArrayView2, Axis};
-use rayon::prelude::*;
+use ndarray::ArrayView2;
 
 /// Rows per task in the histogram passes.
-const ROW_BLOCK: usize = 512;
+pub(crate) const ROW_BLOCK: usize = 512;
 
 /// Eigenvalues of the covariance are floored at this fraction of the largest.
 const EIGEN_FLOOR: f64 = 1e-12;
@@ -33,36 +32,36 @@ pub fn hist_entropy_bits(x: ArrayView2<f32>, bins: usize) -> f64 {
         .map(|(h, &l)| f64::from(h) - l)
         .collect();
 
-    // Per-row passes keep the row-major reads contiguous; each task owns a
-    // d x bins table of counters (64 bins x 512 columns x 8 B = 256 KiB).
-    let counts = x
-        .axis_chunks_iter(Axis(0), ROW_BLOCK)
-        .into_par_iter()
-        .fold(
-            || (vec![0u64; d * bins], vec![0usize; d]),
-            |(mut counts, mut idx), block| {
-                for row in block.rows() {
-                    // Bin indices first (a loop the compiler can vectorise),
-                    // then the scattered increments.
-                    match row.as_slice() {
-                        Some(row) => bin_indices(&mut idx, row, &lo, &width, bins),
-                        None => bin_indices(&mut idx, &row.to_vec(), &lo, &width, bins),
-                    }
-                    for (j, &i) in idx.iter().enumerate() {
-                        counts[j * bins + i] += 1;
-                    }
+    // Per-row passes keep the row-major reads contiguous; each worker (at
+    // most one per thread) owns a d x bins table of counters (64 bins x 512
+    // columns x 8 B = 256 KiB). Integer counts add up in any order.
+    let blocks = n.div_ceil(ROW_BLOCK);
+    let tables = super::workers::run(
+        blocks,
+        || (vec![0u64; d * bins], vec![0usize; d]),
+        |(counts, idx), task| {
+            let block = x.slice(ndarray::s![
+                task * ROW_BLOCK..((task + 1) * ROW_BLOCK).min(n),
+                ..
+            ]);
+            for row in block.rows() {
+                // Bin indices first (a loop the compiler can vectorise),
+                // then the scattered increments.
+                match row.as_slice() {
+                    Some(row) => bin_indices(idx, row, &lo, &width, bins),
+                    None => bin_indices(idx, &row.to_vec(), &lo, &width, bins),
                 }
-                (counts, idx)
-            },
-        )
-        .map(|(counts, _)| counts)
-        .reduce(
-            || vec![0u64; d * bins],
-            |mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-                a
-            },
-        );
+                for (j, &i) in idx.iter().enumerate() {
+                    counts[j * bins + i] += 1;
+                }
+            }
+        },
+    );
+    let mut tables = tables.into_iter().map(|(counts, _)| counts);
+    let mut counts = tables.next().unwrap_or_else(|| vec![0u64; d * bins]);
+    for t in tables {
+        counts.iter_mut().zip(&t).for_each(|(a, b)| *a += b);
+    }
 
     let inv_n = 1.0 / n as f64;
     let total: f64 = counts
@@ -101,24 +100,30 @@ fn bin_indices(idx: &mut [usize], row: &[f32], lo: &[f64], width: &[f64], bins: 
 
 /// Per-column (min, max) of `x`.
 fn column_ranges(x: ArrayView2<f32>) -> (Vec<f32>, Vec<f32>) {
-    let d = x.ncols();
-    let fresh = || (vec![f32::INFINITY; d], vec![f32::NEG_INFINITY; d]);
-    x.axis_chunks_iter(Axis(0), ROW_BLOCK)
-        .into_par_iter()
-        .fold(fresh, |(mut lo, mut hi), block| {
+    let (n, d) = x.dim();
+    let parts = super::workers::run(
+        n.div_ceil(ROW_BLOCK),
+        || (vec![f32::INFINITY; d], vec![f32::NEG_INFINITY; d]),
+        |(lo, hi), task| {
+            let block = x.slice(ndarray::s![
+                task * ROW_BLOCK..((task + 1) * ROW_BLOCK).min(n),
+                ..
+            ]);
             for row in block.rows() {
                 for ((l, h), &v) in lo.iter_mut().zip(hi.iter_mut()).zip(row) {
                     *l = l.min(v);
                     *h = h.max(v);
                 }
             }
-            (lo, hi)
-        })
-        .reduce(fresh, |(mut lo, mut hi), (lo2, hi2)| {
-            lo.iter_mut().zip(&lo2).for_each(|(a, &b)| *a = a.min(b));
-            hi.iter_mut().zip(&hi2).for_each(|(a, &b)| *a = a.max(b));
-            (lo, hi)
-        })
+        },
+    );
+    let mut lo = vec![f32::INFINITY; d];
+    let mut hi = vec![f32::NEG_INFINITY; d];
+    for (lo2, hi2) in &parts {
+        lo.iter_mut().zip(lo2).for_each(|(a, &b)| *a = a.min(b));
+        hi.iter_mut().zip(hi2).for_each(|(a, &b)| *a = a.max(b));
+    }
+    (lo, hi)
 }
 
 /// Gaussian differential entropy from the covariance eigenvalues, in bits.

@@ -289,7 +289,7 @@ struct Assignment {
 
 /// Row blocks handled per wave of a pass: their per-block partial sums are
 /// alive at once, so this bounds the memory of a pass (and not the rows).
-const WAVE: usize = 16;
+pub(crate) const WAVE: usize = 16;
 
 /// Assign every row to its nearest centroid and sum the rows per cluster,
 /// for several runs in one pass (`centroids[r]` is run r's k x d).

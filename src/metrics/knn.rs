@@ -8,12 +8,13 @@ use ndarray::{s, Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 
 /// Rows per parallel task (one similarity slab is `ROW_BLOCK x COL_BLOCK` f32).
-const ROW_BLOCK: usize = if cfg!(test) { 128 } else { 512 };
+pub(crate) const ROW_BLOCK: usize = if cfg!(test) { 128 } else { 512 };
 /// Columns per similarity slab: 512 x 2048 x 4 bytes = 4 MiB per task.
 /// Unit tests use small blocks so that their few hundred rows span several.
-const COL_BLOCK: usize = if cfg!(test) { 200 } else { 2048 };
+pub(crate) const COL_BLOCK: usize = if cfg!(test) { 200 } else { 2048 };
 
-/// Floor on the k-th neighbour distance in [`kl_entropy_bits`] (duplicates).
+/// Floor on the k-th neighbour distance in [`kl_entropy_bits`] (duplicates),
+/// relative to the largest |value| of the data.
 const MIN_DISTANCE: f64 = 1e-10;
 
 /// Leave-one-out kNN accuracy with `k` neighbours, majority vote, ties to the
@@ -50,8 +51,10 @@ pub fn knn_accuracy(x: ArrayView2<f32>, labels: &[i64], k: usize) -> Option<f64>
 /// (taken through its logarithm, since Gamma overflows for d >= ~340).
 ///
 /// Duplicate rows give r_i = 0 and ln r_i = -inf; r_i is floored at 1e-10
-/// instead (so a duplicate counts as a very small but finite distance rather
-/// than being skipped, which would bias the estimate towards the others).
+/// times the largest |value| of `x` instead (so a duplicate counts as a very
+/// small but finite distance rather than being skipped, which would bias the
+/// estimate towards the others; relative, so that scaling the data by c adds
+/// exactly d log2 c bits, as it does to a differential entropy).
 /// The neighbours are found with f32 similarity products; the k-th distance
 /// is then recomputed in f64 from the rows themselves.
 ///
@@ -63,6 +66,9 @@ pub fn kl_entropy_bits(x: ArrayView2<f32>, k: usize) -> f64 {
         return f64::NAN;
     }
     let x = x.as_standard_layout();
+    // Relative to the data's scale, so the estimate is scale-equivariant.
+    let max_abs = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let ln_floor = (MIN_DISTANCE * f64::from(max_abs)).ln();
     let nb = top_k_neighbours(x.view(), k, Metric::SqEuclidean);
     let sum_ln_r: f64 = nb
         .idx
@@ -82,7 +88,8 @@ pub fn kl_entropy_bits(x: ArrayView2<f32>, k: usize) -> f64 {
                         .sum::<f64>()
                 })
                 .fold(0.0, f64::max);
-            r2.sqrt().max(MIN_DISTANCE).ln()
+            // ln 0 = -inf: duplicates take the floor.
+            r2.sqrt().ln().max(ln_floor)
         })
         .collect::<Vec<f64>>()
         .iter()
@@ -167,11 +174,12 @@ struct Neighbours {
 /// Each unordered pair is scored once: row block I (rows `r0..r0+B`) is
 /// multiplied against the columns `r0..n` in column blocks, and every pair
 /// `(i, j)` with `j > i` is offered to both rows' lists. Row blocks run in
-/// parallel, each rayon job keeping its own full `n x k` table; the tables
-/// are merged at the end. Lists are kept under the total order (score
-/// descending, index ascending) and every pair's score is computed exactly
-/// once by a fixed block layout, so the result does not depend on the
-/// thread count or on the order of the merges.
+/// parallel, each worker (at most one per thread) keeping its own full
+/// `n x k` table; the tables are merged at the end. Lists are kept under the
+/// total order (score descending, index ascending) and every pair's score is
+/// computed exactly once by a fixed block layout, so the result does not
+/// depend on the thread count, on which worker ran which block, or on the
+/// order of the merges.
 fn top_k_neighbours(x: ArrayView2<f32>, k: usize, metric: Metric) -> Neighbours {
     let n = x.nrows();
     debug_assert!(k >= 1 && k < n);
@@ -183,47 +191,52 @@ fn top_k_neighbours(x: ArrayView2<f32>, k: usize, metric: Metric) -> Neighbours 
             .collect(),
     };
     // Largest blocks (those starting at low rows) first, for load balance.
+    // One table and one slab per worker (bounded memory, see `workers`).
     let starts: Vec<usize> = (0..n).step_by(ROW_BLOCK).collect();
-    let table = starts
-        .par_iter()
-        .fold(
-            || (TopK::new(n, k), Array2::<f32>::zeros((0, 0))),
-            |(mut table, mut slab), &r0| {
-                let rows = ROW_BLOCK.min(n - r0);
-                let xb = x.slice(s![r0..r0 + rows, ..]);
-                let slab_dim = (ROW_BLOCK.min(n), COL_BLOCK.min(n));
-                if slab.dim() != slab_dim {
-                    slab = Array2::zeros(slab_dim);
-                }
-                for c0 in (r0..n).step_by(COL_BLOCK) {
-                    let cols = COL_BLOCK.min(n - c0);
-                    let mut sv = slab.slice_mut(s![..rows, ..cols]);
-                    general_mat_mul(1.0, &xb, &x.slice(s![c0..c0 + cols, ..]).t(), 0.0, &mut sv);
-                    for (r, mut srow) in sv.axis_iter_mut(Axis(0)).enumerate() {
-                        let i = r0 + r;
-                        let Some(srow) = srow.as_slice_mut() else {
-                            continue;
-                        };
-                        if metric == Metric::SqEuclidean {
-                            let ni = sq_norms[i];
-                            for (v, &nj) in srow.iter_mut().zip(&sq_norms[c0..c0 + cols]) {
-                                *v = -(ni - 2.0 * *v + nj).max(0.0);
-                            }
-                        }
-                        // Only j > i: pairs below the diagonal belong to earlier blocks.
-                        let first = (i + 1).max(c0) - c0;
-                        for (c, &sc) in srow.iter().enumerate().skip(first) {
-                            let j = c0 + c;
-                            table.offer(i, sc, j as u32);
-                            table.offer(j, sc, i as u32);
+    let slab_dim = (ROW_BLOCK.min(n), COL_BLOCK.min(n));
+    let tables = super::workers::run(
+        starts.len(),
+        || (TopK::new(n, k), Array2::<f32>::zeros(slab_dim)),
+        |(table, slab), task| {
+            let r0 = starts[task];
+            let rows = ROW_BLOCK.min(n - r0);
+            let xb = x.slice(s![r0..r0 + rows, ..]);
+            for c0 in (r0..n).step_by(COL_BLOCK) {
+                let cols = COL_BLOCK.min(n - c0);
+                let mut sv = slab.slice_mut(s![..rows, ..cols]);
+                general_mat_mul(1.0, &xb, &x.slice(s![c0..c0 + cols, ..]).t(), 0.0, &mut sv);
+                for (r, mut srow) in sv.axis_iter_mut(Axis(0)).enumerate() {
+                    let i = r0 + r;
+                    let Some(srow) = srow.as_slice_mut() else {
+                        continue;
+                    };
+                    if metric == Metric::SqEuclidean {
+                        let ni = sq_norms[i];
+                        for (v, &nj) in srow.iter_mut().zip(&sq_norms[c0..c0 + cols]) {
+                            *v = -(ni - 2.0 * *v + nj).max(0.0);
                         }
                     }
+                    // Only j > i: pairs below the diagonal belong to earlier blocks.
+                    let first = (i + 1).max(c0) - c0;
+                    for (c, &sc) in srow.iter().enumerate().skip(first) {
+                        let j = c0 + c;
+                        table.offer(i, sc, j as u32);
+                        table.offer(j, sc, i as u32);
+                    }
                 }
-                (table, slab)
-            },
-        )
-        .map(|(table, _)| table)
-        .reduce(|| TopK::new(n, k), TopK::merge);
+            }
+        },
+    );
+    // Merged one by one, each worker's slab freed first.
+    let mut merged: Option<TopK> = None;
+    for (table, slab) in tables {
+        drop(slab);
+        merged = Some(match merged {
+            None => table,
+            Some(m) => m.merge(table),
+        });
+    }
+    let table = merged.unwrap_or_else(|| TopK::new(n, k));
     Neighbours {
         idx: table.idx,
         score: table.score,
@@ -473,14 +486,22 @@ mod tests {
 
     #[test]
     fn kl_entropy_floors_duplicate_distances() {
-        // 1-D points 0, 0, 5, 5 with k = 1: every r_i = 0 -> floored at 1e-10.
-        // H = psi(4) - psi(1) + ln 2 + (1/4) * 4 ln 1e-10 = 11/6 + ln 2 - 10 ln 10 nats.
+        // 1-D points 0, 0, 5, 5 with k = 1: every r_i = 0 -> floored at 1e-10
+        // times the largest |value| 5.
+        // H = psi(4) - psi(1) + ln 2 + (1/4) * 4 ln 5e-10 = 11/6 + ln 2 + ln 5e-10 nats.
         let x = array![[0.0f32], [0.0], [5.0], [5.0]];
-        let nats = 11.0 / 6.0 + 2f64.ln() - 10.0 * 10f64.ln();
+        let nats = 11.0 / 6.0 + 2f64.ln() + 5e-10f64.ln();
         let bits = kl_entropy_bits(x.view(), 1);
         assert!(
             (bits - nats / std::f64::consts::LN_2).abs() < 1e-12,
             "{bits}"
+        );
+        // Scaled by 2^-60, the floor follows: exactly 60 bits less.
+        let tiny = x.mapv(|v| v * 2f32.powi(-60));
+        let shifted = kl_entropy_bits(tiny.view(), 1);
+        assert!(
+            (shifted - (bits - 60.0)).abs() < 1e-9,
+            "{shifted} vs {bits} - 60"
         );
         // Too few rows, k = 0, no columns: NaN.
         assert!(kl_entropy_bits(x.view(), 4).is_nan());

@@ -14,7 +14,7 @@ use rayon::prelude::*;
 
 /// Rows converted to f64 at a time (128 x 512 f64 is 512 KiB, cache-sized;
 /// 64 to 1024 rows measured within 15% of each other).
-const ROW_BLOCK: usize = 128;
+pub(crate) const ROW_BLOCK: usize = 128;
 
 /// Column means of `x`, accumulated in f64 (one contiguous part of the rows
 /// per thread, parts added in order: deterministic for a thread count).

@@ -3,6 +3,7 @@
 //! way `sslwatch metrics`, `report` and the watcher all use it.
 
 pub mod ami;
+pub mod budget;
 pub mod correlation;
 pub mod entropy;
 pub mod kmeans;
@@ -11,9 +12,13 @@ pub mod linalg;
 pub mod pairwise;
 pub mod probe;
 pub mod rank;
+pub mod scale;
 pub mod silhouette;
+mod workers;
 
-use ndarray::{Array2, ArrayView2, Axis};
+pub use budget::working_set_bytes;
+
+use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -106,6 +111,9 @@ pub enum MetricsError {
     Diverged { nonfinite: usize, n: usize },
     #[error("empty: {0}")]
     Empty(String),
+    /// The values cannot be measured at any scale (e.g. every value is 0).
+    #[error("unrepresentable: {0}")]
+    Unrepresentable(String),
 }
 
 /// Seed of the second clustering. Each k-means run `r` of a clustering is
@@ -119,8 +127,35 @@ pub fn second_seed(seed: u64) -> u64 {
 /// dropped (and counted); more than half non-finite is [`MetricsError::Diverged`].
 /// `labels`, when given, must have one entry per row of `x`; a length
 /// mismatch makes the labelled metrics null with a warning.
+///
+/// Values anywhere in f32's finite range (subnormals too) give the same
+/// metrics as the data scaled by any constant, up to f32 rounding of the
+/// data itself; the scale-dependent outputs (`kmeans_inertia`, and
+/// `entropy_bits` for the gauss and knn estimators) are in the data's units.
+/// See [`compute_layer_prescaled`].
 pub fn compute_layer(
     x: ArrayView2<f32>,
+    labels: Option<&[i64]>,
+    settings: &MetricSettings,
+) -> Result<(LayerMetrics, Clusterings), MetricsError> {
+    compute_layer_prescaled(x, 0, labels, settings)
+}
+
+/// [`compute_layer`] for data stored divided by a power of two: the true
+/// data is `x * 2^log2_scale`. A reader of f64 files whose values exceed
+/// f32's range (1e300, say) divides them by 2^s before converting to f32 and
+/// passes s here. Metrics that do not depend on the scale are those of `x`;
+/// `kmeans_inertia` (scaled by 2^(2 log2_scale)) and the gauss and knn
+/// `entropy_bits` (shifted by D log2_scale bits) are reported for the true
+/// data, null with a warning when that value is outside f64's range.
+///
+/// Internally the rows are measured as they are when their largest |value|
+/// is in [2^-32, 2^32), else on a copy multiplied by a power of two that
+/// brings it into [1, 2) (module [`scale`]); the check is one pass over the
+/// data. Every finite value 0 is [`MetricsError::Unrepresentable`].
+pub fn compute_layer_prescaled(
+    x: ArrayView2<f32>,
+    log2_scale: i32,
     labels: Option<&[i64]>,
     settings: &MetricSettings,
 ) -> Result<(LayerMetrics, Clusterings), MetricsError> {
@@ -129,11 +164,8 @@ pub fn compute_layer(
     if n_all == 0 || dim == 0 {
         return Err(MetricsError::Empty(format!("matrix is {n_all} x {dim}")));
     }
-    let finite: Vec<bool> = x
-        .axis_iter(Axis(0))
-        .map(|row| row.iter().all(|v| v.is_finite()))
-        .collect();
-    let nonfinite = finite.iter().filter(|f| !**f).count();
+    let scanned = scale::scan(x);
+    let nonfinite = scanned.nonfinite;
     if nonfinite * 2 > n_all {
         return Err(MetricsError::Diverged {
             nonfinite,
@@ -146,6 +178,12 @@ pub fn compute_layer(
             "{n} finite row(s); at least 2 are needed"
         )));
     }
+    if scanned.max_abs == 0.0 {
+        return Err(MetricsError::Unrepresentable(format!(
+            "every finite value is 0 ({n} rows): no direction or spread to measure"
+        )));
+    }
+    let finite = scanned.finite;
     let mut warnings = Vec::new();
 
     // Labels must line up with the rows; otherwise only the label-free metrics apply.
@@ -161,31 +199,33 @@ pub fn compute_layer(
         None => None,
     };
 
-    // A contiguous matrix of the finite rows (a copy only when needed).
-    let owned: Option<Array2<f32>> = if nonfinite > 0 {
+    // A contiguous matrix of the finite rows, in range (a copy only when needed).
+    let shift = scale::shift_for(scanned.max_abs);
+    let owned: Option<Array2<f32>> = if nonfinite > 0 || shift != 0 || !x.is_standard_layout() {
         let rows: Vec<usize> = (0..n_all).filter(|&i| finite[i]).collect();
-        Some(x.select(Axis(0), &rows))
-    } else if !x.is_standard_layout() {
-        Some(x.as_standard_layout().into_owned())
+        let (copy, flushed) = scale::scaled_rows(x, &rows, shift);
+        if flushed > 0 {
+            warnings.push(format!(
+                "values span more than f32 can hold at one scale: {flushed} of {n} rows became 0 \
+                 when the data was scaled by 2^{} (their values are below 2^-149 of the largest)",
+                -shift
+            ));
+        }
+        Some(copy)
     } else {
         None
     };
+    drop(finite);
     let x: ArrayView2<f32> = match &owned {
         Some(a) => a.view(),
         None => x.view(),
     };
+    // `x` times 2^true_exp is the true data.
+    let true_exp = i64::from(shift) + i64::from(log2_scale);
 
-    let wanted_k = settings
-        .k
-        .or_else(|| labels.as_ref().map(|l| distinct(l)))
-        .unwrap_or(10)
-        .max(1);
-    let k = wanted_k.min(n);
-    if k < wanted_k {
-        warnings.push(format!(
-            "k reduced from {wanted_k} to {k} (only {n} finite rows)"
-        ));
-    }
+    let classes = labels.as_ref().map(|l| distinct(l));
+    let (k, k_warnings) = resolve_k(settings, n, classes);
+    warnings.extend(k_warnings);
 
     let params = |seed| kmeans::KMeansParams {
         k,
@@ -210,11 +250,14 @@ pub fn compute_layer(
     let c1_ids: Vec<i64> = c1.labels.iter().map(|&c| i64::from(c)).collect();
     let c2_ids: Vec<i64> = c2.labels.iter().map(|&c| i64::from(c)).collect();
     let ami_agreement = ami::adjusted_mutual_info(&c1_ids, &c2_ids);
+    drop(c2_ids);
 
+    // Differential entropies shift by log2 of the scale per dimension.
+    let entropy_shift = dim as f64 * true_exp as f64;
     let entropy_bits = match settings.entropy {
         EntropyEstimator::Hist => entropy::hist_entropy_bits(x, settings.entropy_bins),
-        EntropyEstimator::Gauss => entropy::gauss_entropy_bits(x),
-        EntropyEstimator::Knn => entropy::knn_entropy_bits(x, 3),
+        EntropyEstimator::Gauss => entropy::gauss_entropy_bits(x) + entropy_shift,
+        EntropyEstimator::Knn => entropy::knn_entropy_bits(x, 3) + entropy_shift,
     };
     let rankme = rank::rankme(x);
 
@@ -225,6 +268,22 @@ pub fn compute_layer(
             knn::knn_accuracy(x, l, settings.knn_k),
         ),
         None => (None, None, None),
+    };
+
+    // Squared distances scale by the square of the scale.
+    let kmeans_inertia = match finite_or_none(c1.inertia) {
+        Some(v) => {
+            let t = scale::mul_pow2(v, 2 * true_exp);
+            let representable = t.is_finite() && (t != 0.0 || v == 0.0);
+            if !representable {
+                warnings.push(format!(
+                    "kmeans_inertia is {v:e} x 2^{} in the data's units, outside f64's range",
+                    2 * true_exp
+                ));
+            }
+            representable.then_some(t)
+        }
+        None => None,
     };
 
     let metrics = LayerMetrics {
@@ -238,7 +297,7 @@ pub fn compute_layer(
         probe_acc: probe_acc.and_then(finite_or_none),
         knn_acc: knn_acc.and_then(finite_or_none),
         rankme: finite_or_none(rankme),
-        kmeans_inertia: finite_or_none(c1.inertia),
+        kmeans_inertia,
         nonfinite_rows: nonfinite,
         seconds: start.elapsed().as_secs_f64(),
         warnings,
@@ -250,6 +309,46 @@ pub fn compute_layer(
             c2: c2.labels,
         },
     ))
+}
+
+/// Most clusters the labels may imply on their own (labels that are really
+/// sample ids would make k = n, and k-means with k = n takes forever).
+pub const MAX_LABEL_K: usize = 1000;
+
+/// The k that [`compute_layer`] clusters with for `n` finite rows, and why it
+/// differs from what was asked. `settings.k` wins when set (reduced to n).
+/// Otherwise `label_classes` (the number of distinct labels, when labels are
+/// given) sets it, capped at `min(1000, n / 2)` but at least 2; without
+/// labels k is 10.
+pub fn resolve_k(
+    settings: &MetricSettings,
+    n: usize,
+    label_classes: Option<usize>,
+) -> (usize, Vec<String>) {
+    let mut warnings = Vec::new();
+    let wanted = match (settings.k, label_classes) {
+        (Some(k), _) => k,
+        (None, Some(classes)) => {
+            let cap = MAX_LABEL_K.min(n / 2).max(2);
+            if classes > cap {
+                warnings.push(format!(
+                    "labels have {classes} distinct values; k capped at {cap} (pass --k to choose)"
+                ));
+                cap
+            } else {
+                classes
+            }
+        }
+        (None, None) => 10,
+    }
+    .max(1);
+    let k = wanted.min(n.max(1));
+    if k < wanted {
+        warnings.push(format!(
+            "k reduced from {wanted} to {k} (only {n} finite rows)"
+        ));
+    }
+    (k, warnings)
 }
 
 fn select(values: &[i64], keep: &[bool]) -> Vec<i64> {
@@ -278,4 +377,53 @@ fn distinct_u32(labels: &[u32]) -> usize {
 /// JSON has no NaN: a non-finite metric is reported as null.
 fn finite_or_none(v: f64) -> Option<f64> {
     v.is_finite().then_some(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_id_labels_cap_k_at_1000_with_a_warning() {
+        let s = MetricSettings::default();
+        let (k, w) = resolve_k(&s, 20_000, Some(20_000));
+        assert_eq!(k, 1000);
+        assert_eq!(
+            w,
+            vec!["labels have 20000 distinct values; k capped at 1000 (pass --k to choose)"]
+        );
+        // n / 2 caps below 1000; at least 2.
+        assert_eq!(resolve_k(&s, 300, Some(200)).0, 150);
+        assert_eq!(resolve_k(&s, 3, Some(3)).0, 2);
+        // Under the cap labels set k, silently; without labels k is 10.
+        assert_eq!(resolve_k(&s, 20_000, Some(1000)), (1000, vec![]));
+        assert_eq!(resolve_k(&s, 20_000, Some(7)), (7, vec![]));
+        assert_eq!(resolve_k(&s, 20_000, None), (10, vec![]));
+    }
+
+    #[test]
+    fn an_explicit_k_is_kept_and_only_bounded_by_the_rows() {
+        let s = MetricSettings {
+            k: Some(5000),
+            ..MetricSettings::default()
+        };
+        assert_eq!(resolve_k(&s, 20_000, Some(20_000)), (5000, vec![]));
+        let (k, w) = resolve_k(&s, 100, None);
+        assert_eq!(k, 100);
+        assert_eq!(w, vec!["k reduced from 5000 to 100 (only 100 finite rows)"]);
+    }
+
+    #[test]
+    fn compute_layer_caps_the_k_of_sample_id_labels() {
+        // 40 rows, each its own label: k = min(1000, 40 / 2) = 20.
+        let x = Array2::from_shape_fn((40, 3), |(i, j)| ((i * 7 + j * 5) % 11) as f32);
+        let labels: Vec<i64> = (0..40).collect();
+        let (m, c) =
+            compute_layer(x.view(), Some(&labels), &MetricSettings::default()).expect("metrics");
+        assert_eq!(m.k, 20);
+        assert!(c.c1.iter().all(|&l| l < 20));
+        assert!(m.warnings.contains(
+            &"labels have 40 distinct values; k capped at 20 (pass --k to choose)".into()
+        ));
+    }
 }

@@ -22,11 +22,11 @@ const MAX_ITER: usize = 100;
 /// Stop when every gradient component is at most this (scikit-learn's `tol`).
 const GRAD_TOL: f64 = 1e-4;
 /// Correction pairs kept by L-BFGS (scipy's default `maxcor`).
-const HISTORY: usize = 10;
+pub(crate) const HISTORY: usize = 10;
 /// Share of each class held out for testing.
-const TEST_FRACTION: f64 = 0.2;
+pub(crate) const TEST_FRACTION: f64 = 0.2;
 /// Rows per parallel block of the loss and gradient.
-const ROW_BLOCK: usize = 1024;
+pub(crate) const ROW_BLOCK: usize = 1024;
 
 /// Held-out accuracy of an L2-regularised multinomial logistic regression
 /// trained on a seeded stratified 80/20 split ([`stratified_split`]).

@@ -20,14 +20,13 @@ use super::pairwise::{add_to_f64, distances_from_dots, gemm_nt, sum_f64, Centere
 use ndarray::ArrayView2;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rayon::prelude::*;
 use std::sync::Mutex;
 
 /// Rows per block of the pairwise distance computation.
-const BLOCK: usize = 256;
+pub(crate) const BLOCK: usize = 256;
 
 /// Largest per-row per-cluster table (bytes) of the symmetric path.
-const TABLE_BYTES: usize = 32 << 20;
+pub(crate) const TABLE_BYTES: usize = 32 << 20;
 
 /// Mean silhouette of `labels` over the rows of `x` (Euclidean). Exact over
 /// all rows when n <= `sample`, else over a seeded uniform sample of `sample`
@@ -164,52 +163,52 @@ fn symmetric(data: &Centered, cluster: &[u32], ranges: &[(usize, usize)]) -> Vec
 
     let fixed = |v: f64| (v * scale).round() as i64;
 
-    pairs
-        .par_iter()
-        .for_each_init(Vec::new, |dist: &mut Vec<f32>, &(bi, bj)| {
-            let (i0, i1) = blocks[bi];
-            let (j0, j1) = blocks[bj];
-            let w = j1 - j0;
-            dist.resize((i1 - i0) * w, 0.0);
-            distance_block(data, (i0, i1), (j0, j1), dist);
+    // One distance buffer per worker (bounded memory, see `workers`).
+    super::workers::run(pairs.len(), Vec::new, |dist: &mut Vec<f32>, task| {
+        let (bi, bj) = pairs[task];
+        let (i0, i1) = blocks[bi];
+        let (j0, j1) = blocks[bj];
+        let w = j1 - j0;
+        dist.resize((i1 - i0) * w, 0.0);
+        distance_block(data, (i0, i1), (j0, j1), dist);
 
-            // Row sums: rows of I against the clusters present in J.
-            let (jc0, jc1) = (cluster[j0] as usize, cluster[j1 - 1] as usize);
-            let mut row_part = Vec::with_capacity((i1 - i0) * (jc1 - jc0 + 1));
-            for row in dist.chunks_exact(w) {
-                for &(s, e) in &ranges[jc0..=jc1] {
-                    row_part.push(sum_f64(&row[s.max(j0) - j0..e.min(j1) - j0]));
-                }
+        // Row sums: rows of I against the clusters present in J.
+        let (jc0, jc1) = (cluster[j0] as usize, cluster[j1 - 1] as usize);
+        let mut row_part = Vec::with_capacity((i1 - i0) * (jc1 - jc0 + 1));
+        for row in dist.chunks_exact(w) {
+            for &(s, e) in &ranges[jc0..=jc1] {
+                row_part.push(sum_f64(&row[s.max(j0) - j0..e.min(j1) - j0]));
             }
-            // Column sums (I < J only): rows of J against the clusters present in I.
-            let (ic0, ic1) = (cluster[i0] as usize, cluster[i1 - 1] as usize);
-            let col_part = (bi != bj).then(|| {
-                let mut part = vec![0f64; (ic1 - ic0 + 1) * w];
-                for (li, row) in dist.chunks_exact(w).enumerate() {
-                    let c = cluster[i0 + li] as usize - ic0;
-                    add_to_f64(&mut part[c * w..(c + 1) * w], row);
-                }
-                part
-            });
-
-            {
-                let mut t = table[bi].lock().unwrap_or_else(|e| e.into_inner());
-                let per_row = jc1 - jc0 + 1;
-                for (li, part) in row_part.chunks_exact(per_row).enumerate() {
-                    for (dc, &v) in part.iter().enumerate() {
-                        t[li * nc + jc0 + dc] += fixed(v);
-                    }
-                }
+        }
+        // Column sums (I < J only): rows of J against the clusters present in I.
+        let (ic0, ic1) = (cluster[i0] as usize, cluster[i1 - 1] as usize);
+        let col_part = (bi != bj).then(|| {
+            let mut part = vec![0f64; (ic1 - ic0 + 1) * w];
+            for (li, row) in dist.chunks_exact(w).enumerate() {
+                let c = cluster[i0 + li] as usize - ic0;
+                add_to_f64(&mut part[c * w..(c + 1) * w], row);
             }
-            if let Some(part) = col_part {
-                let mut t = table[bj].lock().unwrap_or_else(|e| e.into_inner());
-                for (dc, sums) in part.chunks_exact(w).enumerate() {
-                    for (lj, &v) in sums.iter().enumerate() {
-                        t[lj * nc + ic0 + dc] += fixed(v);
-                    }
-                }
-            }
+            part
         });
+
+        {
+            let mut t = table[bi].lock().unwrap_or_else(|e| e.into_inner());
+            let per_row = jc1 - jc0 + 1;
+            for (li, part) in row_part.chunks_exact(per_row).enumerate() {
+                for (dc, &v) in part.iter().enumerate() {
+                    t[li * nc + jc0 + dc] += fixed(v);
+                }
+            }
+        }
+        if let Some(part) = col_part {
+            let mut t = table[bj].lock().unwrap_or_else(|e| e.into_inner());
+            for (dc, sums) in part.chunks_exact(w).enumerate() {
+                for (lj, &v) in sums.iter().enumerate() {
+                    t[lj * nc + ic0 + dc] += fixed(v);
+                }
+            }
+        }
+    });
 
     let mut s = Vec::with_capacity(m);
     for (blk, t) in table.into_iter().enumerate() {
@@ -232,18 +231,20 @@ fn symmetric(data: &Centered, cluster: &[u32], ranges: &[(usize, usize)]) -> Vec
 fn streaming(data: &Centered, cluster: &[u32], ranges: &[(usize, usize)]) -> Vec<f64> {
     let m = data.n;
     let blocks = blocks(m);
-    let per_block: Vec<Vec<f64>> = blocks
-        .par_iter()
-        .map(|&(i0, i1)| {
+    // Each worker keeps one distance buffer and its blocks' results.
+    let done = super::workers::run(
+        blocks.len(),
+        || (Vec::new(), Vec::new()),
+        |(dist, out): &mut (Vec<f32>, Vec<(usize, Vec<f64>)>), task| {
+            let (i0, i1) = blocks[task];
             let h = i1 - i0;
             let mut a = vec![0f64; h];
             let mut b = vec![f64::INFINITY; h];
             let mut run = vec![0f64; h];
-            let mut dist = Vec::new();
             for &(j0, j1) in &blocks {
                 let w = j1 - j0;
                 dist.resize(h * w, 0.0);
-                distance_block(data, (i0, i1), (j0, j1), &mut dist);
+                distance_block(data, (i0, i1), (j0, j1), dist);
                 let (jc0, jc1) = (cluster[j0] as usize, cluster[j1 - 1] as usize);
                 for (c, &(s, e)) in ranges.iter().enumerate().take(jc1 + 1).skip(jc0) {
                     let (lo, hi) = (s.max(j0) - j0, e.min(j1) - j0);
@@ -262,7 +263,7 @@ fn streaming(data: &Centered, cluster: &[u32], ranges: &[(usize, usize)]) -> Vec
                     }
                 }
             }
-            (0..h)
+            let s_rows = (0..h)
                 .map(|li| {
                     let (s, e) = ranges[cluster[i0 + li] as usize];
                     if e - s < 2 {
@@ -271,10 +272,13 @@ fn streaming(data: &Centered, cluster: &[u32], ranges: &[(usize, usize)]) -> Vec
                         finish(a[li], b[li])
                     }
                 })
-                .collect()
-        })
-        .collect();
-    per_block.concat()
+                .collect();
+            out.push((task, s_rows));
+        },
+    );
+    let mut per_block: Vec<(usize, Vec<f64>)> = done.into_iter().flat_map(|(_, out)| out).collect();
+    per_block.sort_unstable_by_key(|(task, _)| *task);
+    per_block.into_iter().flat_map(|(_, s)| s).collect()
 }
 
 #[cfg(test)]
