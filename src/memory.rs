@@ -71,11 +71,17 @@ pub struct LayerNeed {
 }
 
 impl LayerNeed {
-    /// What a layer of `rows x cols` needs with these settings.
-    pub fn of(rows: usize, cols: usize, labelled: bool, settings: &MetricSettings) -> LayerNeed {
+    /// What a layer of `rows x cols` needs with these settings, with labels
+    /// of `label_classes` distinct values (`None`: no labels).
+    pub fn of(
+        rows: usize,
+        cols: usize,
+        label_classes: Option<usize>,
+        settings: &MetricSettings,
+    ) -> LayerNeed {
         LayerNeed {
             matrix: (rows as u64).saturating_mul(cols as u64).saturating_mul(4),
-            working: working_set_stub(rows, cols, labelled, settings),
+            working: crate::metrics::working_set_bytes(rows, cols, label_classes, settings),
         }
     }
 
@@ -98,13 +104,6 @@ impl MemoryBudget {
             human_bytes(self.0)
         ))
     }
-}
-
-// TEMPORARY until metrics::working_set_bytes lands.
-fn working_set_stub(rows: usize, cols: usize, _labelled: bool, settings: &MetricSettings) -> u64 {
-    let (n, d) = (rows as u64, cols as u64);
-    let k = settings.k.unwrap_or(10) as u64;
-    n * d * 4 * 3 + d * d * 8 * 3 + n * k * 8 + (d * settings.entropy_bins as u64 * 8) * 4
 }
 
 /// Physical memory, or the cgroup's limit when that is smaller.

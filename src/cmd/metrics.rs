@@ -5,23 +5,13 @@ use super::out::{warn, Stdout};
 use super::UsageError;
 use anyhow::Context;
 use sslwatch::memory::LayerNeed;
-use sslwatch::metrics::{Clusterings, LayerMetrics, MetricsError};
+use sslwatch::metrics::{compute_layer_prescaled, Clusterings, LayerMetrics, MetricsError};
 use sslwatch::read::{self, write};
 use sslwatch::text;
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-// TEMPORARY until metrics::compute_layer_prescaled lands.
-fn compute_layer_prescaled(
-    x: ndarray::ArrayView2<f32>,
-    _log2_scale: i32,
-    labels: Option<&[i64]>,
-    settings: &sslwatch::metrics::MetricSettings,
-) -> Result<(LayerMetrics, Clusterings), MetricsError> {
-    sslwatch::metrics::compute_layer(x, labels, settings)
-}
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -59,7 +49,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut failed = 0;
     for (i, (name, stem)) in names.iter().zip(&stems).enumerate() {
         let (rows, cols) = file.arrays()[i].matrix_dims().unwrap_or((usize::MAX, 1));
-        let need = LayerNeed::of(rows, cols, labels.is_some(), &settings);
+        let classes = labels
+            .as_deref()
+            .map(|l| l.iter().collect::<HashSet<_>>().len());
+        let need = LayerNeed::of(rows, cols, classes, &settings);
         let computed = match budget.check(need) {
             Err(why) => Err(format!("{rows} x {cols} {why}")),
             Ok(()) => {

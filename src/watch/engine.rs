@@ -1090,11 +1090,16 @@ impl Core {
             Err(err) => self.file_failed(path, err.to_string()),
             Ok(arrays) => {
                 let (format, run) = (e.format.clone(), e.run.clone());
-                let cost = self.cost_of(&format, &arrays);
+                let labels = self.labels_for(&run);
+                let classes = match &labels {
+                    LabelsNow::Ready(_, l) => Some(worker::distinct(l)),
+                    _ => None,
+                };
+                let cost = self.cost_of(&format, &arrays, classes);
                 if let Some(e) = self.files.get_mut(path) {
                     e.cost = cost;
                 }
-                match self.labels_for(&run) {
+                match labels {
                     LabelsNow::NotReady => {
                         if let Some(e) = self.files.get_mut(path) {
                             e.stage = Stage::Seen { since: now, looks };
@@ -1107,9 +1112,13 @@ impl Core {
         }
     }
 
-    /// The most one wanted layer of a file needs, from its headers
-    /// (labelled metrics assumed: an upper bound).
-    fn cost_of(&self, format: &MilestoneFormat, arrays: &[ArrayInfo]) -> u64 {
+    /// The most one wanted layer of a file needs, from its headers.
+    fn cost_of(
+        &self,
+        format: &MilestoneFormat,
+        arrays: &[ArrayInfo],
+        classes: Option<usize>,
+    ) -> u64 {
         arrays
             .iter()
             .filter(|a| {
@@ -1120,7 +1129,7 @@ impl Core {
                 self.layer_filter.as_deref().is_none_or(|f| f == name)
             })
             .map(|a| match a.matrix_dims() {
-                Some((n, d)) => LayerNeed::of(n, d, true, &self.settings).total(),
+                Some((n, d)) => LayerNeed::of(n, d, classes, &self.settings).total(),
                 None => u64::MAX,
             })
             .max()

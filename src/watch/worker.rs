@@ -26,8 +26,7 @@ pub type ComputeFn = Arc<
 /// [`crate::metrics::compute_layer_prescaled`] as a [`ComputeFn`].
 pub fn default_compute() -> ComputeFn {
     Arc::new(|x, log2_scale, labels, settings| {
-        let _ = log2_scale; // TEMPORARY until compute_layer_prescaled lands
-        crate::metrics::compute_layer(x, labels, settings)
+        crate::metrics::compute_layer_prescaled(x, log2_scale, labels, settings)
             .map(|(m, _)| m)
             .map_err(|e| e.to_string())
     })
@@ -127,13 +126,14 @@ fn work(job: &Job) -> Outcome {
         .map(|a| layer_name(&job.format, &a.name))
         .collect();
     let labels = job.labels.as_ref().map(|(_, l)| l.as_slice());
+    let classes = labels.map(distinct);
     let mut results = Vec::new();
     for (i, name) in file_layers.iter().enumerate() {
         if job.layer_filter.as_ref().is_some_and(|f| f != name) {
             continue;
         }
         let (rows, cols) = file.arrays()[i].matrix_dims().unwrap_or((usize::MAX, 1));
-        let need = LayerNeed::of(rows, cols, labels.is_some(), &job.settings);
+        let need = LayerNeed::of(rows, cols, classes, &job.settings);
         if let Err(why) = job.budget.check(need) {
             results.push((
                 i,
@@ -172,6 +172,14 @@ fn work(job: &Job) -> Outcome {
         file_layers,
         results,
     }
+}
+
+/// Distinct label values (what the labelled metrics' cost depends on).
+pub fn distinct(labels: &[i64]) -> usize {
+    labels
+        .iter()
+        .collect::<std::collections::HashSet<_>>()
+        .len()
 }
 
 fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
