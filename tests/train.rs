@@ -314,7 +314,7 @@ fn simclr_run_writes_the_layout() {
     let z = sslwatch::read::read_embeddings(&out.join("milestones/epoch_0001/z.npy")).unwrap();
     assert_eq!(z[0].data.dim(), (100, 32));
     assert!(!out.join("milestones/epoch_0001/p.npy").exists());
-    let labels = sslwatch::read::read_labels(&out.join("labels.npy")).unwrap();
+    let labels = sslwatch::read::read_labels(&out.join("labels.npy"), 1 << 30).unwrap();
     assert_eq!(labels.len(), 100);
     let meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
