@@ -485,8 +485,7 @@ impl Core {
                     Ok(s) => self.on_fs(s),
                     Err(_) => {
                         fs_rx = never();
-                        let root = self.root.clone();
-                        self.warn(&root, "the file watcher stopped; re-scanning every 30 s".into());
+                        self.warn_root("the file watcher stopped; re-scanning every 30 s".into());
                     }
                 },
                 recv(done_rx) -> d => if let Ok(d) = d {
@@ -542,8 +541,7 @@ impl Core {
     fn on_fs(&mut self, s: FsSignal) {
         let now = Instant::now();
         if let FsSignal::Trouble(msg) = s {
-            let root = self.root.clone();
-            self.warn(&root, format!("file watcher: {msg}"));
+            self.warn_root(format!("file watcher: {msg}"));
             self.watcher_trouble.get_or_insert(msg);
         }
         self.dirty = Some(match self.dirty {
@@ -552,11 +550,24 @@ impl Core {
         });
     }
 
-    /// ROOT is back after it disappeared, or is another directory now
-    /// (deleted and re-created): the old watcher watches nothing.
+    /// ROOT is back after it disappeared (or a re-scan found another
+    /// directory at its path): the old watcher watches nothing. Stats ROOT
+    /// only while it is gone, not on every turn of the loop.
     fn root_replaced(&self) -> bool {
-        let now = dir_id(&self.root);
-        now.is_some() && (self.root_gone || now != self.root_id)
+        self.root_gone && dir_id(&self.root).is_some()
+    }
+
+    /// A warning about ROOT itself.
+    fn warn_root(&mut self, message: String) {
+        let root = self.root.clone();
+        self.warn(&root, message);
+    }
+
+    /// Use `w` from now on and tell consumers its mode.
+    fn use_watcher(&mut self, watcher: &mut Option<FsWatch>, w: FsWatch) {
+        let mode = w.mode.clone();
+        *watcher = Some(w);
+        self.emit(EngineEvent::Mode(mode));
     }
 
     /// Watch the new ROOT with a new watcher (as chosen at start), then
@@ -571,27 +582,16 @@ impl Core {
         *watcher = None;
         match fswatch::start(&self.root, poll, tx.clone()) {
             Ok((w, msgs)) => {
-                let root = self.root.clone();
                 for m in msgs {
-                    self.warn(&root, m);
+                    self.warn_root(m);
                 }
-                let mode = w.mode.clone();
-                *watcher = Some(w);
-                self.emit(EngineEvent::Mode(mode));
+                self.use_watcher(watcher, w);
             }
-            Err(e) => {
-                let root = self.root.clone();
-                self.warn(
-                    &root,
-                    format!("ROOT is back but cannot be watched ({e}); re-scanning every 30 s"),
-                );
-            }
+            Err(e) => self.warn_root(format!(
+                "ROOT is back but cannot be watched ({e}); re-scanning every 30 s"
+            )),
         }
-        let root = self.root.clone();
-        self.warn(
-            &root,
-            "ROOT was re-created: watching the new directory".into(),
-        );
+        self.warn_root("ROOT was re-created: watching the new directory".into());
         self.rescan(false);
     }
 
@@ -608,18 +608,10 @@ impl Core {
         }
         let reason = format!("native watcher failed: {msg}");
         match fswatch::start_polling(&self.root, fswatch::DEFAULT_POLL, reason, tx.clone()) {
-            Ok(w) => {
-                let mode = w.mode.clone();
-                *watcher = Some(w);
-                self.emit(EngineEvent::Mode(mode));
-            }
-            Err(e) => {
-                let root = self.root.clone();
-                self.warn(
-                    &root,
-                    format!("cannot start polling either ({e}); re-scanning every 30 s"),
-                );
-            }
+            Ok(w) => self.use_watcher(watcher, w),
+            Err(e) => self.warn_root(format!(
+                "cannot start polling either ({e}); re-scanning every 30 s"
+            )),
         }
     }
 
@@ -634,7 +626,14 @@ impl Core {
     fn rescan(&mut self, initial: bool) {
         self.dirty = None;
         let scan = match scan_root(&self.root) {
-            Ok(s) => s,
+            Ok(s) => {
+                // Another directory at ROOT's path (deleted and re-created
+                // between two looks): the loop re-arms the watcher on it.
+                if dir_id(&self.root) != self.root_id {
+                    self.root_gone = true;
+                }
+                s
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let root = self.root.clone();
                 if !self.root_gone {
@@ -650,8 +649,7 @@ impl Core {
             }
             Err(e) => {
                 // A transient failure (NFS hiccup) must not drop every run.
-                let root = self.root.clone();
-                self.warn(&root, format!("cannot list ROOT: {e}"));
+                self.warn_root(format!("cannot list ROOT: {e}"));
                 return;
             }
         };
