@@ -39,6 +39,14 @@ fn json_lines(o: &Output) -> Vec<Value> {
         .collect()
 }
 
+/// `sslwatch report ROOT --format json` with the fast metric settings and `extra`.
+fn report_json(root: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["report", p(root), "--format", "json"];
+    args.extend(extra);
+    args.extend(FAST);
+    sslwatch(&args)
+}
+
 /// An `.npz` of `entries`, written with the zip crate (deflated).
 fn npz(entries: &[(&str, Array2<f32>)]) -> Vec<u8> {
     let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
@@ -78,17 +86,7 @@ fn a_small_archive_claiming_a_huge_array_is_refused_by_the_budget() {
         &std::fs::read(&bomb).unwrap(),
     );
     put(&run_dir(&root, "ok").join("1.npy"), &npy(40, 1));
-    let mut args = vec![
-        "report",
-        p(&root),
-        "--format",
-        "json",
-        "--no-cache",
-        "--max-memory",
-        "32M",
-    ];
-    args.extend(FAST);
-    let out = sslwatch(&args);
+    let out = report_json(&root, &["--no-cache", "--max-memory", "32M"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let lines = json_lines(&out);
     assert!(has_ok(&lines, "ok", 1), "{lines:#?}");
@@ -157,16 +155,7 @@ fn cache_records_stay_small_for_a_file_of_many_layers_and_too_many_are_refused()
         .collect();
     put(&run_dir(&root, "wide").join("1.npz"), &npz(&entries));
     let cache = dir.path().join("cache");
-    let mut args = vec![
-        "report",
-        p(&root),
-        "--format",
-        "json",
-        "--cache-dir",
-        p(&cache),
-    ];
-    args.extend(FAST);
-    let out = sslwatch(&args);
+    let out = report_json(&root, &["--cache-dir", p(&cache)]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(json_lines(&out).len(), 400);
     let size: u64 = std::fs::read_dir(&cache)
@@ -240,16 +229,7 @@ fn same_size_content_with_the_old_mtime_is_recomputed_live_and_after_a_restart()
     put(&file, &npy(60, 1));
     let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
     let report = |cache: &Path| {
-        let mut args = vec![
-            "report",
-            p(&root),
-            "--format",
-            "json",
-            "--cache-dir",
-            p(cache),
-        ];
-        args.extend(FAST);
-        let out = sslwatch(&args);
+        let out = report_json(&root, &["--cache-dir", p(cache)]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         json_lines(&out)[0].clone()
     };
@@ -389,9 +369,7 @@ fn a_symlink_loop_is_visited_once_and_said_once() {
     put(&run_dir(&root, "a/r1").join("1.npy"), &npy(40, 1));
     std::os::unix::fs::symlink(".", root.join("self")).unwrap();
     std::os::unix::fs::symlink("..", root.join("a/up")).unwrap();
-    let mut args = vec!["report", p(&root), "--format", "json", "--no-cache"];
-    args.extend(FAST);
-    let out = sslwatch(&args);
+    let out = report_json(&root, &["--no-cache"]);
     let err = stderr(&out);
     let lines = json_lines(&out);
     assert_eq!(lines.len(), 1, "{lines:#?}");
@@ -410,9 +388,7 @@ fn several_files_for_one_step_and_runs_too_deep_are_said() {
     put(&m.join("X.npy.tmp.npy"), &npy(40, 3));
     let deep = root.join("d1/d2/d3/d4/d5/d6/deep");
     put(&run_dir(&deep, ".").join("1.npy"), &npy(40, 4));
-    let mut args = vec!["report", p(&root), "--format", "json", "--no-cache"];
-    args.extend(FAST);
-    let out = sslwatch(&args);
+    let out = report_json(&root, &["--no-cache"]);
     let err = stderr(&out);
     let lines = json_lines(&out);
     assert_eq!(lines.len(), 1, "{lines:#?}\n{err}");
@@ -553,17 +529,9 @@ fn an_unusable_cache_is_one_warning_and_results_still_come() {
     let root = dir.path().join("root");
     put(&run_dir(&root, "r").join("1.npy"), &npy(40, 1));
     let cache = dir.path().join("cache");
-    let mut args = vec![
-        "report",
-        p(&root),
-        "--format",
-        "json",
-        "--cache-dir",
-        p(&cache),
-    ];
-    args.extend(FAST);
+    let report = || report_json(&root, &["--cache-dir", p(&cache)]);
     // Find the cache file's name with a first run, then break it.
-    assert_eq!(sslwatch(&args).status.code(), Some(0));
+    assert_eq!(report().status.code(), Some(0));
     let file = std::fs::read_dir(&cache)
         .unwrap()
         .next()
@@ -574,7 +542,7 @@ fn an_unusable_cache_is_one_warning_and_results_still_come() {
     // ENOSPC, reads never end).
     std::fs::remove_file(&file).unwrap();
     std::os::unix::fs::symlink("/dev/full", &file).unwrap();
-    let out = sslwatch(&args);
+    let out = report();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(has_ok(&json_lines(&out), "r", 1));
@@ -582,13 +550,13 @@ fn an_unusable_cache_is_one_warning_and_results_still_come() {
     // A torn last line, as a crash leaves it: no warning, still works.
     std::fs::remove_file(&file).unwrap();
     std::fs::write(&file, b"{\"v\":2,\"run\":\"r\",\"st").unwrap();
-    let out = sslwatch(&args);
+    let out = report();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(has_ok(&json_lines(&out), "r", 1));
     // The cache path is a directory.
     std::fs::remove_file(&file).unwrap();
     std::fs::create_dir(&file).unwrap();
-    let out = sslwatch(&args);
+    let out = report();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("the cache file is a directory"),
