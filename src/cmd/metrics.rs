@@ -47,11 +47,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let stems = cluster_stems(&names.iter().map(String::as_str).collect::<Vec<_>>());
     let mut out = Stdout::lock();
     let mut failed = 0;
+    let classes = labels.as_deref().map(sslwatch::metrics::distinct);
     for (i, (name, stem)) in names.iter().zip(&stems).enumerate() {
         let (rows, cols) = file.arrays()[i].matrix_dims().unwrap_or((usize::MAX, 1));
-        let classes = labels
-            .as_deref()
-            .map(|l| l.iter().collect::<HashSet<_>>().len());
         let need = LayerNeed::of(rows, cols, classes, &settings);
         let computed = match budget.check(need) {
             Err(why) => Err(format!("{rows} x {cols} {why}")),

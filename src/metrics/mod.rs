@@ -360,7 +360,9 @@ fn select(values: &[i64], keep: &[bool]) -> Vec<i64> {
         .collect()
 }
 
-fn distinct(labels: &[i64]) -> usize {
+/// Distinct label values (the k labels imply; what the labelled metrics
+/// and their memory depend on).
+pub fn distinct(labels: &[i64]) -> usize {
     labels
         .iter()
         .collect::<std::collections::HashSet<_>>()

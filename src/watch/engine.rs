@@ -1090,7 +1090,7 @@ impl Core {
                 let (format, run) = (e.format.clone(), e.run.clone());
                 let labels = self.labels_for(&run);
                 let classes = match &labels {
-                    LabelsNow::Ready(_, l) => Some(worker::distinct(l)),
+                    LabelsNow::Ready(_, l) => Some(crate::metrics::distinct(l)),
                     _ => None,
                 };
                 let cost = self.cost_of(&format, &arrays, classes);
@@ -1120,10 +1120,7 @@ impl Core {
         arrays
             .iter()
             .filter(|a| {
-                let name = match format {
-                    MilestoneFormat::Npz => a.name.as_str(),
-                    other => other.known_layer().unwrap_or(a.name.as_str()),
-                };
+                let name = worker::layer_name(format, &a.name);
                 self.layer_filter.as_deref().is_none_or(|f| f == name)
             })
             .map(|a| match a.matrix_dims() {

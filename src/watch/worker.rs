@@ -99,7 +99,7 @@ pub fn run(jobs: Receiver<Job>, done: Sender<Done>) {
 
 /// The layer name a file's array gets: an `.npz` array keeps its name, a
 /// `.npy` is named by its place in the layout.
-fn layer_name(format: &MilestoneFormat, array: &str) -> String {
+pub(super) fn layer_name(format: &MilestoneFormat, array: &str) -> String {
     match format {
         MilestoneFormat::Npz => array.to_string(),
         other => other
@@ -126,7 +126,7 @@ fn work(job: &Job) -> Outcome {
         .map(|a| layer_name(&job.format, &a.name))
         .collect();
     let labels = job.labels.as_ref().map(|(_, l)| l.as_slice());
-    let classes = labels.map(distinct);
+    let classes = labels.map(crate::metrics::distinct);
     let mut results = Vec::new();
     for (i, name) in file_layers.iter().enumerate() {
         if job.layer_filter.as_ref().is_some_and(|f| f != name) {
@@ -172,14 +172,6 @@ fn work(job: &Job) -> Outcome {
         file_layers,
         results,
     }
-}
-
-/// Distinct label values (what the labelled metrics' cost depends on).
-pub fn distinct(labels: &[i64]) -> usize {
-    labels
-        .iter()
-        .collect::<std::collections::HashSet<_>>()
-        .len()
 }
 
 fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
