@@ -2,9 +2,10 @@
 //! never writes outside its directory; a closed or full stdout never makes
 //! sslwatch panic. Driven as a user would: the real binary on temp dirs.
 
-use ndarray::Array2;
 use serde_json::Value;
-use sslwatch::read::write::{npy_bytes_f32, write_atomic};
+mod common;
+use common::live::npy;
+use sslwatch::read::write::write_atomic;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -25,22 +26,6 @@ const EVIL_LAYER: &str = "z\x1b[1m";
 
 fn p(path: &Path) -> &str {
     path.to_str().expect("utf-8 temp path")
-}
-
-/// `rows` x 6 float32 in two groups, varied by `seed`.
-fn matrix(rows: usize, seed: u64) -> Array2<f32> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-    Array2::from_shape_fn((rows, 6), |(i, _)| {
-        s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let noise = ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5;
-        (i % 2) as f32 * 4.0 + noise
-    })
-}
-
-fn npy(rows: usize, seed: u64) -> Vec<u8> {
-    npy_bytes_f32(matrix(rows, seed).view())
 }
 
 /// An .npz whose members are named `names` (each gets ".npy" appended).
