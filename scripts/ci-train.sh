@@ -93,3 +93,33 @@ if problems:
 print(f"ci-train: report on the smoke run: {len(results)} results, all numeric")
 PY
 "$bin" report "$root" --no-cache
+
+# A minimal study end to end: train one method x one seed for two epochs
+# through `sslwatch study`, then its analysis (JSON) must cover that run.
+"$bin" study "$root/study" --methods simclr --seeds 1 --epochs 2 --milestone-every 1 \
+    --no-cache --format json > "$root/study.json"
+python3 - "$root/study.json" "$root/study" <<'PY'
+import json, pathlib, sys
+s = json.load(open(sys.argv[1]))
+run = pathlib.Path(sys.argv[2]) / "digits" / "simclr-s0"
+problems = []
+if s.get("runs") != 1:
+    problems.append(f"runs = {s.get('runs')}, expected 1")
+if not (run / "milestones" / "epoch_0002" / "h.npy").is_file():
+    problems.append(f"study did not train {run}")
+rows = [r for r in s.get("rows", []) if r["method"] == "simclr" and r["layer"] == "h"]
+if len(rows) != 1 or rows[0]["milestones"] != 3:
+    problems.append(f"expected one simclr/h row with 3 milestones, got {rows}")
+elif rows[0]["probe_source"] != "trainer":
+    problems.append(f"probe source {rows[0]['probe_source']}, expected trainer")
+if len(s.get("findings", [])) != 4:
+    problems.append(f"{len(s.get('findings', []))} findings, expected 4")
+if problems:
+    print("ci-train: study FAILED\n  " + "\n  ".join(problems), file=sys.stderr)
+    sys.exit(1)
+print("ci-train: minimal study:", ", ".join(f"{f['verdict']}" for f in s["findings"]))
+PY
+# a second call only reports (the run is complete): no training
+"$bin" study "$root/study" --methods simclr --seeds 1 --epochs 2 --milestone-every 1 --no-cache \
+    2> "$root/study2.err" | tail -n 8
+grep -q "already trained" "$root/study2.err" || { echo "ci-train: second study call retrained" >&2; cat "$root/study2.err" >&2; exit 1; }

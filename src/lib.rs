@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod read;
 pub mod report;
 pub mod runs;
+pub mod study;
 pub mod text;
 #[cfg(feature = "train")]
 pub mod train;

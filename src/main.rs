@@ -26,13 +26,16 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Train SimCLR, MoCo-v2 or SimSiam and write a run (feature `train`).
     Train(Box<cmd::train::Args>),
+    /// The paper's analysis: train each method x seed (feature `train`), then
+    /// check its findings on the runs (`--no-train`: runs trained elsewhere).
+    Study(Box<cmd::study::Args>),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // One malloc arena, so the engine can give memory back when it goes
     // idle; the trainer keeps glibc's per-thread arenas for libtorch.
-    if !matches!(cli.command, Command::Train(_)) {
+    if !matches!(cli.command, Command::Train(_) | Command::Study(_)) {
         sslwatch::memory::configure_allocator();
     }
     let result = match cli.command {
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         Command::Watch(a) => cmd::watch::run(a),
         Command::Demo(a) => cmd::demo::run(a),
         Command::Train(a) => cmd::train::run(*a),
+        Command::Study(a) => cmd::study::run(*a),
     };
     match result {
         Ok(code) => code,

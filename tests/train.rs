@@ -322,6 +322,10 @@ fn simclr_run_writes_the_layout() {
     assert_eq!(meta["dataset"], "digits");
     assert_eq!(meta["arch"], "small");
     assert_eq!(meta["temperature"], 0.5);
+    // a resumption reuses the thread count (another one sums in another order)
+    assert_eq!(meta["threads"], 1);
+    // the default probe: a fixed few-shot set of 3 per class
+    assert_eq!(meta["probe_per_class"], 3);
     assert!(meta["sslwatch_version"].is_string());
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(out.join("scalars.jsonl"))
         .unwrap()
@@ -384,11 +388,17 @@ fn resume_gives_the_same_milestones_as_one_run() {
 
 #[test]
 fn interrupted_mid_epoch_and_resumed_equals_uninterrupted() {
+    for method in [Method::Simclr, Method::Moco, Method::Simsiam] {
+        interrupted_and_resumed_equals_uninterrupted(method);
+    }
+}
+
+fn interrupted_and_resumed_equals_uninterrupted(method: Method) {
     let _g = lock();
     let dir = tempfile::tempdir().unwrap();
     let whole = dir.path().join("whole");
     let cut = dir.path().join("cut");
-    let c = tiny(Method::Simclr, 2);
+    let c = tiny(method, 2);
     run(&c, &opts(&whole, false));
 
     // stop after the 7th batch: epoch 2 (of 5 batches each), batch 2
@@ -409,9 +419,24 @@ fn interrupted_mid_epoch_and_resumed_equals_uninterrupted() {
     assert_eq!(milestones(&cut), milestones(&whole));
     assert_eq!(scalar_steps(&cut), vec![0, 1, 2]);
     // same batches, same views, same updates: the same embeddings
-    let a = std::fs::read(whole.join("milestones/epoch_0002/h.npy")).unwrap();
-    let b = std::fs::read(cut.join("milestones/epoch_0002/h.npy")).unwrap();
-    assert!(a == b, "resumed run diverged from the uninterrupted one");
+    for layer in ["h.npy", "z.npy"] {
+        let a = std::fs::read(whole.join("milestones/epoch_0002").join(layer)).unwrap();
+        let b = std::fs::read(cut.join("milestones/epoch_0002").join(layer)).unwrap();
+        assert!(
+            a == b,
+            "{}: resumed run diverged from the uninterrupted one in {layer}",
+            method.name()
+        );
+    }
+    // and the losses logged after the resumption are the same numbers
+    let losses = |run: &Path| -> Vec<f64> {
+        std::fs::read_to_string(run.join("scalars.jsonl"))
+            .unwrap()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"].as_f64())
+            .collect()
+    };
+    assert_eq!(losses(&whole), losses(&cut), "{}", method.name());
 }
 
 #[test]

@@ -74,7 +74,12 @@ pub struct Args {
     /// Evaluation samples embedded per milestone [default: the whole test split].
     #[arg(long)]
     pub eval_size: Option<usize>,
-    /// Training samples the linear probe learns from [default: 5000].
+    /// Training samples per class the linear probe learns from: a fixed
+    /// few-shot set, so random features stay far from the ceiling [default: 3].
+    #[arg(long, conflicts_with = "probe_size")]
+    pub probe_per_class: Option<usize>,
+    /// Train the probe on this many training samples drawn regardless of
+    /// class instead of --probe-per-class.
     #[arg(long)]
     pub probe_size: Option<usize>,
     /// Write milestones as float16.
@@ -89,7 +94,7 @@ pub struct Args {
     /// Where to compute: auto uses CUDA when present.
     #[arg(long, default_value = "auto", value_parser = ["auto", "cpu", "cuda"])]
     pub device: String,
-    /// Compute threads [default: all cores].
+    /// Compute threads [default: half the cores, 1 to 8].
     #[arg(long)]
     pub threads: Option<usize>,
     /// No progress bar and no per-epoch lines.
@@ -110,6 +115,20 @@ pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
 #[cfg(feature = "train")]
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     enabled::run(args)
+}
+
+#[cfg(feature = "train")]
+pub use enabled::{clock, Pace};
+
+/// The trainer's default compute threads: half the cores (at least 1, at
+/// most 8). libtorch's OpenMP workers spin while they wait, so on a box
+/// whose cores are busy with other work (data loaders, other runs, the
+/// watcher) a thread per core is slower than fewer (measured in the
+/// README's trainer section).
+#[cfg_attr(not(feature = "train"), allow(dead_code))]
+pub fn default_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores / 2).clamp(1, 8)
 }
 
 #[cfg(feature = "train")]
@@ -159,6 +178,7 @@ mod enabled {
         flag(a.pred_hidden.is_some(), "--pred-hidden");
         flag(a.milestone_every.is_some(), "--milestone-every");
         flag(a.eval_size.is_some(), "--eval-size");
+        flag(a.probe_per_class.is_some(), "--probe-per-class");
         flag(a.probe_size.is_some(), "--probe-size");
         flag(a.half_milestones, "--half-milestones");
         flag(a.shapes_size.is_some(), "--shapes-size");
@@ -236,9 +256,36 @@ mod enabled {
         );
         c.warmup_epochs = a.warmup_epochs.unwrap_or(10.min(c.epochs / 10));
         c.eval_size = a.eval_size;
+        if a.probe_size.is_some() {
+            c.probe_per_class = None;
+        } else if a.probe_per_class.is_some() {
+            c.probe_per_class = a.probe_per_class;
+        }
         c.half_milestones = a.half_milestones;
         c.validate().map_err(|e| UsageError(e.to_string()))?;
         Ok(c)
+    }
+
+    /// The threads of a run: `--threads`, else on `--resume` those the run
+    /// used so far (so a resumed run computes exactly what an uninterrupted
+    /// one would), else the default.
+    fn threads_for(a: &Args) -> usize {
+        let recorded = if a.resume {
+            export::read_run_json(&a.out).ok().and_then(|r| r.threads)
+        } else {
+            None
+        };
+        match (a.threads, recorded) {
+            (Some(t), Some(r)) if t != r && !a.quiet => {
+                eprintln!(
+                    "note: the run used --threads {r} so far; with --threads {t} libtorch sums in another order, so the results differ from an uninterrupted run in about the 7th digit"
+                );
+                t
+            }
+            (Some(t), _) => t,
+            (None, Some(r)) => r,
+            (None, None) => super::default_threads(),
+        }
     }
 
     pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -248,9 +295,7 @@ mod enabled {
             "cuda" => DeviceChoice::Cuda,
             _ => DeviceChoice::Auto,
         };
-        let threads = args
-            .threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let threads = threads_for(&args);
         if threads == 0 {
             return Err(UsageError("--threads must be at least 1".into()).into());
         }
@@ -287,11 +332,14 @@ mod enabled {
         }
     }
 
-    /// Progress on stderr: one bar per epoch and a line per epoch and milestone.
+    /// Progress on stderr: one bar per epoch (images/s and the run's ETA)
+    /// and a line per epoch and milestone.
     struct View {
         quiet: bool,
         epochs: u32,
+        pace: Pace,
         bar: Option<ProgressBar>,
+        milestone_started: Option<std::time::Instant>,
     }
 
     impl View {
@@ -299,7 +347,9 @@ mod enabled {
             View {
                 quiet,
                 epochs,
+                pace: Pace::default(),
                 bar: None,
+                milestone_started: None,
             }
         }
 
@@ -311,6 +361,7 @@ mod enabled {
         }
 
         fn show(&mut self, p: Progress) {
+            self.pace.observe(&p);
             if self.quiet {
                 return;
             }
@@ -322,6 +373,7 @@ mod enabled {
                     batches_per_epoch,
                     epoch,
                     epochs,
+                    ..
                 } => {
                     self.epochs = epochs;
                     eprintln!(
@@ -337,9 +389,9 @@ mod enabled {
                         Some(batches as u64),
                         ProgressDrawTarget::stderr(),
                     );
-                    if let Ok(style) = ProgressStyle::with_template(
-                        "{prefix} [{bar:30}] {pos}/{len} {per_sec} {msg} (eta {eta})",
-                    ) {
+                    if let Ok(style) =
+                        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
+                    {
                         bar.set_style(style.progress_chars("=> "));
                     }
                     bar.set_prefix(format!("epoch {epoch}/{}", self.epochs));
@@ -348,7 +400,7 @@ mod enabled {
                 }
                 Progress::Batch { loss } => {
                     if let Some(bar) = &self.bar {
-                        bar.set_message(format!("loss {loss:.4}"));
+                        bar.set_message(format!("loss {loss:.4} · {}", self.pace.status()));
                         bar.inc(1);
                     }
                 }
@@ -362,14 +414,30 @@ mod enabled {
                         bar.finish_and_clear();
                     }
                     self.line(format!(
-                        "epoch {epoch}/{}: loss {loss:.4}, lr {lr:.4}, {images_per_s:.0} images/s",
-                        self.epochs
+                        "epoch {epoch}/{}: loss {loss:.4}, lr {lr:.4}, {images_per_s:.0} images/s, {}",
+                        self.epochs,
+                        self.pace.eta_text()
+                    ));
+                }
+                Progress::MilestoneStart {
+                    epoch,
+                    eval_size,
+                    probe_size,
+                } => {
+                    self.milestone_started = Some(std::time::Instant::now());
+                    self.line(format!(
+                        "milestone {}: embedding {eval_size} evaluation and {probe_size} probe images, fitting the probe ...",
+                        TrainConfig::milestone_name(epoch)
                     ));
                 }
                 Progress::Milestone { epoch, probe_acc } => {
                     let acc = probe_acc.map_or("n/a".to_string(), |a| format!("{a:.3}"));
+                    let took = self
+                        .milestone_started
+                        .take()
+                        .map_or(String::new(), |t| format!(" ({:.1} s)", t.elapsed().as_secs_f64()));
                     self.line(format!(
-                        "milestone {}: probe accuracy {acc}",
+                        "milestone {}: probe accuracy {acc}{took}",
                         TrainConfig::milestone_name(epoch)
                     ));
                 }
@@ -380,6 +448,88 @@ mod enabled {
             if let Some(bar) = self.bar.take() {
                 bar.finish_and_clear();
             }
+        }
+    }
+
+    /// Throughput and time left of one run, from its progress events: the
+    /// ETA is the run's wall time so far per batch (milestones included)
+    /// times the batches left.
+    #[derive(Debug, Default)]
+    pub struct Pace {
+        started: Option<std::time::Instant>,
+        batch_size: usize,
+        batches_left: usize,
+        batches_done: usize,
+        epoch_started: Option<(std::time::Instant, usize)>,
+    }
+
+    impl Pace {
+        pub fn observe(&mut self, p: &Progress) {
+            match p {
+                Progress::Start {
+                    batches_per_epoch,
+                    batch_size,
+                    epoch,
+                    epochs,
+                    ..
+                } => {
+                    self.started = Some(std::time::Instant::now());
+                    self.batch_size = *batch_size;
+                    self.batches_left =
+                        batches_per_epoch * epochs.saturating_sub(*epoch) as usize;
+                    self.batches_done = 0;
+                }
+                Progress::EpochStart { done, .. } => {
+                    // a resumed epoch: its first `done` batches are behind us
+                    self.batches_left = self.batches_left.saturating_sub(*done);
+                    self.epoch_started = Some((std::time::Instant::now(), self.batches_done));
+                }
+                Progress::Batch { .. } => {
+                    self.batches_done += 1;
+                    self.batches_left = self.batches_left.saturating_sub(1);
+                }
+                _ => {}
+            }
+        }
+
+        /// Training images per second in the current epoch.
+        pub fn images_per_s(&self) -> Option<f64> {
+            let (t, done0) = self.epoch_started?;
+            let batches = self.batches_done - done0;
+            let secs = t.elapsed().as_secs_f64();
+            (batches > 0 && secs > 0.0).then(|| (batches * self.batch_size) as f64 / secs)
+        }
+
+        /// Seconds left in this run.
+        pub fn eta_secs(&self) -> Option<f64> {
+            let secs = self.started?.elapsed().as_secs_f64();
+            (self.batches_done > 0)
+                .then(|| secs / self.batches_done as f64 * self.batches_left as f64)
+        }
+
+        pub fn eta_text(&self) -> String {
+            match self.eta_secs() {
+                Some(s) => format!("run ETA {}", clock(s)),
+                None => "run ETA -".into(),
+            }
+        }
+
+        /// "1,234 images/s · run ETA 3:10".
+        pub fn status(&self) -> String {
+            let rate = self
+                .images_per_s()
+                .map_or("- images/s".into(), |r| format!("{r:.0} images/s"));
+            format!("{rate} · {}", self.eta_text())
+        }
+    }
+
+    /// Seconds as `m:ss` or `h:mm:ss`.
+    pub fn clock(secs: f64) -> String {
+        let s = secs.max(0.0).round() as u64;
+        if s >= 3600 {
+            format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+        } else {
+            format!("{}:{:02}", s / 60, s % 60)
         }
     }
 }

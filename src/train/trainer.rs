@@ -33,6 +33,7 @@ pub enum Progress {
         train_size: usize,
         eval_size: usize,
         batches_per_epoch: usize,
+        batch_size: usize,
         epoch: u32,
         epochs: u32,
     },
@@ -50,6 +51,13 @@ pub enum Progress {
         loss: f64,
         lr: f64,
         images_per_s: f64,
+    },
+    /// A milestone starts: the evaluation and probe sets are embedded and
+    /// the probe is fitted (no batches meanwhile).
+    MilestoneStart {
+        epoch: u32,
+        eval_size: usize,
+        probe_size: usize,
     },
     /// A milestone is written.
     Milestone { epoch: u32, probe_acc: Option<f64> },
@@ -219,7 +227,10 @@ pub fn train(
     let eval = splits
         .test
         .fixed_subset(config.eval_size.unwrap_or(usize::MAX));
-    let probe_train = splits.train.fixed_subset(config.probe_size);
+    let probe_train = match config.probe_per_class {
+        Some(k) => splits.train.balanced_subset(k),
+        None => splits.train.fixed_subset(config.probe_size),
+    };
     let (mean, std) = data::channel_stats(&splits.train.images);
 
     tch::manual_seed(mix(config.seed, u64::MAX));
@@ -240,6 +251,7 @@ pub fn train(
         train_size: splits.train.len(),
         eval_size_used: eval.len(),
         classes: splits.classes,
+        threads: Some(opts.threads),
         config: config.clone(),
     };
     export::write_run_json(&opts.out, &meta)?;
@@ -272,11 +284,18 @@ pub fn train(
         train_size: s.train.len(),
         eval_size: s.eval.len(),
         batches_per_epoch,
+        batch_size: config.batch_size,
         epoch: st.epoch,
         epochs: config.epochs,
     });
+    let milestone_start = |epoch: u32, s: &Session| Progress::MilestoneStart {
+        epoch,
+        eval_size: s.eval.len(),
+        probe_size: s.probe_train.len(),
+    };
 
     if !opts.resume {
+        progress(milestone_start(0, &s));
         let probe_acc = s.milestone(0)?;
         export::append_scalars(
             &opts.out,
@@ -345,6 +364,7 @@ pub fn train(
         st.loss_sum = 0.0;
         st.train_secs = 0.0;
         if config.is_milestone(st.epoch) {
+            progress(milestone_start(st.epoch, &s));
             let probe_acc = s.milestone(st.epoch)?;
             record["probe_acc"] = serde_json::json!(probe_acc);
             export::append_scalars(&opts.out, &record)?;

@@ -66,12 +66,36 @@ impl Dataset {
                 labels: self.labels.clone(),
             };
         }
-        let mut idx: Vec<i64> = (0..self.len() as i64).collect();
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x5e1ec7);
-        idx.shuffle(&mut rng);
+        let mut idx = self.fixed_permutation();
         idx.truncate(n);
         idx.sort_unstable();
         self.subset(&idx)
+    }
+
+    /// The first `per_class` samples of each class in the same fixed
+    /// permutation as [`Dataset::fixed_subset`] (all of a class that has
+    /// fewer), kept in their original order: a few-shot set that is the
+    /// same for every run on the data.
+    pub fn balanced_subset(&self, per_class: usize) -> Dataset {
+        let mut taken: std::collections::HashMap<i64, usize> = Default::default();
+        let mut idx: Vec<i64> = self
+            .fixed_permutation()
+            .into_iter()
+            .filter(|&i| {
+                let n = taken.entry(self.labels[i as usize]).or_default();
+                *n += 1;
+                *n <= per_class
+            })
+            .collect();
+        idx.sort_unstable();
+        self.subset(&idx)
+    }
+
+    fn fixed_permutation(&self) -> Vec<i64> {
+        let mut idx: Vec<i64> = (0..self.len() as i64).collect();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x5e1ec7);
+        idx.shuffle(&mut rng);
+        idx
     }
 }
 
@@ -146,6 +170,25 @@ mod tests {
         assert_eq!(a.len(), 4);
         assert!(a.labels.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(d.fixed_subset(20).len(), 10);
+    }
+
+    #[test]
+    fn balanced_subset_takes_the_same_few_of_each_class() {
+        let images = Tensor::zeros([30, 1, 2, 2], (Kind::Uint8, tch::Device::Cpu));
+        // classes 0 and 1 have 12 samples each, class 2 only 6
+        let labels: Vec<i64> = (0..30).map(|i| if i < 24 { i % 2 } else { 2 }).collect();
+        let d = Dataset::new(images, labels);
+        let a = d.balanced_subset(4);
+        let count = |c: i64| a.labels.iter().filter(|&&l| l == c).count();
+        assert_eq!((count(0), count(1), count(2)), (4, 4, 4));
+        assert_eq!(d.balanced_subset(4).labels, a.labels);
+        // a class with fewer than asked gives all it has
+        let b = d.balanced_subset(8);
+        assert_eq!(b.labels.iter().filter(|&&l| l == 2).count(), 6);
+        assert_eq!(b.len(), 22);
+        // a larger set contains the smaller one (same permutation)
+        let small = d.balanced_subset(2);
+        assert_eq!(small.len(), 6);
     }
 
     #[test]
