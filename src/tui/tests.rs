@@ -171,6 +171,7 @@ fn colour_app() -> App {
         ascii: false,
         color: true,
         layer: Some("z".into()),
+        ..Options::default()
     })
     .0
 }
@@ -230,7 +231,7 @@ screens! {
         app
     };
     grid_ascii: {
-        fixture(Options { ascii: true, color: false, layer: Some("z".into()) }).0
+        fixture(Options { ascii: true, color: false, layer: Some("z".into()), ..Options::default() }).0
     };
     compare: {
         let mut app = colour_app();
@@ -239,7 +240,7 @@ screens! {
         app
     };
     compare_pinned_ascii: {
-        let mut app = fixture(Options { ascii: true, color: false, layer: Some("z".into()) }).0;
+        let mut app = fixture(Options { ascii: true, color: false, layer: Some("z".into()), ..Options::default() }).0;
         press(&mut app, KeyCode::Char(' '));
         press(&mut app, KeyCode::Down);
         press(&mut app, KeyCode::Char(' '));
@@ -294,6 +295,7 @@ fn no_size_and_no_screen_panics() {
         ascii: true,
         color: false,
         layer: None,
+        ..Options::default()
     })
     .0;
     press(&mut compare, KeyCode::Tab);
@@ -332,6 +334,7 @@ fn ascii_mode_draws_only_ascii_glyphs() {
         ascii: true,
         color: false,
         layer: Some("z".into()),
+        ..Options::default()
     })
     .0;
     for keys in [
@@ -716,6 +719,7 @@ fn hostile_app() -> App {
             ascii: false,
             color: true,
             layer: Some("z".into()),
+            ..Options::default()
         },
         t0,
     );
