@@ -17,7 +17,7 @@
 //! escape by their own rules).
 
 use crate::metrics::LayerMetrics;
-use crate::runs::analysis::{self, LayerSummary, ProbeSource};
+use crate::runs::analysis::{self, LayerSummary, ProbeChoice};
 use crate::text::{self, sanitize};
 use crate::watch::event::{EngineEvent, MilestoneKey, MilestoneResult, ScalarPoint, WatchMode};
 use serde_json::{json, Map, Value};
@@ -376,8 +376,9 @@ impl Collected {
         self.results.values().collect()
     }
 
-    /// One summary per (run, layer) with metrics.
-    pub fn summaries(&self) -> Vec<LayerSummary> {
+    /// One summary per (run, layer) with metrics, correlated with the
+    /// probe accuracy `probe` asks for.
+    pub fn summaries(&self, probe: ProbeChoice) -> Vec<LayerSummary> {
         let mut groups: BTreeMap<(&str, &str), Vec<(u64, &LayerMetrics)>> = BTreeMap::new();
         for (k, r) in &self.results {
             if let Ok(m) = &r.outcome {
@@ -391,7 +392,7 @@ impl Collected {
             .into_iter()
             .map(|((run, layer), pts)| {
                 let scalars = self.scalars.get(run).map_or(&[][..], Vec::as_slice);
-                analysis::summarize(run, layer, &pts, scalars)
+                analysis::summarize(run, layer, &pts, scalars, probe)
             })
             .collect()
     }
@@ -407,15 +408,6 @@ impl Collected {
 
 fn signed(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{v:+.2}"))
-}
-
-fn source_text(s: ProbeSource) -> &'static str {
-    match s {
-        ProbeSource::Computed => "probe_acc computed with labels",
-        ProbeSource::Scalars => "probe_acc from scalars.jsonl",
-        ProbeSource::Mixed => "probe_acc computed where labels apply, else from scalars.jsonl",
-        ProbeSource::None => "no probe_acc (no labels, no scalars.jsonl probe_acc)",
-    }
 }
 
 /// The per-run summary in `format` (JSON: one `{"event":"summary"}` line
@@ -456,7 +448,10 @@ pub fn render_summary(summaries: &[LayerSummary], format: Format) -> String {
                         .collect();
                     let _ = writeln!(out, "    latest: {}", latest.join(", "));
                 }
-                let _ = write!(out, "    {}", source_text(s.probe_source));
+                let _ = write!(out, "    {}", s.probe_text());
+                for w in &s.probe_warnings {
+                    let _ = write!(out, "\n    warning: {w}");
+                }
                 for c in &s.correlations {
                     let _ = write!(
                         out,
@@ -478,7 +473,7 @@ pub fn render_summary(summaries: &[LayerSummary], format: Format) -> String {
                 "layer",
                 "milestones",
                 "latest step",
-                "probe_acc source",
+                "probe",
             ];
             h.extend(analysis::LABEL_FREE);
             let _ = writeln!(out, "| {} |\n|{}", h.join(" | "), "---|".repeat(h.len()));
@@ -488,7 +483,7 @@ pub fn render_summary(summaries: &[LayerSummary], format: Format) -> String {
                     md_cell(&s.layer),
                     s.milestones.to_string(),
                     s.latest_step.map_or("-".into(), |v| v.to_string()),
-                    format!("{:?}", s.probe_source).to_lowercase(),
+                    md_cell(&s.probe_text()),
                 ];
                 for m in analysis::LABEL_FREE {
                     c.push(
@@ -501,6 +496,24 @@ pub fn render_summary(summaries: &[LayerSummary], format: Format) -> String {
                     );
                 }
                 let _ = writeln!(out, "| {} |", c.join(" | "));
+            }
+            let warned: Vec<&LayerSummary> = summaries
+                .iter()
+                .filter(|s| !s.probe_warnings.is_empty())
+                .collect();
+            if !warned.is_empty() {
+                out.push_str("\nProbe warnings:\n\n");
+                for s in warned {
+                    for w in &s.probe_warnings {
+                        let _ = writeln!(
+                            out,
+                            "- {} [{}]: {}",
+                            md_cell(&s.run),
+                            md_cell(&s.layer),
+                            md_cell(w)
+                        );
+                    }
+                }
             }
         }
     }

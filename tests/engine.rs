@@ -231,7 +231,7 @@ fn a_restart_loads_everything_from_the_cache_and_never_writes_into_root() {
     assert!(err1.contains("computed 5, cached 0"), "{err1}");
     let summary: Vec<&Value> = first.iter().filter(|v| v["event"] == "summary").collect();
     assert_eq!(summary.len(), 1);
-    assert_eq!(summary[0]["probe_source"], "computed");
+    assert_eq!(summary[0]["probe_source"], "own");
 
     let (second, err2) = report();
     let rows2: Vec<&Value> = second.iter().filter(|v| v["status"] == "ok").collect();

@@ -82,6 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 ascii: args.ascii,
                 color: !Theme::no_color_env(),
                 layer: None,
+                probe: Default::default(),
             };
             tui::run(&label, engine.events(), options)?;
             Ok(ExitCode::SUCCESS)

@@ -7,6 +7,7 @@ use super::out::{warn, warn_lines, Stdout, StdoutError};
 use super::UsageError;
 use crossbeam_channel::{select, Receiver};
 use sslwatch::report::{self, Collected, Format};
+use sslwatch::runs::analysis::ProbeChoice;
 use sslwatch::text;
 use sslwatch::watch::event::EngineEvent;
 use sslwatch::watch::{CacheChoice, Engine, EngineConfig, EngineError, EngineHandle, WatchChoice};
@@ -51,8 +52,34 @@ pub struct EngineArgs {
         allow_negative_numbers = true
     )]
     pub stall_warn: f64,
+    /// Which probe accuracy the summary's correlations (and the TUI's probe
+    /// curve) use. auto: the trainer's `probe_acc` from scalars.jsonl at a
+    /// milestone's step when the run logged one, else the probe sslwatch
+    /// computes with labels.npy; trainer: only scalars.jsonl (milestones
+    /// without it have no probe accuracy); own: only the probe computed
+    /// with labels.npy on the milestone's rows.
+    #[arg(long, value_enum, value_name = "SOURCE", default_value_t = ProbeArg::Auto)]
+    pub probe_source: ProbeArg,
     #[command(flatten)]
     pub metric: MetricArgs,
+}
+
+/// `--probe-source`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeArg {
+    Auto,
+    Trainer,
+    Own,
+}
+
+impl From<ProbeArg> for ProbeChoice {
+    fn from(p: ProbeArg) -> ProbeChoice {
+        match p {
+            ProbeArg::Auto => ProbeChoice::Auto,
+            ProbeArg::Trainer => ProbeChoice::Trainer,
+            ProbeArg::Own => ProbeChoice::Own,
+        }
+    }
 }
 
 /// `--flag S` as a duration between `min` and `max` seconds (exit code 2).
@@ -143,7 +170,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         follow(handle, format, &stop, None)
     } else {
         let handle = start(cfg)?;
-        once(handle, format)
+        once(handle, format, args.engine.probe_source.into())
     }
 }
 
@@ -204,7 +231,7 @@ fn print_header(
 
 /// Without `--follow`: gather until the engine has caught up and stopped,
 /// then print every row and the summary.
-fn once(handle: EngineHandle, format: Format) -> anyhow::Result<ExitCode> {
+fn once(handle: EngineHandle, format: Format, probe: ProbeChoice) -> anyhow::Result<ExitCode> {
     let events = handle.events();
     let mut all = Collected::default();
     let mut header = None;
@@ -227,7 +254,7 @@ fn once(handle: EngineHandle, format: Format) -> anyhow::Result<ExitCode> {
         warn("sslwatch: no milestones found (a run is a directory holding milestones/<step>/<layer>.npy, <step>.npz or <step>.npy)");
     } else {
         out.text(&report::render_results(&rows, format))?;
-        let summary = report::render_summary(&all.summaries(), format);
+        let summary = report::render_summary(&all.summaries(probe), format);
         if format == Format::Csv {
             warn_lines(&summary);
         } else {

@@ -31,6 +31,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ascii: args.ascii,
         color: !Theme::no_color_env(),
         layer: args.engine.layer.clone(),
+        probe: args.engine.probe_source.into(),
     };
     let engine = super::report::start(cfg)?;
     tui::run(&root, engine.events(), options)?;

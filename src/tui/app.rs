@@ -6,7 +6,7 @@ use super::event::Event;
 use super::keys::{self, Action};
 use super::series;
 use crate::metrics::LayerMetrics;
-use crate::runs::analysis::{metric_value, summarize, LayerSummary};
+use crate::runs::analysis::{metric_value, summarize, LayerSummary, ProbeChoice};
 use crate::watch::event::{EngineEvent, MilestoneResult, RunInfo, RunMeta, ScalarPoint, WatchMode};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -29,6 +29,9 @@ pub struct Options {
     pub color: bool,
     /// `--layer`: the layer to show first.
     pub layer: Option<String>,
+    /// `--probe-source`: the probe accuracy of the probe curve and the
+    /// detail's correlations.
+    pub probe: ProbeChoice,
 }
 
 /// A metric the UI shows.
@@ -98,8 +101,8 @@ impl Metric {
         }
     }
 
-    /// The value in one layer's metrics (probe accuracy without the scalar
-    /// fallback; see [`App::series`]).
+    /// The value in one layer's metrics (the own probe accuracy, without
+    /// the trainer's; see [`App::series`]).
     pub fn of(self, m: &LayerMetrics) -> Option<f64> {
         metric_value(m, self.key()).filter(|x| x.is_finite())
     }
@@ -133,8 +136,8 @@ pub struct RunState {
     pub info: RunInfo,
     /// By step.
     pub milestones: BTreeMap<u64, Milestone>,
-    /// `probe_acc` from `scalars.jsonl`, by step (fallback for milestones
-    /// whose layers have no probe accuracy).
+    /// The trainer's `probe_acc` from `scalars.jsonl`, by step (see
+    /// [`ProbeChoice`]).
     pub scalar_probe: BTreeMap<u64, f64>,
     /// When the last new result arrived after the engine caught up.
     pub last_new: Option<Instant>,
@@ -631,10 +634,11 @@ impl App {
     }
 
     /// One run's values of `metric` on `layer`, one per milestone in step
-    /// order, smoothed when smoothing is on. Probe accuracy falls back to
-    /// the run's `scalars.jsonl` value at that step.
+    /// order, smoothed when smoothing is on. Probe accuracy is the one
+    /// `--probe-source` chooses (the trainer's `scalars.jsonl` value at
+    /// that step, the own one, or the first then the other).
     pub fn series(&self, run: &RunState, metric: Metric, layer: &str) -> Vec<(u64, Option<f64>)> {
-        let raw = raw_series(run, metric, layer);
+        let raw = raw_series(run, metric, layer, self.options.probe);
         if !self.smoothing {
             return raw;
         }
@@ -656,7 +660,12 @@ impl App {
 }
 
 /// Unsmoothed values (see [`App::series`]).
-pub fn raw_series(run: &RunState, metric: Metric, layer: &str) -> Vec<(u64, Option<f64>)> {
+pub fn raw_series(
+    run: &RunState,
+    metric: Metric,
+    layer: &str,
+    probe: ProbeChoice,
+) -> Vec<(u64, Option<f64>)> {
     run.milestones
         .iter()
         .map(|(step, m)| {
@@ -665,12 +674,9 @@ pub fn raw_series(run: &RunState, metric: Metric, layer: &str) -> Vec<(u64, Opti
                 _ => None,
             };
             let v = match metric {
-                Metric::ProbeAcc => from_layer.or_else(|| {
-                    run.scalar_probe
-                        .get(step)
-                        .copied()
-                        .filter(|v| v.is_finite())
-                }),
+                Metric::ProbeAcc => probe
+                    .pick(from_layer, run.scalar_probe.get(step).copied())
+                    .map(|(v, _)| v),
                 _ => from_layer,
             };
             (*step, v)
@@ -680,8 +686,9 @@ pub fn raw_series(run: &RunState, metric: Metric, layer: &str) -> Vec<(u64, Opti
 
 /// The engine's per-run summary of one layer (latest values, Spearman
 /// correlations with probe accuracy), from what the UI holds: the layer's
-/// metrics per milestone and the `scalars.jsonl` probe accuracies.
-pub fn layer_summary(run: &RunState, layer: &str) -> LayerSummary {
+/// metrics per milestone and the `scalars.jsonl` probe accuracies,
+/// correlated with the probe accuracy `probe` chooses.
+pub fn layer_summary(run: &RunState, layer: &str, probe: ProbeChoice) -> LayerSummary {
     let points: Vec<(u64, &LayerMetrics)> = run
         .milestones
         .iter()
@@ -698,7 +705,7 @@ pub fn layer_summary(run: &RunState, layer: &str) -> LayerSummary {
             values: BTreeMap::from([("probe_acc".to_string(), v)]),
         })
         .collect();
-    summarize(&run.info.name, layer, &points, &scalars)
+    summarize(&run.info.name, layer, &points, &scalars, probe)
 }
 
 fn probe_points(points: &[ScalarPoint]) -> BTreeMap<u64, f64> {

@@ -6,6 +6,7 @@ use super::app::{App, Metric, Options, Overlay, Screen, MAX_MILESTONES_PER_RUN};
 use super::event::Event;
 use super::view;
 use crate::metrics::LayerMetrics;
+use crate::runs::analysis::ProbeChoice;
 use crate::watch::event::{
     EngineEvent, MilestoneKey, MilestoneResult, RunInfo, RunMeta, ScalarPoint, WatchMode,
 };
@@ -171,6 +172,7 @@ fn colour_app() -> App {
         ascii: false,
         color: true,
         layer: Some("z".into()),
+        ..Options::default()
     })
     .0
 }
@@ -230,7 +232,7 @@ screens! {
         app
     };
     grid_ascii: {
-        fixture(Options { ascii: true, color: false, layer: Some("z".into()) }).0
+        fixture(Options { ascii: true, color: false, layer: Some("z".into()), ..Options::default() }).0
     };
     compare: {
         let mut app = colour_app();
@@ -239,7 +241,7 @@ screens! {
         app
     };
     compare_pinned_ascii: {
-        let mut app = fixture(Options { ascii: true, color: false, layer: Some("z".into()) }).0;
+        let mut app = fixture(Options { ascii: true, color: false, layer: Some("z".into()), ..Options::default() }).0;
         press(&mut app, KeyCode::Char(' '));
         press(&mut app, KeyCode::Down);
         press(&mut app, KeyCode::Char(' '));
@@ -294,6 +296,7 @@ fn no_size_and_no_screen_panics() {
         ascii: true,
         color: false,
         layer: None,
+        ..Options::default()
     })
     .0;
     press(&mut compare, KeyCode::Tab);
@@ -332,6 +335,7 @@ fn ascii_mode_draws_only_ascii_glyphs() {
         ascii: true,
         color: false,
         layer: Some("z".into()),
+        ..Options::default()
     })
     .0;
     for keys in [
@@ -716,6 +720,7 @@ fn hostile_app() -> App {
             ascii: false,
             color: true,
             layer: Some("z".into()),
+            ..Options::default()
         },
         t0,
     );
@@ -867,4 +872,80 @@ fn render_buffer(buf: &ratatui::buffer::Buffer) -> String {
     (0..buf.area.height)
         .map(|y| render_row(buf, y) + "\n")
         .collect()
+}
+
+/// One labelled run whose trainer's probe (scalars.jsonl) falls from 0.989
+/// to 0.974 (barely moving) while the own probe rises from 0.50 to 0.75;
+/// entropy rises with the step.
+fn disagreeing_probe_app(probe: ProbeChoice) -> App {
+    let t0 = Instant::now();
+    let mut app = App::new(
+        ROOT,
+        Options {
+            layer: Some("z".into()),
+            probe,
+            ..Options::default()
+        },
+        t0,
+    );
+    let run = "digits/simclr";
+    let feed = |app: &mut App, ev: EngineEvent| app.update(Event::Engine(ev), t0);
+    feed(
+        &mut app,
+        EngineEvent::RunFound(info(run, Some("simclr"), Some("digits"), true)),
+    );
+    let trainer = [0.989, 0.986, 0.983, 0.980, 0.977, 0.974];
+    let points = trainer
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| ScalarPoint {
+            step: 10 * (i as u64 + 1),
+            values: BTreeMap::from([("probe_acc".to_string(), p)]),
+        })
+        .collect();
+    feed(
+        &mut app,
+        EngineEvent::Scalars {
+            run: run.into(),
+            points,
+        },
+    );
+    for i in 0..6 {
+        let mut m = metrics(i, 1.0, true);
+        m.entropy_bits = Some(4.0 + 0.1 * i as f64);
+        m.probe_acc = Some(0.5 + 0.05 * i as f64);
+        app.update(result(run, i, "z", Ok(m)), t0);
+    }
+    press(&mut app, KeyCode::Enter);
+    app
+}
+
+#[test]
+fn detail_says_which_probe_it_correlates_with_and_warns_when_it_cannot_move() {
+    let auto = render(&disagreeing_probe_app(ProbeChoice::Auto), 80, 24);
+    let own = render(&disagreeing_probe_app(ProbeChoice::Own), 80, 24);
+    let row = |screen: &str, start: &str| -> String {
+        screen
+            .lines()
+            .find(|l| l.starts_with(&format!("│{start}")))
+            .unwrap_or_else(|| panic!("no {start} row in\n{screen}"))
+            .to_string()
+    };
+    // Auto prefers the trainer's probe: entropy rises while it falls.
+    assert!(
+        auto.contains("probe: trainer (scalars.jsonl probe_acc)"),
+        "{auto}"
+    );
+    assert!(row(&auto, "entropy").contains("-1.00 -1.00"), "{auto}");
+    assert!(row(&auto, "probe acc").contains("0.97"), "{auto}");
+    assert!(
+        auto.contains("! probe at the first milestone (step 10: 0.989) is within 0.03"),
+        "{auto}"
+    );
+    // Own: the labels.npy probe rises with entropy, and has room to move.
+    assert!(own.contains("probe: own (labels.npy"), "{own}");
+    assert!(row(&own, "entropy").contains("+1.00 +1.00"), "{own}");
+    assert!(row(&own, "probe acc").contains("0.75"), "{own}");
+    assert!(!own.contains("! probe"), "{own}");
+    insta::assert_snapshot!("detail_trainer_probe_warning_80x24", auto);
 }

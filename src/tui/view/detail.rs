@@ -1,11 +1,13 @@
 //! Run detail: every metric of one run over its milestones, the Spearman
 //! correlation of each label-free metric with probe accuracy (all
-//! milestones, and without the first 20%), the latest milestone's numbers
-//! per layer, and its errors and warnings.
+//! milestones, and without the first 20%), where that probe accuracy came
+//! from and why it may not carry a correlation, the latest milestone's
+//! numbers per layer, and its errors and warnings.
 
 use super::format;
 use super::sparkline::Sparkline;
 use crate::text::{self, sanitize};
+use crate::runs::analysis::LayerSummary;
 use crate::tui::app::{App, Metric, RunState};
 use crate::tui::series;
 use crate::tui::theme::Theme;
@@ -53,10 +55,15 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         return;
     }
 
+    // Correlations on the raw values (smoothing is for the eye only), from
+    // the engine's summary, the same numbers `report` prints.
+    let summary = crate::tui::app::layer_summary(run, &layer, app.options.probe);
+    let mut lines = probe_lines(theme, &summary);
+    let below = lines.len() as u16;
     let mut y = inner.y;
-    y = draw_curves(app, theme, frame, inner, y, run, &layer);
+    y = draw_curves(app, theme, frame, inner, y, run, &layer, &summary, below);
     y += 1;
-    let lines = latest_lines(app, theme, run);
+    lines.extend(latest_lines(app, theme, run));
     if y < inner.bottom() {
         let rect = Rect {
             y,
@@ -67,8 +74,23 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     }
 }
 
+/// Where the probe accuracy came from, then each probe warning.
+fn probe_lines<'a>(theme: &Theme, summary: &LayerSummary) -> Vec<Line<'a>> {
+    let mut lines = vec![Line::styled(summary.probe_text(), theme.dim())];
+    lines.extend(
+        summary
+            .probe_warnings
+            .iter()
+            .map(|w| Line::from(format!("! {w}"))),
+    );
+    lines
+}
+
 /// One line per metric: sparkline, latest value, trend and, for the
-/// label-free ones, the correlation with probe accuracy. Returns the next y.
+/// label-free ones, the correlation with probe accuracy. `below`: lines
+/// drawn between the curves and the latest-milestone table. Returns the
+/// next y.
+#[allow(clippy::too_many_arguments)]
 fn draw_curves(
     app: &App,
     theme: &Theme,
@@ -77,6 +99,8 @@ fn draw_curves(
     mut y: u16,
     run: &RunState,
     layer: &str,
+    summary: &LayerSummary,
+    below: u16,
 ) -> u16 {
     let w = inner.width as usize;
     let spark_w = w.saturating_sub(NAME_W + VALUE_W + CORR_W + 1);
@@ -99,9 +123,6 @@ fn draw_curves(
     );
     super::put(frame.buffer_mut(), inner.x, y, header, w, theme.strong());
     y += 1;
-    // Correlations on the raw values (smoothing is for the eye only), from
-    // the engine's summary, the same numbers `report` prints.
-    let summary = crate::tui::app::layer_summary(run, layer);
     if y < inner.bottom() {
         let sub = format!(
             "{:>width$}",
@@ -111,9 +132,9 @@ fn draw_curves(
         super::put(frame.buffer_mut(), inner.x, y, sub, w, theme.dim());
         y += 1;
     }
-    // Taller sparklines when the terminal has room (the latest-milestone
-    // table and notes below need about 8 lines).
-    let spare = inner.bottom().saturating_sub(y + 8);
+    // Taller sparklines when the terminal has room (the probe lines, then
+    // the latest-milestone table and notes below need about 8 lines).
+    let spare = inner.bottom().saturating_sub(y + 8 + below);
     let row_h = (spare / Metric::ALL.len() as u16).clamp(1, 5);
     for metric in Metric::ALL {
         if y + row_h > inner.bottom() {
