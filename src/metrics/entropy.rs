@@ -325,7 +325,7 @@ mod tests {
     /// (-1)^popcount(i & k). Columns 1..15 sum to 0 and are orthogonal,
     /// each with squared norm 16.
     fn hadamard16(i: usize, k: usize) -> f32 {
-        if (i & k).count_ones() % 2 == 0 {
+        if (i & k).count_ones().is_multiple_of(2) {
             1.0
         } else {
             -1.0
