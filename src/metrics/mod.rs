@@ -26,10 +26,12 @@ use std::time::Instant;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum EntropyEstimator {
-    /// Per-dimension equal-width histogram entropy, averaged over dimensions.
+    /// Per-dimension equal-width histogram entropy, averaged over the
+    /// non-constant dimensions (dead units left out, with a warning).
     #[default]
     Hist,
-    /// Gaussian differential entropy from the covariance spectrum.
+    /// Gaussian differential entropy from the covariance spectrum, with a
+    /// ridge of 1e-4 x trace/D on every eigenvalue.
     Gauss,
     /// Kozachenko-Leonenko k=3 nearest-neighbour estimator.
     Knn,
