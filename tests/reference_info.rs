@@ -1,7 +1,8 @@
 //! Cross-checks of the information metrics against the Python reference
 //! implementations: scikit-learn's `adjusted_mutual_info_score`, scipy's
-//! `spearmanr`, and numpy versions of the histogram entropy, RankMe and the
-//! Gaussian entropy written from their definitions.
+//! `spearmanr`, and numpy versions of the histogram entropy (mean over the
+//! non-constant columns), RankMe and the ridge-regularised Gaussian entropy
+//! written from their definitions in the README.
 //!
 //! Needs python3 with numpy, scipy and scikit-learn. Without them the tests
 //! print "skipped: scikit-learn not installed" and pass, unless
@@ -159,6 +160,43 @@ fn mixed_matrix(rng: &mut ChaCha8Rng, n: usize, d: usize) -> Array2<f32> {
     x
 }
 
+/// The README's histogram entropy in numpy: H_j over the non-constant
+/// columns, their mean; None (JSON null) when every column is constant.
+const HIST_PY: &str = r#"
+import numpy as np
+def hist_entropy(x, bins):
+    hs = []
+    for col in x.T:
+        lo, hi = col.min(), col.max()
+        if hi == lo:
+            continue
+        idx = np.minimum(np.floor((col - lo) / (hi - lo) * bins), bins - 1).astype(np.int64)
+        p = np.bincount(idx, minlength=bins) / len(col)
+        p = p[p > 0]
+        hs.append(float(-(p * np.log2(p)).sum()))
+    return float(np.mean(hs)) if hs else None
+"#;
+
+/// The README's Gaussian entropy in numpy: covariance (ddof 1) eigenvalues,
+/// negatives set to 0, plus the ridge 1e-4 * trace(C) / D.
+const GAUSS_PY: &str = r#"
+import numpy as np
+def gauss_entropy(x):
+    c = np.atleast_2d(np.cov(x, rowvar=False, ddof=1))
+    lam = np.maximum(np.linalg.eigvalsh(c), 0.0) + 1e-4 * np.trace(c) / c.shape[0]
+    return float(0.5 * np.log2(2 * np.pi * np.e * lam).sum())
+"#;
+
+/// `x` after a ReLU: every value below 0 becomes exactly 0, and the columns
+/// in `dead` are pushed below 0 entirely first (dead units).
+fn post_relu(x: &Array2<f32>, dead: &[usize]) -> Array2<f32> {
+    let mut y = x.clone();
+    for &j in dead {
+        y.column_mut(j).mapv_inplace(|v| -v.abs() - 1.0);
+    }
+    y.mapv(|v| v.max(0.0))
+}
+
 #[test]
 fn hist_entropy_matches_numpy_definition() {
     if !reference_available() {
@@ -168,28 +206,83 @@ fn hist_entropy_matches_numpy_definition() {
     let mut rng = ChaCha8Rng::seed_from_u64(12);
     let x = mixed_matrix(&mut rng, 3000, 12);
     write_f32(dir.path(), "x.npy", &x);
-    let script = r#"
-import sys, json, numpy as np
+    let script = format!(
+        r#"{HIST_PY}
+import sys, json
 x = np.load(sys.argv[1] + "/x.npy").astype(np.float64)
-def hist_entropy(x, bins):
-    hs = []
-    for col in x.T:
-        lo, hi = col.min(), col.max()
-        if hi == lo:
-            hs.append(0.0)
-            continue
-        idx = np.minimum(np.floor((col - lo) / (hi - lo) * bins), bins - 1).astype(np.int64)
-        p = np.bincount(idx, minlength=bins) / len(col)
-        p = p[p > 0]
-        hs.append(float(-(p * np.log2(p)).sum()))
-    return float(np.mean(hs))
 print(json.dumps([hist_entropy(x, b) for b in (64, 7, 1, 300)]))
-"#;
-    let want = f64s(&python(script, dir.path()));
+"#
+    );
+    let want = f64s(&python(&script, dir.path()));
     for (bins, w) in [64, 7, 1, 300].into_iter().zip(want) {
-        let got = entropy::hist_entropy_bits(x.view(), bins);
-        assert!((got - w).abs() < 1e-9, "bins={bins}: {got} vs numpy {w}");
+        let h = entropy::hist_entropy(x.view(), bins);
+        // Column 1 of mixed_matrix is constant.
+        assert_eq!(h.constant_columns, 1);
+        assert!(
+            (h.bits - w).abs() < 1e-9,
+            "bins={bins}: {} vs numpy {w}",
+            h.bits
+        );
     }
+}
+
+#[test]
+fn hist_entropy_of_a_post_relu_layer_matches_numpy() {
+    // A 600 x 256 post-ReLU layer with 46 dead units (18%, as in the
+    // SimSiam h layers at epoch 0) and about half exact zeros elsewhere;
+    // through compute_layer too, which names the dead units in a warning.
+    // And a layer of dead units only: numpy's None, sslwatch's null.
+    if !reference_available() {
+        return;
+    }
+    let dir = TempDir::new().expect("temp dir");
+    let mut rng = ChaCha8Rng::seed_from_u64(16);
+    let dead: Vec<usize> = (0..46).map(|i| 2 + 5 * i).collect();
+    let x = Array2::from_shape_simple_fn((600, 256), || rng.sample::<f32, _>(StandardNormal));
+    let h = post_relu(&x, &dead);
+    write_f32(dir.path(), "h.npy", &h);
+    let all_dead = Array2::<f32>::from_elem((50, 8), 0.0);
+    write_f32(dir.path(), "dead.npy", &all_dead);
+    let script = format!(
+        r#"{HIST_PY}
+import sys, json
+d = sys.argv[1]
+h = np.load(d + "/h.npy").astype(np.float64)
+dead = np.load(d + "/dead.npy").astype(np.float64)
+print(json.dumps([[hist_entropy(h, b) for b in (64, 16)], hist_entropy(dead, 64)]))
+"#
+    );
+    let want = python(&script, dir.path());
+    let per_bins = f64s(&want[0]);
+    for (bins, w) in [64, 16].into_iter().zip(per_bins) {
+        let got = entropy::hist_entropy(h.view(), bins);
+        assert_eq!(got.constant_columns, 46);
+        assert!(
+            (got.bits - w).abs() < 1e-9,
+            "bins={bins}: {} vs numpy {w}",
+            got.bits
+        );
+        let s = MetricSettings {
+            k: Some(2),
+            entropy_bins: bins,
+            ..MetricSettings::default()
+        };
+        let (m, _) = compute_layer(h.view(), None, &s).expect("metrics");
+        let e = m.entropy_bits.expect("entropy");
+        assert!(
+            (e - w).abs() < 1e-9,
+            "compute_layer bins={bins}: {e} vs numpy {w}"
+        );
+        assert!(
+            m.warnings
+                .iter()
+                .any(|w| w.starts_with("46 of 256 columns are constant")),
+            "{:?}",
+            m.warnings
+        );
+    }
+    assert!(want[1].is_null(), "numpy: {}", want[1]);
+    assert!(entropy::hist_entropy_bits(all_dead.view(), 64).is_nan());
 }
 
 #[test]
@@ -248,21 +341,20 @@ fn rankme_and_gauss_match_numpy_spectra() {
     for (i, m) in mats.iter().enumerate() {
         write_f32(dir.path(), &format!("x{i}.npy"), m);
     }
-    let script = r#"
-import sys, json, numpy as np
+    let script = format!(
+        r#"{GAUSS_PY}
+import sys, json
 out = []
 for i in range(3):
-    x = np.load(f"{sys.argv[1]}/x{i}.npy").astype(np.float64)
+    x = np.load(f"{{sys.argv[1]}}/x{{i}}.npy").astype(np.float64)
     s = np.linalg.svd(x, compute_uv=False)
     p = s / s.sum() + 1e-7
     rankme = float(np.exp(-(p * np.log(p)).sum()))
-    lam = np.linalg.eigvalsh(np.cov(x, rowvar=False, ddof=1))
-    lam = np.maximum(lam, 1e-12 * lam.max())
-    gauss = float(0.5 * np.log2(2 * np.pi * np.e * lam).sum())
-    out.append([rankme, gauss])
+    out.append([rankme, gauss_entropy(x)])
 print(json.dumps(out))
-"#;
-    let want = python(script, dir.path());
+"#
+    );
+    let want = python(&script, dir.path());
     let want = want.as_array().expect("array");
     for (i, (m, w)) in mats.iter().zip(want).enumerate() {
         let w = f64s(w);
@@ -293,14 +385,14 @@ fn gauss_entropy_of_data_beyond_f32_range_is_numpys_plus_d_log2_scale() {
     let mut rng = ChaCha8Rng::seed_from_u64(15);
     let x = mixed_matrix(&mut rng, 1500, 24);
     write_f32(dir.path(), "x.npy", &x);
-    let script = r#"
-import sys, json, numpy as np
+    let script = format!(
+        r#"{GAUSS_PY}
+import sys, json
 x = np.load(sys.argv[1] + "/x.npy").astype(np.float64)
-lam = np.linalg.eigvalsh(np.cov(x, rowvar=False, ddof=1))
-lam = np.maximum(lam, 1e-12 * lam.max())
-print(json.dumps([float(0.5 * np.log2(2 * np.pi * np.e * lam).sum())]))
-"#;
-    let want = f64s(&python(script, dir.path()))[0];
+print(json.dumps([gauss_entropy(x)]))
+"#
+    );
+    let want = f64s(&python(&script, dir.path()))[0];
     let s = MetricSettings {
         entropy: EntropyEstimator::Gauss,
         ..MetricSettings::default()
@@ -318,5 +410,40 @@ print(json.dumps([float(0.5 * np.log2(2 * np.pi * np.e * lam).sum())]))
     assert!(
         (got - (want + d * 300.0)).abs() <= 1e-4 * want.abs().max(1.0),
         "prescaled 2^300: {got} vs numpy {want} + {d} * 300"
+    );
+}
+
+#[test]
+fn gauss_entropy_with_rows_below_dimensions_is_finite_and_matches_numpy() {
+    // The SimSiam z/p shape: 359 rows of a 2048-wide layer, where the old
+    // 1e-12 floor gave about -26,000 bits for standard normal data; the
+    // same rows spread twice as wide have exactly D = 2048 bits more.
+    // (compute_layer's warning for N <= D is checked in metrics::tests.)
+    if !reference_available() {
+        return;
+    }
+    let dir = TempDir::new().expect("temp dir");
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    let a = Array2::from_shape_simple_fn((359, 2048), || rng.sample::<f32, _>(StandardNormal));
+    write_f32(dir.path(), "a.npy", &a);
+    let script = format!(
+        r#"{GAUSS_PY}
+import sys, json
+print(json.dumps([gauss_entropy(np.load(sys.argv[1] + "/a.npy").astype(np.float64))]))
+"#
+    );
+    let want = f64s(&python(&script, dir.path()))[0];
+    let got = entropy::gauss_entropy_bits(a.view());
+    assert!(
+        (got - want).abs() <= 1e-6 * want.abs(),
+        "gauss {got} vs numpy {want}"
+    );
+    // About -6,600 bits: 358 directions the sample supports (about 3.3 bits
+    // each) and 1,690 carrying only the ridge (about -4.6 bits each).
+    assert!(got > -8_000.0 && got < -5_000.0, "{got}");
+    let wider = entropy::gauss_entropy_bits(a.mapv(|v| v * 2.0).view());
+    assert!(
+        (wider - (got + 2048.0)).abs() < 1e-9 * got.abs(),
+        "{wider} vs {got} + 2048"
     );
 }

@@ -7,22 +7,48 @@ use ndarray::ArrayView2;
 /// Rows per task in the histogram passes.
 pub(crate) const ROW_BLOCK: usize = 512;
 
-/// Eigenvalues of the covariance are floored at this fraction of the largest.
-const EIGEN_FLOOR: f64 = 1e-12;
+/// The Gaussian estimator's ridge: `GAUSS_RIDGE * trace(C) / D` (that
+/// fraction of the mean covariance eigenvalue) is added to every eigenvalue.
+pub const GAUSS_RIDGE: f64 = 1e-4;
 
-/// Mean over dimensions of the histogram entropy with `bins` equal-width bins.
-///
-/// For each column j (the caller passes only finite rows): if its max equals
-/// its min, H_j = 0; otherwise the B = `bins` bins split [min, max] evenly,
-/// a value v falls in bin `floor((v - min) / (max - min) * B)` (in f64),
-/// clamped to B - 1 so that the max lands in the last bin, and
-/// H_j = -sum p log2 p over the non-empty bins. The result is the mean of H_j.
-///
-/// NaN when `x` has no rows or no columns, or `bins` is 0.
+/// The histogram entropy of a matrix and how many of its columns were left
+/// out as constant.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HistEntropy {
+    /// Mean of H_j over the non-constant columns, in bits; NaN when every
+    /// column is constant (or for the degenerate inputs of [`hist_entropy`]).
+    pub bits: f64,
+    /// Columns whose max equals their min (dead units), left out of `bits`.
+    pub constant_columns: usize,
+}
+
+/// [`hist_entropy`]'s value alone.
 pub fn hist_entropy_bits(x: ArrayView2<f32>, bins: usize) -> f64 {
+    hist_entropy(x, bins).bits
+}
+
+/// Mean over the non-constant dimensions of the histogram entropy with
+/// `bins` equal-width bins.
+///
+/// A column whose max equals its min (the caller passes only finite rows) is
+/// constant: a dead unit, typical of post-ReLU layers, that carries no
+/// information. It is counted in `constant_columns` and left out of the
+/// mean, so the value describes the units that vary instead of falling with
+/// the share of dead ones. For every other column j the B = `bins` bins split
+/// [min, max] evenly, a value v falls in bin `floor((v - min) / (max - min) * B)`
+/// (in f64), clamped to B - 1 so that the max lands in the last bin, and
+/// H_j = -sum p log2 p over the non-empty bins. Exact zeros of a partly-zero
+/// column are ordinary values (they fill the bin of 0).
+///
+/// `bits` is NaN when `x` has no rows or no columns, `bins` is 0, or every
+/// column is constant.
+pub fn hist_entropy(x: ArrayView2<f32>, bins: usize) -> HistEntropy {
     let (n, d) = x.dim();
     if n == 0 || d == 0 || bins == 0 {
-        return f64::NAN;
+        return HistEntropy {
+            bits: f64::NAN,
+            constant_columns: 0,
+        };
     }
     let (lo, hi) = column_ranges(x);
     let lo: Vec<f64> = lo.into_iter().map(f64::from).collect();
@@ -67,21 +93,24 @@ pub fn hist_entropy_bits(x: ArrayView2<f32>, bins: usize) -> f64 {
     let total: f64 = counts
         .chunks_exact(bins)
         .zip(&width)
-        .map(|(col, &w)| {
-            if w > 0.0 {
-                col.iter()
-                    .filter(|&&c| c > 0)
-                    .map(|&c| {
-                        let p = c as f64 * inv_n;
-                        -p * p.log2()
-                    })
-                    .sum::<f64>()
-            } else {
-                0.0
-            }
+        .filter(|(_, &w)| w > 0.0)
+        .map(|(col, _)| {
+            col.iter()
+                .filter(|&&c| c > 0)
+                .map(|&c| {
+                    let p = c as f64 * inv_n;
+                    -p * p.log2()
+                })
+                .sum::<f64>()
         })
         .sum();
-    total / d as f64
+    let constant_columns = width.iter().filter(|&&w| w <= 0.0).count();
+    let varying = d - constant_columns;
+    HistEntropy {
+        // 0 / 0 is NaN: no column varies.
+        bits: total / varying as f64,
+        constant_columns,
+    }
 }
 
 /// The bin of each value of a row: floor((v - lo) / width * bins), clamped
@@ -126,11 +155,26 @@ fn column_ranges(x: ArrayView2<f32>) -> (Vec<f32>, Vec<f32>) {
     (lo, hi)
 }
 
-/// Gaussian differential entropy from the covariance eigenvalues, in bits.
+/// Gaussian differential entropy of the ridge-regularised sample
+/// covariance, in bits.
 ///
-/// The covariance is the sample covariance with ddof = 1 (divided by N - 1),
-/// accumulated in f64. With its eigenvalues lambda_j floored at 1e-12 times
-/// the largest, H = 0.5 * sum_j log2(2 pi e lambda_j).
+/// C is the sample covariance with ddof = 1 (divided by N - 1), accumulated
+/// in f64, with eigenvalues lambda_j (negative rounding noise set to 0). Every
+/// eigenvalue gets the same ridge delta = [`GAUSS_RIDGE`] * trace(C) / D
+/// (1e-4 of the mean eigenvalue), and
+/// H = 0.5 * sum_j log2(2 pi e (lambda_j + delta)),
+/// the entropy of a Gaussian with covariance C + delta I.
+///
+/// Why: with N <= D rows (a 2048-wide projector seen on a few hundred
+/// samples) or a collapsed embedding, at least D - rank(C) eigenvalues are 0
+/// and the unregularised entropy is -infinity (an eigenvalue floor makes it
+/// a large negative number set by the floor). The ridge gives each such
+/// direction 0.5 log2(2 pi e delta) bits, finite and proportional to the
+/// data's scale, so the value stays comparable across steps. On full-rank
+/// data the ridge adds 0.5 sum_j log2(1 + delta / lambda_j) bits: with every
+/// lambda_j near the mean, about 0.5 * 1e-4 / ln 2 = 7.2e-5 bits per
+/// dimension (a relative change of about 3.5e-5 for unit-variance data).
+/// Scaling the data by c adds exactly D log2 c bits.
 ///
 /// NaN with fewer than 2 rows or no columns, a zero covariance (every
 /// column constant), non-finite values, or if the eigensolver fails.
@@ -140,19 +184,22 @@ pub fn gauss_entropy_bits(x: ArrayView2<f32>) -> f64 {
         return f64::NAN;
     }
     let means = column_means(x);
-    let Some(eig) = sym_eigenvalues_lower(&gram_lower(x, Some(&means))) else {
+    let gram = gram_lower(x, Some(&means));
+    let Some(eig) = sym_eigenvalues_lower(&gram) else {
         return f64::NAN;
     };
     let scale = 1.0 / (n - 1) as f64;
-    let largest = eig.iter().fold(0.0f64, |m, &l| m.max(l)) * scale;
-    if largest.is_nan() || largest <= 0.0 {
+    // The trace from the diagonal: the sum of the column variances, exact to
+    // rounding whatever the eigensolver does with the small end.
+    let trace = (0..d).map(|j| gram[(j, j)]).sum::<f64>() * scale;
+    if trace.is_nan() || trace <= 0.0 {
         return f64::NAN;
     }
-    let floor = EIGEN_FLOOR * largest;
+    let delta = GAUSS_RIDGE * trace / d as f64;
     let two_pi_e = 2.0 * std::f64::consts::PI * std::f64::consts::E;
     0.5 * eig
         .iter()
-        .map(|&l| (two_pi_e * (l * scale).max(floor)).log2())
+        .map(|&l| (two_pi_e * ((l * scale).max(0.0) + delta)).log2())
         .sum::<f64>()
 }
 
@@ -166,6 +213,8 @@ mod tests {
     use super::*;
     use ndarray::{array, Array2};
 
+    const TWO_PI_E: f64 = 2.0 * std::f64::consts::PI * std::f64::consts::E;
+
     #[test]
     fn hist_counts_two_one_one_give_one_and_a_half_bits() {
         // Column 0.0, 0.1, 1.0, 3.0 with 3 bins over [0, 3] (width 1):
@@ -176,12 +225,45 @@ mod tests {
     }
 
     #[test]
-    fn hist_constant_column_is_zero_and_mean_is_over_columns() {
-        // Column 0 constant -> 0 bits; column 1 is (0, 1) with 2 bins:
-        // counts [1, 1] -> 1 bit. Mean over the two columns = 0.5.
+    fn hist_constant_columns_are_left_out_of_the_mean() {
+        // Column 0 constant (left out); column 1 is (0, 1) with 2 bins:
+        // counts [1, 1] -> 1 bit. Mean over the one varying column = 1.0
+        // (the old mean over both columns was 0.5).
         let x = array![[5.0f32, 0.0], [5.0, 1.0]];
-        assert!((hist_entropy_bits(x.view(), 2) - 0.5).abs() < 1e-12);
-        assert_eq!(hist_entropy_bits(array![[2.0f32], [2.0]].view(), 8), 0.0);
+        let h = hist_entropy(x.view(), 2);
+        assert_eq!(h.constant_columns, 1);
+        assert!((h.bits - 1.0).abs() < 1e-12, "{h:?}");
+    }
+
+    #[test]
+    fn hist_of_only_constant_columns_is_nan_not_zero() {
+        let h = hist_entropy(array![[2.0f32, 0.0], [2.0, 0.0]].view(), 8);
+        assert_eq!(h.constant_columns, 2);
+        assert!(h.bits.is_nan(), "{h:?}");
+    }
+
+    #[test]
+    fn hist_of_a_post_relu_layer_averages_the_live_units() {
+        // 4 rows after a ReLU, 2 bins:
+        // col 0 (0, 0, 0, 0): dead unit, constant, left out.
+        // col 1 (0, 0, 0, 2): partly zero, width 2; 0 -> bin 0, 2 -> bin 2
+        //   clamped to 1: counts [3, 1], H = -(3/4 log2 3/4 + 1/4 log2 1/4)
+        //   = 0.811278 bits (the spike at 0 is kept as a bin like any other).
+        // col 2 (0, 1, 2, 3): width 3; 0 -> 0, 1 -> floor(2/3) = 0,
+        //   2 -> floor(4/3) = 1, 3 -> 2 clamped to 1: counts [2, 2], 1 bit.
+        // Mean over the two live columns: (0.811278 + 1) / 2 = 0.905639
+        // (over all three, as before: 0.603759).
+        let x = array![
+            [0.0f32, 0.0, 0.0],
+            [0.0, 0.0, 1.0],
+            [0.0, 0.0, 2.0],
+            [0.0, 2.0, 3.0]
+        ];
+        let h1 = -(0.75f64 * 0.75f64.log2() + 0.25 * 0.25f64.log2());
+        let h = hist_entropy(x.view(), 2);
+        assert_eq!(h.constant_columns, 1);
+        assert!((h.bits - (h1 + 1.0) / 2.0).abs() < 1e-12, "{h:?}");
+        assert!((h.bits - 0.905_639).abs() < 1e-6);
     }
 
     #[test]
@@ -211,27 +293,117 @@ mod tests {
         // Column 0: (-1, 1, -1, 1), mean 0, sum of squares 4, variance 4/3.
         // Column 1: (-2, -2, 2, 2), mean 0, sum of squares 16, variance 16/3.
         // Cross products: 2 - 2 - 2 + 2 = 0, so the eigenvalues are 4/3, 16/3.
-        // H = 0.5 (log2(2 pi e 4/3) + log2(2 pi e 16/3)).
+        // trace = 20/3, D = 2: ridge delta = 1e-4 * 10/3.
+        // H = 0.5 (log2(2 pi e (4/3 + delta)) + log2(2 pi e (16/3 + delta))).
         let x = array![[-1.0f32, -2.0], [1.0, -2.0], [-1.0, 2.0], [1.0, 2.0]];
-        let c = 2.0 * std::f64::consts::PI * std::f64::consts::E;
-        let want = 0.5 * ((c * 4.0 / 3.0).log2() + (c * 16.0 / 3.0).log2());
+        let delta = 1e-4 * 10.0 / 3.0;
+        let want = 0.5
+            * ((TWO_PI_E * (4.0 / 3.0 + delta)).log2() + (TWO_PI_E * (16.0 / 3.0 + delta)).log2());
         assert!((gauss_entropy_bits(x.view()) - want).abs() < 1e-12);
     }
 
     #[test]
-    fn gauss_is_shift_invariant_and_floors_small_eigenvalues() {
+    fn gauss_is_shift_invariant_and_gives_a_zero_eigenvalue_the_ridge() {
         // Shifting by 1000 changes nothing (the data is centred first).
-        // A third constant column has eigenvalue 0, floored at 1e-12 * 16/3.
+        // A third constant column has eigenvalue 0: it gets the ridge alone,
+        // delta = 1e-4 * trace / D = 1e-4 * (4/3 + 16/3) / 3 = 1e-4 * 20/9.
         let x = array![
             [999.0f32, 998.0, 7.0],
             [1001.0, 998.0, 7.0],
             [999.0, 1002.0, 7.0],
             [1001.0, 1002.0, 7.0]
         ];
-        let c = 2.0 * std::f64::consts::PI * std::f64::consts::E;
-        let big = 16.0 / 3.0;
-        let want = 0.5 * ((c * 4.0 / 3.0).log2() + (c * big).log2() + (c * 1e-12 * big).log2());
+        let delta = 1e-4 * 20.0 / 9.0;
+        let want = 0.5
+            * ((TWO_PI_E * (4.0 / 3.0 + delta)).log2()
+                + (TWO_PI_E * (16.0 / 3.0 + delta)).log2()
+                + (TWO_PI_E * delta).log2());
         assert!((gauss_entropy_bits(x.view()) - want).abs() < 1e-9);
+    }
+
+    /// Sylvester's 16 x 16 Hadamard matrix: entry (i, k) is
+    /// (-1)^popcount(i & k). Columns 1..15 sum to 0 and are orthogonal,
+    /// each with squared norm 16.
+    fn hadamard16(i: usize, k: usize) -> f32 {
+        if (i & k).count_ones().is_multiple_of(2) {
+            1.0
+        } else {
+            -1.0
+        }
+    }
+
+    #[test]
+    fn gauss_with_fewer_rows_than_dimensions_is_finite_and_exact() {
+        // 16 rows x 64 columns; column j is Hadamard column 1 + (j mod 15).
+        // Each Hadamard column is centred with squared norm 16, so the
+        // covariance (ddof 1) is sum_k (16/15) u_k u_k^T, u_k the indicator
+        // of the columns using Hadamard column k; the u_k have disjoint
+        // supports, so the eigenvalues are (16/15) |u_k|^2: 64 = 4 * 5 +
+        // 11 * 4 columns give 4 eigenvalues 16/15 * 5, 11 of 16/15 * 4, and
+        // 64 - 15 = 49 zeros. trace = 64 * 16/15, delta = 1e-4 * 16/15.
+        let x = Array2::from_shape_fn((16, 64), |(i, j)| hadamard16(i, 1 + j % 15));
+        let u = 16.0 / 15.0;
+        let delta = 1e-4 * u;
+        let want = 0.5
+            * (4.0 * (TWO_PI_E * (5.0 * u + delta)).log2()
+                + 11.0 * (TWO_PI_E * (4.0 * u + delta)).log2()
+                + 49.0 * (TWO_PI_E * delta).log2());
+        let got = gauss_entropy_bits(x.view());
+        assert!((got - want).abs() < 1e-9, "{got} vs {want}");
+        // About -175.9 bits; the old floor at 1e-12 of the largest
+        // eigenvalue gave about -770.1.
+        assert!((got - -175.9).abs() < 0.1, "{got}");
+    }
+
+    #[test]
+    fn gauss_of_wide_data_is_stable_and_grows_with_the_spread() {
+        // 20 x 64 roughly normal data (a fixed LCG): two different
+        // draws agree to a few percent, the same data spread over more
+        // directions has more entropy, and scaling by 2 adds D = 64 bits.
+        fn wide(seed: u64, rank: usize) -> Array2<f32> {
+            let mut s = seed;
+            let mut next = move || {
+                // Sum of 4 uniforms, centred: a rough normal.
+                (0..4)
+                    .map(|_| {
+                        s = s
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+                    })
+                    .sum::<f32>()
+            };
+            let z = Array2::from_shape_fn((20, rank), |_| next());
+            // Mix `rank` directions into 64 columns with weights of norm 1.
+            let w =
+                Array2::from_shape_fn((rank, 64), |(r, j)| if j % rank == r { 1.0 } else { 0.0 });
+            z.dot(&w)
+        }
+        let a = gauss_entropy_bits(wide(1, 64).view());
+        let b = gauss_entropy_bits(wide(2, 64).view());
+        // About -206 bits (45 of the 64 directions carry only the ridge);
+        // the old 1e-12 floor gave about -720.
+        assert!(a > -300.0 && b > -300.0, "{a}, {b}");
+        assert!((a - b).abs() <= 0.05 * a.abs(), "{a} vs {b}");
+        // The same trace per column, but only 4 independent directions.
+        let low = gauss_entropy_bits(wide(1, 4).view());
+        assert!(low < a - 50.0, "rank 4: {low} vs full {a}");
+        let doubled = gauss_entropy_bits(wide(1, 64).mapv(|v| v * 2.0).view());
+        assert!((doubled - (a + 64.0)).abs() < 1e-6, "{doubled} vs {a} + 64");
+    }
+
+    #[test]
+    fn gauss_on_well_conditioned_full_rank_data_moves_by_the_ridge_only() {
+        // The 4 x 2 case above has condition number 4: the ridge adds
+        // 0.5 (log2(1 + delta/(4/3)) + log2(1 + delta/(16/3))) bits, below
+        // 2e-4 relative to H (4.1e-5 by hand).
+        let x = array![[-1.0f32, -2.0], [1.0, -2.0], [-1.0, 2.0], [1.0, 2.0]];
+        let plain = 0.5 * ((TWO_PI_E * 4.0 / 3.0).log2() + (TWO_PI_E * 16.0 / 3.0).log2());
+        let got = gauss_entropy_bits(x.view());
+        assert!(
+            got > plain && (got - plain) < 2e-4 * plain,
+            "{got} vs {plain}"
+        );
     }
 
     #[test]

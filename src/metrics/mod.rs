@@ -26,10 +26,12 @@ use std::time::Instant;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum EntropyEstimator {
-    /// Per-dimension equal-width histogram entropy, averaged over dimensions.
+    /// Per-dimension equal-width histogram entropy, averaged over the
+    /// non-constant dimensions (dead units left out, with a warning).
     #[default]
     Hist,
-    /// Gaussian differential entropy from the covariance spectrum.
+    /// Gaussian differential entropy from the covariance spectrum, with a
+    /// ridge of 1e-4 x trace/D on every eigenvalue.
     Gauss,
     /// Kozachenko-Leonenko k=3 nearest-neighbour estimator.
     Knn,
@@ -255,8 +257,15 @@ pub fn compute_layer_prescaled(
     // Differential entropies shift by log2 of the scale per dimension.
     let entropy_shift = dim as f64 * true_exp as f64;
     let entropy_bits = match settings.entropy {
-        EntropyEstimator::Hist => entropy::hist_entropy_bits(x, settings.entropy_bins),
-        EntropyEstimator::Gauss => entropy::gauss_entropy_bits(x) + entropy_shift,
+        EntropyEstimator::Hist => {
+            let h = entropy::hist_entropy(x, settings.entropy_bins);
+            warnings.extend(hist_warning(h.constant_columns, dim));
+            h.bits
+        }
+        EntropyEstimator::Gauss => {
+            warnings.extend(gauss_warning(n, dim));
+            entropy::gauss_entropy_bits(x) + entropy_shift
+        }
         EntropyEstimator::Knn => entropy::knn_entropy_bits(x, 3) + entropy_shift,
     };
     let rankme = rank::rankme(x);
@@ -309,6 +318,37 @@ pub fn compute_layer_prescaled(
             c2: c2.labels,
         },
     ))
+}
+
+/// What the histogram entropy left out: `constant` of `dim` columns are
+/// constant (dead units) and are not in the mean; all of them makes it null.
+fn hist_warning(constant: usize, dim: usize) -> Option<String> {
+    if constant == 0 {
+        None
+    } else if constant == dim {
+        Some(format!(
+            "all {dim} columns are constant (dead units): histogram entropy is undefined (null)"
+        ))
+    } else {
+        Some(format!(
+            "{constant} of {dim} columns are constant (dead units): left out of the histogram \
+             entropy, the mean over the other {} columns",
+            dim - constant
+        ))
+    }
+}
+
+/// With `n` <= `dim` rows the covariance has at least `dim - n + 1` zero
+/// eigenvalues: the Gaussian entropy there is the ridge's.
+fn gauss_warning(n: usize, dim: usize) -> Option<String> {
+    (n <= dim).then(|| {
+        format!(
+            "{n} rows <= {dim} dimensions: Gaussian entropy is regularised (every covariance \
+             eigenvalue + {:e} x trace/D; at least {} of {dim} directions carry only that ridge)",
+            entropy::GAUSS_RIDGE,
+            dim - n + 1
+        )
+    })
 }
 
 /// Most clusters the labels may imply on their own (labels that are really
@@ -427,5 +467,70 @@ mod tests {
         assert!(m.warnings.contains(
             &"labels have 40 distinct values; k capped at 20 (pass --k to choose)".into()
         ));
+    }
+    /// 20 rows x 64 columns, every column varying (a fixed pattern).
+    fn wide() -> Array2<f32> {
+        Array2::from_shape_fn((20, 64), |(i, j)| ((i * i + i * j + j) % 17) as f32)
+    }
+
+    #[test]
+    fn gauss_on_fewer_rows_than_dimensions_warns_that_it_is_regularised() {
+        let s = MetricSettings {
+            entropy: EntropyEstimator::Gauss,
+            ..MetricSettings::default()
+        };
+        let (m, _) = compute_layer(wide().view(), None, &s).expect("metrics");
+        assert!(m.entropy_bits.is_some_and(f64::is_finite), "{m:?}");
+        let want = "20 rows <= 64 dimensions: Gaussian entropy is regularised (every covariance \
+                    eigenvalue + 1e-4 x trace/D; at least 45 of 64 directions carry only that ridge)";
+        assert!(m.warnings.contains(&want.to_string()), "{:?}", m.warnings);
+        // The other estimators say nothing about it, nor does gauss when N > D.
+        let (m, _) =
+            compute_layer(wide().view(), None, &MetricSettings::default()).expect("metrics");
+        assert!(
+            !m.warnings.iter().any(|w| w.contains("regularised")),
+            "{:?}",
+            m.warnings
+        );
+        let tall = wide().t().to_owned();
+        let (m, _) = compute_layer(tall.view(), None, &s).expect("metrics");
+        assert!(
+            !m.warnings.iter().any(|w| w.contains("regularised")),
+            "{:?}",
+            m.warnings
+        );
+    }
+
+    #[test]
+    fn hist_leaves_dead_units_out_and_says_how_many() {
+        // Columns 0 and 3 of 4 are dead (constant); columns 1 and 2 are the
+        // post-ReLU pair of entropy::tests (0.811278 and 1 bit with 2 bins).
+        let x = ndarray::array![
+            [0.0f32, 0.0, 0.0, 0.0],
+            [0.0, 0.0, 1.0, 0.0],
+            [0.0, 0.0, 2.0, 0.0],
+            [0.0, 2.0, 3.0, 0.0]
+        ];
+        let s = MetricSettings {
+            k: Some(2),
+            entropy_bins: 2,
+            ..MetricSettings::default()
+        };
+        let (m, _) = compute_layer(x.view(), None, &s).expect("metrics");
+        let h1 = -(0.75f64 * 0.75f64.log2() + 0.25 * 0.25f64.log2());
+        let got = m.entropy_bits.expect("entropy");
+        assert!((got - (h1 + 1.0) / 2.0).abs() < 1e-12, "{got}");
+        let want = "2 of 4 columns are constant (dead units): left out of the histogram entropy, \
+                    the mean over the other 2 columns";
+        assert!(m.warnings.contains(&want.to_string()), "{:?}", m.warnings);
+    }
+
+    #[test]
+    fn hist_of_only_constant_columns_is_null_with_a_warning() {
+        let x = Array2::from_shape_fn((6, 3), |(_, j)| j as f32 + 1.0);
+        let (m, _) = compute_layer(x.view(), None, &MetricSettings::default()).expect("metrics");
+        assert_eq!(m.entropy_bits, None);
+        let want = "all 3 columns are constant (dead units): histogram entropy is undefined (null)";
+        assert!(m.warnings.contains(&want.to_string()), "{:?}", m.warnings);
     }
 }

@@ -22,8 +22,10 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-/// Bumped when the record format changes (old records are then ignored).
-const FORMAT: u32 = 2;
+/// Bumped when the record format or the meaning of a stored value changes
+/// (old records are then ignored). 3: regularised Gaussian entropy and the
+/// histogram entropy without constant columns.
+const FORMAT: u32 = 3;
 
 /// A cache file larger than this is not loaded (a fresh one is started
 /// beside it): loading is bounded whatever is on disk.
