@@ -201,8 +201,10 @@ fn early_instability(points: &[(u64, &LayerMetrics)], metrics: &[&str]) -> Optio
     if n < 5 {
         return None;
     }
-    // pairs (i, i+1) with i + 1 <= cut are early
-    let cut = ((n as f64 * EARLY_FRACTION).ceil() as usize).max(1);
+    // the first `early` milestones (at least 2) are early: the changes
+    // between them, d[..early - 1], against the rest
+    let early = ((n as f64 * EARLY_FRACTION).ceil() as usize).max(2);
+    let cut = early - 1;
     let ratios: Vec<f64> = metrics
         .iter()
         .filter_map(|&metric| {
@@ -351,7 +353,7 @@ fn probe_trend(s: &analysis::LayerSummary) -> Trend {
     let series: Vec<(f64, f64)> = s
         .probe
         .iter()
-        .filter_map(|&(step, p)| Some((step as f64, p?)))
+        .map(|&(step, p)| (step as f64, p))
         .collect();
     let (steps, values): (Vec<f64>, Vec<f64>) = series.iter().copied().unzip();
     Trend {

@@ -7,7 +7,6 @@ use super::out::{warn, Stdout};
 use super::report::{start, EngineArgs};
 use super::UsageError;
 use sslwatch::report::Collected;
-use sslwatch::runs::analysis::ProbeChoice;
 use sslwatch::study::{self, StudyFormat};
 use sslwatch::watch::event::EngineEvent;
 use std::collections::BTreeMap;
@@ -171,12 +170,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     out.text(&study::render(&s, format))?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
-}
-
-impl From<super::report::ProbeSourceArg> for ProbeChoice {
-    fn from(a: super::report::ProbeSourceArg) -> Self {
-        a.choice()
-    }
 }
 
 #[cfg(not(feature = "train"))]

@@ -150,6 +150,10 @@ pub struct LayerSummary {
     /// [`MIN_DISTINCT_PROBE`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub probe_warnings: Vec<String>,
+    /// The probe accuracy used at each milestone that has one, in step
+    /// order (for trends; not in the JSON summary).
+    #[serde(skip)]
+    pub probe: Vec<(u64, f64)>,
     pub correlations: Vec<Correlation>,
 }
 
@@ -211,7 +215,7 @@ fn trainer_probe(scalars: &[ScalarPoint]) -> BTreeMap<u64, f64> {
 }
 
 /// Why these probe accuracies (in step order) may not carry a correlation.
-fn probe_warnings(milestones: usize, probe: &[(u64, f64)]) -> Vec<String> {
+pub fn probe_warnings(milestones: usize, probe: &[(u64, f64)]) -> Vec<String> {
     let mut out = Vec::new();
     if probe.len() < MIN_PROBE_POINTS {
         return out;
@@ -278,6 +282,7 @@ pub fn summarize(
         .filter_map(|((step, _), p)| Some((*step, (*p)?)))
         .collect();
     let probe_warnings = probe_warnings(points.len(), &present);
+    let probe_series = present;
 
     let skip = (points.len() as f64 * EARLY_FRACTION).floor() as usize;
     let correlations = if probe_source == ProbeSource::None {
@@ -325,6 +330,7 @@ pub fn summarize(
         probe_own,
         own_probe_rows,
         probe_warnings,
+        probe: probe_series,
         correlations,
     }
 }
