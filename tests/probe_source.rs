@@ -154,11 +154,18 @@ fn the_table_summary_names_the_source_and_the_warnings() {
     );
     assert!(own.contains("rankme              - /      -"), "{own}");
     let md = String::from_utf8_lossy(
-        &report(root.path(), &["--format", "markdown", "--probe-source", "own"]).stdout,
+        &report(
+            root.path(),
+            &["--format", "markdown", "--probe-source", "own"],
+        )
+        .stdout,
     )
     .into_owned();
     assert!(md.contains("| probe: own (labels.npy"), "{md}");
-    assert!(md.contains("- r [h]: only 1 distinct probe value(s)"), "{md}");
+    assert!(
+        md.contains("- r [h]: only 1 distinct probe value(s)"),
+        "{md}"
+    );
 }
 
 #[test]
@@ -166,11 +173,19 @@ fn an_unknown_probe_source_is_a_usage_error() {
     let root = tempfile::tempdir().unwrap();
     disagreeing_run(root.path());
     let out = Command::new(BIN)
-        .args(["report", root.path().to_str().unwrap(), "--probe-source", "best"])
+        .args([
+            "report",
+            root.path().to_str().unwrap(),
+            "--probe-source",
+            "best",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--probe-source"), "{err}");
-    assert!(err.contains("auto") && err.contains("trainer") && err.contains("own"), "{err}");
+    assert!(
+        err.contains("auto") && err.contains("trainer") && err.contains("own"),
+        "{err}"
+    );
 }
