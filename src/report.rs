@@ -468,13 +468,7 @@ pub fn render_summary(summaries: &[LayerSummary], format: Format) -> String {
         }
         Format::Markdown => {
             out.push_str("\n### Summary\n\nSpearman rank correlation with probe_acc over milestones (all / leaving out the first 20%).\n\n");
-            let mut h = vec![
-                "run",
-                "layer",
-                "milestones",
-                "latest step",
-                "probe",
-            ];
+            let mut h = vec!["run", "layer", "milestones", "latest step", "probe"];
             h.extend(analysis::LABEL_FREE);
             let _ = writeln!(out, "| {} |\n|{}", h.join(" | "), "---|".repeat(h.len()));
             for s in summaries {

@@ -331,7 +331,10 @@ fn report_prints_a_table_and_summary_and_rejects_a_missing_root() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("Summary"), "{text}");
-    assert!(text.contains("probe_acc from scalars.jsonl"), "{text}");
+    assert!(
+        text.contains("probe: trainer (scalars.jsonl probe_acc at 2 of 6 milestones)"),
+        "{text}"
+    );
     assert_eq!(
         text.lines().filter(|l| l.starts_with("r ")).count(),
         6,

@@ -53,11 +53,7 @@ pub struct EngineArgs {
     )]
     pub stall_warn: f64,
     /// Which probe accuracy the summary's correlations (and the TUI's probe
-    /// curve) use. auto: the trainer's `probe_acc` from scalars.jsonl at a
-    /// milestone's step when the run logged one, else the probe sslwatch
-    /// computes with labels.npy; trainer: only scalars.jsonl (milestones
-    /// without it have no probe accuracy); own: only the probe computed
-    /// with labels.npy on the milestone's rows.
+    /// curve) use.
     #[arg(long, value_enum, value_name = "SOURCE", default_value_t = ProbeArg::Auto)]
     pub probe_source: ProbeArg,
     #[command(flatten)]
@@ -67,8 +63,12 @@ pub struct EngineArgs {
 /// `--probe-source`.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProbeArg {
+    /// The trainer's `probe_acc` from scalars.jsonl at a milestone's step
+    /// when the run logged one, else the probe computed with labels.npy.
     Auto,
+    /// Only scalars.jsonl: milestones without its `probe_acc` have none.
     Trainer,
+    /// Only the probe sslwatch computes with labels.npy on the milestone's rows.
     Own,
 }
 

@@ -221,7 +221,10 @@ pub fn probe_warnings(milestones: usize, probe: &[(u64, f64)]) -> Vec<String> {
         return out;
     }
     let (first_step, first) = probe[0];
-    let max = probe.iter().map(|(_, v)| *v).fold(f64::NEG_INFINITY, f64::max);
+    let max = probe
+        .iter()
+        .map(|(_, v)| *v)
+        .fold(f64::NEG_INFINITY, f64::max);
     if max - first <= PROBE_HEADROOM + HEADROOM_EPS {
         out.push(format!(
             "probe at the first milestone (step {first_step}: {first:.3}) is within {PROBE_HEADROOM} of its maximum ({max:.3}): little room to move, correlations may be noise"
@@ -354,10 +357,7 @@ mod tests {
             .iter()
             .map(|&(step, v)| ScalarPoint {
                 step,
-                values: BTreeMap::from([
-                    ("loss".to_string(), 1.0),
-                    ("probe_acc".to_string(), v),
-                ]),
+                values: BTreeMap::from([("loss".to_string(), 1.0), ("probe_acc".to_string(), v)]),
             })
             .collect()
     }
@@ -372,7 +372,9 @@ mod tests {
         let ms = (0..n)
             .map(|i| m(i as f64, Some(0.5 + i as f64 / 20.0)))
             .collect();
-        let sc = (0..n).map(|i| (i as u64, 0.9 - i as f64 / 20.0)).collect::<Vec<_>>();
+        let sc = (0..n)
+            .map(|i| (i as u64, 0.9 - i as f64 / 20.0))
+            .collect::<Vec<_>>();
         (ms, scalars(&sc))
     }
 

@@ -6,8 +6,8 @@
 
 use super::format;
 use super::sparkline::Sparkline;
-use crate::text::{self, sanitize};
 use crate::runs::analysis::LayerSummary;
+use crate::text::{self, sanitize};
 use crate::tui::app::{App, Metric, RunState};
 use crate::tui::series;
 use crate::tui::theme::Theme;
