@@ -430,6 +430,7 @@ mod enabled {
                         TrainConfig::milestone_name(epoch)
                     ));
                 }
+                Progress::ProbeWarning(w) => self.line(format!("warning: {w}")),
                 Progress::Milestone { epoch, probe_acc } => {
                     let acc = probe_acc.map_or("n/a".to_string(), |a| format!("{a:.3}"));
                     let took = self

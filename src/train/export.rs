@@ -134,9 +134,40 @@ pub fn trim_scalars(run: &Path, last_step: u32) -> Result<(), TrainError> {
     write_atomic(&path, kept.as_bytes()).map_err(|e| TrainError::io(&path, e))
 }
 
+/// The `probe_acc` of every milestone logged so far in `scalars.jsonl`,
+/// in step order (the last line of a step that has one).
+pub fn probe_history(run: &Path) -> Result<Vec<(u64, f64)>, TrainError> {
+    let path = run.join("scalars.jsonl");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(TrainError::io(&path, e)),
+    };
+    let by_step: std::collections::BTreeMap<u64, f64> = text
+        .lines()
+        .filter_map(|l| crate::runs::meta::parse_scalar_line(l).ok().flatten())
+        .filter_map(|p| Some((p.step, *p.values.get("probe_acc")?)))
+        .filter(|(_, v)| v.is_finite())
+        .collect();
+    Ok(by_step.into_iter().collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn probe_history_is_the_last_probe_of_each_step_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(probe_history(dir.path()).unwrap().is_empty());
+        std::fs::write(
+            dir.path().join("scalars.jsonl"),
+            "{\"step\":0,\"probe_acc\":0.5}\n{\"step\":1,\"loss\":3.0}\n\
+             {\"step\":2,\"probe_acc\":0.6}\n{\"step\":2,\"probe_acc\":0.7}\n{\"step\":3,\"probe_ac",
+        )
+        .unwrap();
+        assert_eq!(probe_history(dir.path()).unwrap(), vec![(0, 0.5), (2, 0.7)]);
+    }
 
     #[test]
     fn trim_keeps_earlier_steps_and_drops_torn_lines() {

@@ -61,6 +61,9 @@ pub enum Progress {
     },
     /// A milestone is written.
     Milestone { epoch: u32, probe_acc: Option<f64> },
+    /// At the last milestone: why the run's probe accuracies may not carry
+    /// a correlation (also in that milestone's `scalars.jsonl` line).
+    ProbeWarning(String),
 }
 
 /// How the loop ended.
@@ -367,12 +370,26 @@ pub fn train(
             progress(milestone_start(st.epoch, &s));
             let probe_acc = s.milestone(st.epoch)?;
             record["probe_acc"] = serde_json::json!(probe_acc);
+            let mut warnings = Vec::new();
+            if st.epoch == config.epochs {
+                let mut history = export::probe_history(&opts.out)?;
+                if let Some(p) = probe_acc {
+                    history.push((u64::from(st.epoch), p));
+                }
+                warnings = crate::runs::analysis::probe_warnings(history.len(), &history);
+                if !warnings.is_empty() {
+                    record["probe_warnings"] = serde_json::json!(warnings);
+                }
+            }
             export::append_scalars(&opts.out, &record)?;
             s.save(&st)?;
             progress(Progress::Milestone {
                 epoch: st.epoch,
                 probe_acc,
             });
+            for w in warnings {
+                progress(Progress::ProbeWarning(w));
+            }
         } else {
             export::append_scalars(&opts.out, &record)?;
         }
