@@ -272,7 +272,10 @@ pub fn analyse(
             let scalars = results.scalars.get(run).map_or(&[][..], Vec::as_slice);
             let summary = analysis::summarize(run, &layer, &points, scalars, choice);
             for metric in TREND_METRICS {
-                trends.entry(metric).or_default().push(trend(&points, metric));
+                trends
+                    .entry(metric)
+                    .or_default()
+                    .push(trend(&points, metric));
             }
             probe_trends.push(probe_trend(&summary));
             instability.push(early_instability(&points, &analysis::LABEL_FREE));
@@ -307,7 +310,11 @@ pub fn analyse(
             .collect();
         let warnings = summaries
             .iter()
-            .flat_map(|s| s.probe_warnings.iter().map(move |w| format!("{}: {w}", s.run)))
+            .flat_map(|s| {
+                s.probe_warnings
+                    .iter()
+                    .map(move |w| format!("{}: {w}", s.run))
+            })
             .collect();
         rows.push(MethodLayer {
             probe: MetricRow {
@@ -321,7 +328,11 @@ pub fn analyse(
             method,
             layer,
             runs: runs.keys().cloned().collect(),
-            milestones: if milestones == usize::MAX { 0 } else { milestones },
+            milestones: if milestones == usize::MAX {
+                0
+            } else {
+                milestones
+            },
             probe_source: source,
             metrics,
             early_instability: Stat::of(instability),
@@ -350,11 +361,7 @@ pub fn analyse(
 
 /// Probe accuracy of a summary's milestones: first, last, trend.
 fn probe_trend(s: &analysis::LayerSummary) -> Trend {
-    let series: Vec<(f64, f64)> = s
-        .probe
-        .iter()
-        .map(|&(step, p)| (step as f64, p))
-        .collect();
+    let series: Vec<(f64, f64)> = s.probe.iter().map(|&(step, p)| (step as f64, p)).collect();
     let (steps, values): (Vec<f64>, Vec<f64>) = series.iter().copied().unzip();
     Trend {
         first: values.first().copied(),
@@ -410,10 +417,14 @@ fn findings(rows: &[MethodLayer], layer: &str) -> Vec<Finding> {
                 .map(|c| (c.to_string(), metric(r, c).and_then(|m| m.vs_probe_all)))
                 .collect();
             if corr.iter().any(|(_, s)| s.is_none()) {
-                evidence.push(format!("{method}: no correlation with the probe (no probe accuracy)"));
+                evidence.push(format!(
+                    "{method}: no correlation with the probe (no probe accuracy)"
+                ));
                 continue;
             }
-            let tracks = corr.iter().all(|(_, s)| mean_of(*s).is_some_and(|m| m >= TRACKS));
+            let tracks = corr
+                .iter()
+                .all(|(_, s)| mean_of(*s).is_some_and(|m| m >= TRACKS));
             parts.push(if contrastive { tracks } else { !tracks });
             let nums: Vec<String> = corr
                 .iter()
@@ -423,7 +434,11 @@ fn findings(rows: &[MethodLayer], layer: &str) -> Vec<Finding> {
                 "{method}: ρ with probe {} -> {} (expected: {})",
                 nums.join(", "),
                 if tracks { "tracks" } else { "does not track" },
-                if contrastive { "tracks" } else { "does not track" }
+                if contrastive {
+                    "tracks"
+                } else {
+                    "does not track"
+                }
             ));
         }
         out.push(Finding {
@@ -665,7 +680,10 @@ fn render_text(study: &Study, md: bool) -> String {
         for row in &table {
             let _ = writeln!(out, "{}", line(row));
         }
-        let _ = writeln!(out, "(mean±sd over seeds; ρ = Spearman over milestones; late = without the first 20%)\n");
+        let _ = writeln!(
+            out,
+            "(mean±sd over seeds; ρ = Spearman over milestones; late = without the first 20%)\n"
+        );
         let _ = writeln!(out, "the paper's findings, checked on these runs:");
         for (i, f) in study.findings.iter().enumerate() {
             let _ = writeln!(
@@ -793,14 +811,30 @@ mod tests {
         // a jump between the first two milestones, then steady change
         let early = if step == 0 { -3.0 } else { 0.0 };
         match method {
-            "simsiam" => metrics(10.0 + t, 0.3 - 0.01 * t, 0.5 - 0.02 * t, 0.1 + 0.05 * t + 0.01 * early),
-            _ => metrics(20.0 - t - early, 0.1 + 0.02 * t + 0.1 * early, 0.3 + 0.03 * t, 0.1 + 0.05 * t),
+            "simsiam" => metrics(
+                10.0 + t,
+                0.3 - 0.01 * t,
+                0.5 - 0.02 * t,
+                0.1 + 0.05 * t + 0.01 * early,
+            ),
+            _ => metrics(
+                20.0 - t - early,
+                0.1 + 0.02 * t + 0.1 * early,
+                0.3 + 0.03 * t,
+                0.1 + 0.05 * t,
+            ),
         }
     }
 
     #[test]
     fn the_papers_findings_hold_on_runs_that_behave_like_the_paper() {
-        let runs = [("simclr", 0), ("simclr", 1), ("moco", 0), ("simsiam", 0), ("simsiam", 1)];
+        let runs = [
+            ("simclr", 0),
+            ("simclr", 1),
+            ("moco", 0),
+            ("simsiam", 0),
+            ("simsiam", 1),
+        ];
         let (c, methods) = collected(&runs, the_paper);
         let s = analyse(&c, &methods, ProbeChoice::Auto, None);
         assert_eq!(s.runs, 5);
@@ -814,8 +848,15 @@ mod tests {
         assert_eq!(simclr.probe_source, ProbeSource::Trainer);
         // probe 0.5 -> 0.86 in both seeds: sd 0
         let p = simclr.probe.last.unwrap();
-        assert!((p.mean - 0.86).abs() < 1e-9 && p.sd.unwrap() < 1e-9, "{p:?}");
-        let ent = simclr.metrics.iter().find(|m| m.metric == "entropy_bits").unwrap();
+        assert!(
+            (p.mean - 0.86).abs() < 1e-9 && p.sd.unwrap() < 1e-9,
+            "{p:?}"
+        );
+        let ent = simclr
+            .metrics
+            .iter()
+            .find(|m| m.metric == "entropy_bits")
+            .unwrap();
         // entropy falls monotonically after the first milestone
         assert!(ent.vs_step.unwrap().mean < -0.9);
         assert!(ent.vs_probe_all.unwrap().mean < -0.9);
@@ -835,7 +876,12 @@ mod tests {
         });
         let s = analyse(&c, &methods, ProbeChoice::Auto, Some("h"));
         // 1: simclr should track but does not, simsiam should not and does not
-        assert_eq!(s.findings[0].verdict, Verdict::Partly, "{:#?}", s.findings[0]);
+        assert_eq!(
+            s.findings[0].verdict,
+            Verdict::Partly,
+            "{:#?}",
+            s.findings[0]
+        );
         // 2: simclr's entropy rises (expected to fall), simsiam's rises
         assert_eq!(s.findings[1].verdict, Verdict::Partly);
         // 3: steady change, no early jump

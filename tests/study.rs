@@ -72,7 +72,10 @@ fn study_no_train_prints_the_table_and_checks_the_findings() {
     write_run(dir.path(), "simclr-s1", "simclr", 2);
     let (code, out, err) = study(dir.path(), &["--methods", "simclr"]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("simclr: 2 seed(s), 8 milestones, probe trainer"), "{out}");
+    assert!(
+        out.contains("simclr: 2 seed(s), 8 milestones, probe trainer"),
+        "{out}"
+    );
     // the clusters separate as the probe rises: AMI with labels rises
     let ami_row = out
         .lines()

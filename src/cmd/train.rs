@@ -433,10 +433,9 @@ mod enabled {
                 Progress::ProbeWarning(w) => self.line(format!("warning: {w}")),
                 Progress::Milestone { epoch, probe_acc } => {
                     let acc = probe_acc.map_or("n/a".to_string(), |a| format!("{a:.3}"));
-                    let took = self
-                        .milestone_started
-                        .take()
-                        .map_or(String::new(), |t| format!(" ({:.1} s)", t.elapsed().as_secs_f64()));
+                    let took = self.milestone_started.take().map_or(String::new(), |t| {
+                        format!(" ({:.1} s)", t.elapsed().as_secs_f64())
+                    });
                     self.line(format!(
                         "milestone {}: probe accuracy {acc}{took}",
                         TrainConfig::milestone_name(epoch)
@@ -476,8 +475,7 @@ mod enabled {
                 } => {
                     self.started = Some(std::time::Instant::now());
                     self.batch_size = *batch_size;
-                    self.batches_left =
-                        batches_per_epoch * epochs.saturating_sub(*epoch) as usize;
+                    self.batches_left = batches_per_epoch * epochs.saturating_sub(*epoch) as usize;
                     self.batches_done = 0;
                 }
                 Progress::EpochStart { done, .. } => {
