@@ -180,7 +180,9 @@ pub fn recolour(x: &Tensor, on: &Tensor) -> Tensor {
     // (argmax returns the first maximum; candidate 0 when none is)
     let c0s = Tensor::rand([b, PALETTE_TRIES, 3], opts);
     let c1s = Tensor::rand([b, PALETTE_TRIES, 3], opts);
-    let d2 = (&c1s - &c0s).square().sum_dim_intlist(2, false, Kind::Float);
+    let d2 = (&c1s - &c0s)
+        .square()
+        .sum_dim_intlist(2, false, Kind::Float);
     let pick = d2
         .ge(PALETTE_MIN_D2)
         .to_kind(Kind::Float)
@@ -484,7 +486,8 @@ mod tests {
         let mask: Vec<f32> = (0..side * side)
             .map(|i| {
                 let (y, x) = ((i / side) as f32 + 0.5, (i % side) as f32 + 0.5);
-                let inside = crate::train::data::shapes::inside(0, (x - 8.0) / 5.0, (y - 8.0) / 5.0);
+                let inside =
+                    crate::train::data::shapes::inside(0, (x - 8.0) / 5.0, (y - 8.0) / 5.0);
                 f32::from(u8::from(inside))
             })
             .collect();
@@ -500,12 +503,14 @@ mod tests {
         let area_in = m.sum(Kind::Float);
         let area_out = outside.sum(Kind::Float);
         let inner = (&y * &m).sum_dim_intlist(&[2i64, 3][..], false, Kind::Float) / &area_in;
-        let outer =
-            (&y * &outside).sum_dim_intlist(&[2i64, 3][..], false, Kind::Float) / &area_out;
+        let outer = (&y * &outside).sum_dim_intlist(&[2i64, 3][..], false, Kind::Float) / &area_out;
         // the edge survives in every sample: the two regions stay apart
         // (the palette's colours are >= 0.5 apart; shade and clamping take
         // a little), and each region is nearly one colour
-        let gap = (&inner - &outer).square().sum_dim_intlist(1, false, Kind::Float).sqrt();
+        let gap = (&inner - &outer)
+            .square()
+            .sum_dim_intlist(1, false, Kind::Float)
+            .sqrt();
         assert!(gap.min().double_value(&[]) > 0.3, "{gap}");
         let spread_in = ((&y - inner.reshape([b, 3, 1, 1])).abs() * &m).max();
         assert!(spread_in.double_value(&[]) < 0.15, "{spread_in}");

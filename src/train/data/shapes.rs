@@ -178,11 +178,19 @@ mod tests {
     fn splits_do_not_depend_on_their_size() {
         // the first images of a larger split are the smaller split's
         let (small, large) = (splits(20), splits(60));
-        assert!(large.train.images.narrow(0, 0, 20).equal(&small.train.images));
+        assert!(large
+            .train
+            .images
+            .narrow(0, 0, 20)
+            .equal(&small.train.images));
         assert!(large.test.images.equal(&small.test.images)); // both 100
         assert_eq!(&large.train.labels[..20], &small.train.labels[..]);
         // and the two splits are different images
-        assert!(!small.test.images.narrow(0, 0, 20).equal(&small.train.images));
+        assert!(!small
+            .test
+            .images
+            .narrow(0, 0, 20)
+            .equal(&small.train.images));
     }
 
     #[test]
