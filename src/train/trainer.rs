@@ -271,11 +271,7 @@ pub fn train(
         probe_train,
         mean: mean.to_device(device),
         std: std.to_device(device),
-        augment: if mono {
-            AugmentConfig::mono()
-        } else {
-            AugmentConfig::rgb()
-        },
+        augment: AugmentConfig::for_dataset(config.dataset, mono),
         vs,
         net,
         objective,

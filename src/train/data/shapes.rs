@@ -5,6 +5,13 @@
 //! `seed` and `i`. The training split uses seed [`TRAIN_SEED`] and the test
 //! split [`TEST_SEED`], whatever the run's own seed, so runs that differ only
 //! in their seed or method see the same data and share `labels.npy`.
+//!
+//! The colours are drawn per image, so both views of an image would share
+//! them and a network could match views by colour alone; the training
+//! recipe ([`AugmentConfig::shapes`](crate::train::augment::AugmentConfig::shapes))
+//! therefore repaints every view with its own random colours, and only the
+//! shape (and its pose) is left in common. The evaluation embedding sees
+//! these images as they are.
 
 use super::{Dataset, Splits};
 use rand::{Rng, SeedableRng};
@@ -165,6 +172,25 @@ mod tests {
         assert!(inside(2, 0.49, 0.49) && !inside(2, 0.51, 0.51));
         assert!(inside(9, 0.0, 0.5) && !inside(9, 0.0, -0.5));
         assert!(inside(6, 0.9, 0.0) && !inside(6, 0.5, 0.5));
+    }
+
+    #[test]
+    fn splits_do_not_depend_on_their_size() {
+        // the first images of a larger split are the smaller split's
+        let (small, large) = (splits(20), splits(60));
+        assert!(large
+            .train
+            .images
+            .narrow(0, 0, 20)
+            .equal(&small.train.images));
+        assert!(large.test.images.equal(&small.test.images)); // both 100
+        assert_eq!(&large.train.labels[..20], &small.train.labels[..]);
+        // and the two splits are different images
+        assert!(!small
+            .test
+            .images
+            .narrow(0, 0, 20)
+            .equal(&small.train.images));
     }
 
     #[test]
