@@ -30,7 +30,9 @@ pub const TREND_METRICS: [&str; 6] = [
 /// The clustering signals of the paper.
 pub const CLUSTERING: [&str; 2] = ["silhouette", "ami_agreement"];
 
-/// A mean Spearman correlation at least this large counts as "tracks".
+/// A mean Spearman correlation with the probe at least this large counts as
+/// "tracks"; a method's clustering tracks when both clustering metrics do,
+/// does not when neither does (one of each meets neither expectation).
 pub const TRACKS: f64 = 0.5;
 
 /// A mean Spearman correlation with the step at least this large (in
@@ -389,6 +391,17 @@ fn zero(v: f64) -> f64 {
     }
 }
 
+/// A value (not a correlation): no forced sign.
+fn fmt_value(s: Option<Stat>, digits: usize) -> String {
+    match s {
+        None => "-".into(),
+        Some(Stat { mean, sd: None, .. }) => format!("{:.*}", digits, zero(mean)),
+        Some(Stat {
+            mean, sd: Some(sd), ..
+        }) => format!("{:.*}±{:.*}", digits, zero(mean), digits, sd),
+    }
+}
+
 fn mean_of(s: Option<Stat>) -> Option<f64> {
     s.map(|s| s.mean)
 }
@@ -422,23 +435,30 @@ fn findings(rows: &[MethodLayer], layer: &str) -> Vec<Finding> {
                 ));
                 continue;
             }
-            let tracks = corr
+            // both at least TRACKS: tracks; both below: does not; one of
+            // each: neither (meets no expectation)
+            let above = corr
                 .iter()
-                .all(|(_, s)| mean_of(*s).is_some_and(|m| m >= TRACKS));
-            parts.push(if contrastive { tracks } else { !tracks });
+                .filter(|(_, s)| mean_of(*s).is_some_and(|m| m >= TRACKS))
+                .count();
+            let found = match above {
+                n if n == corr.len() => "tracks",
+                0 => "does not track",
+                _ => "mixed: one tracks, one does not",
+            };
+            let expected = if contrastive {
+                "tracks"
+            } else {
+                "does not track"
+            };
+            parts.push(found == expected);
             let nums: Vec<String> = corr
                 .iter()
                 .map(|(c, s)| format!("{c} {}", fmt_stat(*s, 2)))
                 .collect();
             evidence.push(format!(
-                "{method}: ρ with probe {} -> {} (expected: {})",
+                "{method}: ρ with probe {} -> {found} (expected: {expected})",
                 nums.join(", "),
-                if tracks { "tracks" } else { "does not track" },
-                if contrastive {
-                    "tracks"
-                } else {
-                    "does not track"
-                }
             ));
         }
         out.push(Finding {
@@ -476,8 +496,8 @@ fn findings(rows: &[MethodLayer], layer: &str) -> Vec<Finding> {
             parts.push(direction == expected);
             evidence.push(format!(
                 "{method}: entropy {} -> {} bits, ρ with step {} -> {direction} (expected: {expected})",
-                fmt_stat(m.first, 1),
-                fmt_stat(m.last, 1),
+                fmt_value(m.first, 1),
+                fmt_value(m.last, 1),
                 fmt_stat(m.vs_step, 2)
             ));
         }
@@ -600,13 +620,7 @@ fn render_text(study: &Study, md: bool) -> String {
             } else {
                 3
             };
-            let plain = |s: Option<Stat>| match s {
-                None => "-".to_string(),
-                Some(s) => match s.sd {
-                    Some(sd) => format!("{:.*}±{:.*}", digits, zero(s.mean), digits, sd),
-                    None => format!("{:.*}", digits, zero(s.mean)),
-                },
-            };
+            let plain = |s: Option<Stat>| fmt_value(s, digits);
             table.push(vec![
                 method.clone(),
                 layer.clone(),
@@ -889,6 +903,22 @@ mod tests {
         // 4: AMI with labels falls
         assert_eq!(s.findings[3].verdict, Verdict::DoesNotHold);
         assert!(render(&s, StudyFormat::Table).contains("DOES NOT HOLD HERE"));
+    }
+
+    #[test]
+    fn one_clustering_metric_tracking_meets_neither_expectation() {
+        // SimSiam: silhouette rises with the probe, AMI between clusterings falls
+        let (c, methods) = collected(&[("simsiam", 0)], |_, _, step| {
+            let t = step as f64;
+            metrics(10.0 + t, 0.1 + 0.01 * t, 0.9 - 0.01 * t, 0.1 + 0.01 * t)
+        });
+        let s = analyse(&c, &methods, ProbeChoice::Auto, None);
+        assert_eq!(s.findings[0].verdict, Verdict::DoesNotHold);
+        assert!(
+            s.findings[0].evidence[0].contains("mixed"),
+            "{:?}",
+            s.findings[0]
+        );
     }
 
     #[test]

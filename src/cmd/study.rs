@@ -256,7 +256,7 @@ fn train_all(args: &Args, plan: &Plan) -> anyhow::Result<bool> {
                 .unwrap_or_else(super::train::default_threads),
             quiet: true,
         };
-        let mut pace = super::train::Pace::default();
+        let mut pace = sslwatch::train::pace::Pace::default();
         let mut per_epoch = 0usize;
         let mut epochs_left = 0usize;
         let mut announced = false;
@@ -292,7 +292,7 @@ fn train_all(args: &Args, plan: &Plan) -> anyhow::Result<bool> {
                         i + 1,
                         config.epochs,
                         pace.status(),
-                        super::train::clock(study_left)
+                        sslwatch::train::pace::clock(study_left)
                     ));
                 }
                 Progress::MilestoneStart { epoch, .. } if !announced || *epoch > 0 => {
@@ -316,7 +316,7 @@ fn train_all(args: &Args, plan: &Plan) -> anyhow::Result<bool> {
     }
     warn(format_args!(
         "study: training done in {}",
-        super::train::clock(started.elapsed().as_secs_f64())
+        sslwatch::train::pace::clock(started.elapsed().as_secs_f64())
     ));
     Ok(true)
 }

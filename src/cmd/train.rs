@@ -117,9 +117,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     enabled::run(args)
 }
 
-#[cfg(feature = "train")]
-pub use enabled::{clock, Pace};
-
 /// The trainer's default compute threads: half the cores (at least 1, at
 /// most 8). libtorch's OpenMP workers spin while they wait, so on a box
 /// whose cores are busy with other work (data loaders, other runs, the
@@ -138,8 +135,8 @@ mod enabled {
     use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
     use sslwatch::train::config::RunOptions;
     use sslwatch::train::{
-        export, train, Arch, DatasetKind, DeviceChoice, Method, Outcome, Progress, TrainConfig,
-        TrainError,
+        export, pace::Pace, train, Arch, DatasetKind, DeviceChoice, Method, Outcome, Progress,
+        TrainConfig, TrainError,
     };
     use std::process::ExitCode;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -448,87 +445,6 @@ mod enabled {
             if let Some(bar) = self.bar.take() {
                 bar.finish_and_clear();
             }
-        }
-    }
-
-    /// Throughput and time left of one run, from its progress events: the
-    /// ETA is the run's wall time so far per batch (milestones included)
-    /// times the batches left.
-    #[derive(Debug, Default)]
-    pub struct Pace {
-        started: Option<std::time::Instant>,
-        batch_size: usize,
-        batches_left: usize,
-        batches_done: usize,
-        epoch_started: Option<(std::time::Instant, usize)>,
-    }
-
-    impl Pace {
-        pub fn observe(&mut self, p: &Progress) {
-            match p {
-                Progress::Start {
-                    batches_per_epoch,
-                    batch_size,
-                    epoch,
-                    epochs,
-                    ..
-                } => {
-                    self.started = Some(std::time::Instant::now());
-                    self.batch_size = *batch_size;
-                    self.batches_left = batches_per_epoch * epochs.saturating_sub(*epoch) as usize;
-                    self.batches_done = 0;
-                }
-                Progress::EpochStart { done, .. } => {
-                    // a resumed epoch: its first `done` batches are behind us
-                    self.batches_left = self.batches_left.saturating_sub(*done);
-                    self.epoch_started = Some((std::time::Instant::now(), self.batches_done));
-                }
-                Progress::Batch { .. } => {
-                    self.batches_done += 1;
-                    self.batches_left = self.batches_left.saturating_sub(1);
-                }
-                _ => {}
-            }
-        }
-
-        /// Training images per second in the current epoch.
-        pub fn images_per_s(&self) -> Option<f64> {
-            let (t, done0) = self.epoch_started?;
-            let batches = self.batches_done - done0;
-            let secs = t.elapsed().as_secs_f64();
-            (batches > 0 && secs > 0.0).then(|| (batches * self.batch_size) as f64 / secs)
-        }
-
-        /// Seconds left in this run.
-        pub fn eta_secs(&self) -> Option<f64> {
-            let secs = self.started?.elapsed().as_secs_f64();
-            (self.batches_done > 0)
-                .then(|| secs / self.batches_done as f64 * self.batches_left as f64)
-        }
-
-        pub fn eta_text(&self) -> String {
-            match self.eta_secs() {
-                Some(s) => format!("run ETA {}", clock(s)),
-                None => "run ETA -".into(),
-            }
-        }
-
-        /// "1,234 images/s · run ETA 3:10".
-        pub fn status(&self) -> String {
-            let rate = self
-                .images_per_s()
-                .map_or("- images/s".into(), |r| format!("{r:.0} images/s"));
-            format!("{rate} · {}", self.eta_text())
-        }
-    }
-
-    /// Seconds as `m:ss` or `h:mm:ss`.
-    pub fn clock(secs: f64) -> String {
-        let s = secs.max(0.0).round() as u64;
-        if s >= 3600 {
-            format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
-        } else {
-            format!("{}:{:02}", s / 60, s % 60)
         }
     }
 }

@@ -25,6 +25,7 @@ pub mod export;
 pub mod methods;
 pub mod models;
 pub mod optim;
+pub mod pace;
 pub mod probe;
 pub mod trainer;
 
