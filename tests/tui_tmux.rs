@@ -116,8 +116,12 @@ impl Tmux {
         );
         self.text("stty -a | grep -Eq '(^| )icanon( |$)' && stty -a | grep -Eq '(^| )echo( |$)' && echo TTY-SANE");
         self.keys(&["Enter"]);
+        // the output line, not the typed command; on a loaded machine the
+        // command can be typed ahead of the shell's prompt, which then
+        // lands in front of the output ("# TTY-SANE")
         self.wait_for("a sane terminal (canonical mode, echo)", |s| {
-            s.lines().any(|l| l.trim() == "TTY-SANE")
+            s.lines()
+                .any(|l| l.trim().ends_with("TTY-SANE") && !l.contains("echo"))
         });
     }
 
