@@ -210,7 +210,7 @@ fn watch_in_tmux_shows_runs_takes_keys_and_restores_the_terminal() {
     // Compare view.
     tmux.keys(&["Tab"]);
     tmux.wait_for("the compare view", |s| {
-        s.contains("2 all runs") && s.contains("step")
+        s.contains("all 2 runs") && s.contains("step")
     });
 
     // Filter (typed in the compare view, applies everywhere), back to grid.

@@ -103,7 +103,13 @@ impl EngineArgs {
         cfg.settle = seconds("settle", self.settle, lo.as_secs_f64(), hi.as_secs_f64())?;
         cfg.stall_after = seconds("stall-warn", self.stall_warn, 1.0, 86_400.0)?;
         cfg.watch = match (follow, self.poll) {
-            (false, _) => WatchChoice::Once,
+            (false, Some(_)) => {
+                return Err(UsageError(
+                    "--poll sets how a followed ROOT is watched: add --follow (without it, report reads ROOT once)"
+                        .into(),
+                ))
+            }
+            (false, None) => WatchChoice::Once,
             (true, None) => WatchChoice::Auto,
             (true, Some(s)) if s.is_finite() && (0.05..=3600.0).contains(&s) => {
                 WatchChoice::Poll(Duration::from_secs_f64(s))

@@ -105,7 +105,7 @@ pub struct Args {
 #[cfg(not(feature = "train"))]
 pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
     Err(super::UsageError(
-        "sslwatch was built without the `train` feature; rebuild with \
+        "this build has no trainer (it was built without the `train` feature); rebuild with \
          `cargo build --release --features train` after `scripts/install-libtorch.sh`"
             .into(),
     )

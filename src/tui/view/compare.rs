@@ -21,19 +21,21 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let layer = app.current_layer().unwrap_or_default();
     let runs = app.compared_runs();
     let pinned = runs.iter().any(|r| app.pinned.contains(&r.info.name));
-    let which = if pinned { "pinned" } else { "all" };
+    let count = match (pinned, runs.len()) {
+        (true, 1) => "1 pinned run".to_string(),
+        (true, n) => format!("{n} pinned runs"),
+        (false, 1) => "1 run".to_string(),
+        (false, n) => format!("all {n} runs"),
+    };
     let smooth = if app.smoothing { ", smoothed" } else { "" };
     let title = format!(
-        " {} · layer {} · {} {} run{}{smooth} ",
+        " {} · layer {} · {count}{smooth} ",
         app.metric.name(),
         if layer.is_empty() {
             "-".into()
         } else {
             sanitize(&layer)
         },
-        runs.len(),
-        which,
-        if runs.len() == 1 { "" } else { "s" },
     );
     let block = Block::default()
         .borders(Borders::ALL)

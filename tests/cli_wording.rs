@@ -1,0 +1,41 @@
+//! Wording and flag checks of the CLI: messages a user reads must say what
+//! to do, once, and flags that would silently do nothing are refused.
+
+use std::process::{Command, Output};
+
+fn sslwatch(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sslwatch"))
+        .args(args)
+        .output()
+        .expect("run sslwatch")
+}
+
+#[test]
+fn report_poll_without_follow_is_refused_instead_of_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    let out = sslwatch(&["report", root, "--poll", "1", "--no-cache"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--poll") && err.contains("--follow"), "{err}");
+}
+
+/// Only in builds without the trainer (the default one).
+#[cfg(not(feature = "train"))]
+#[test]
+fn train_without_the_feature_does_not_say_sslwatch_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("r");
+    let out = sslwatch(&[
+        "train",
+        "--method",
+        "simclr",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("sslwatch: sslwatch"), "{err}");
+    assert!(err.contains("--features train"), "{err}");
+    assert!(!run.exists(), "nothing is written without a trainer");
+}
