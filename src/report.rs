@@ -119,7 +119,7 @@ pub fn event_json(ev: &EngineEvent) -> Option<Value> {
 }
 
 fn num(v: Option<f64>) -> String {
-    v.map_or_else(|| "-".into(), |v| format!("{v:.4}"))
+    v.map_or_else(|| "-".into(), text::metric)
 }
 
 fn csv_field(s: &str) -> String {
@@ -407,7 +407,7 @@ impl Collected {
 }
 
 fn signed(v: Option<f64>) -> String {
-    v.map_or_else(|| "-".into(), |v| format!("{v:+.2}"))
+    v.map_or_else(|| "-".into(), |v| text::signed(v, 2))
 }
 
 /// The per-run summary in `format` (JSON: one `{"event":"summary"}` line
@@ -443,7 +443,8 @@ pub fn render_summary(summaries: &[LayerSummary], format: Format) -> String {
                         .iter()
                         .zip(SHORT)
                         .filter_map(|(k, short)| {
-                            analysis::metric_value(m, k).map(|v| format!("{short} {v:.4}"))
+                            analysis::metric_value(m, k)
+                                .map(|v| format!("{short} {}", text::metric(v)))
                         })
                         .collect();
                     let _ = writeln!(out, "    latest: {}", latest.join(", "));

@@ -375,19 +375,10 @@ fn probe_trend(s: &analysis::LayerSummary) -> Trend {
 fn fmt_stat(s: Option<Stat>, digits: usize) -> String {
     match s {
         None => "-".into(),
-        Some(Stat { mean, sd: None, .. }) => format!("{:+.*}", digits, zero(mean)),
+        Some(Stat { mean, sd: None, .. }) => text::signed(mean, digits),
         Some(Stat {
             mean, sd: Some(sd), ..
-        }) => format!("{:+.*}±{:.*}", digits, zero(mean), digits, sd),
-    }
-}
-
-/// -0.00 prints as +0.00.
-fn zero(v: f64) -> f64 {
-    if v == 0.0 {
-        0.0
-    } else {
-        v
+        }) => format!("{}±{}", text::signed(mean, digits), text::fixed(sd, digits)),
     }
 }
 
@@ -395,10 +386,10 @@ fn zero(v: f64) -> f64 {
 fn fmt_value(s: Option<Stat>, digits: usize) -> String {
     match s {
         None => "-".into(),
-        Some(Stat { mean, sd: None, .. }) => format!("{:.*}", digits, zero(mean)),
+        Some(Stat { mean, sd: None, .. }) => text::fixed(mean, digits),
         Some(Stat {
             mean, sd: Some(sd), ..
-        }) => format!("{:.*}±{:.*}", digits, zero(mean), digits, sd),
+        }) => format!("{}±{}", text::fixed(mean, digits), text::fixed(sd, digits)),
     }
 }
 

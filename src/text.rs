@@ -177,9 +177,58 @@ pub fn file_component(name: &str) -> Option<String> {
     meaningful.then(|| out.to_string())
 }
 
+/// Whether `digits` (a formatted magnitude) is all zeros.
+fn is_zero(digits: &str) -> bool {
+    digits.chars().all(|c| c == '0' || c == '.')
+}
+
+/// `v` with `digits` decimals, never `-0.00`: a value that rounds to zero
+/// prints without a sign.
+pub fn fixed(v: f64, digits: usize) -> String {
+    let s = format!("{v:.digits$}");
+    match s.strip_prefix('-') {
+        Some(rest) if is_zero(rest) => rest.to_string(),
+        _ => s,
+    }
+}
+
+/// `v` with a sign and `digits` decimals (`+0.83`); a value that rounds to
+/// zero is `+0.00`, never `-0.00`.
+pub fn signed(v: f64, digits: usize) -> String {
+    let s = format!("{v:+.digits$}");
+    match s.strip_prefix('-') {
+        Some(rest) if is_zero(rest) => format!("+{rest}"),
+        _ => s,
+    }
+}
+
+/// A metric value as `report` and `metrics` print it: 4 decimals, or 4
+/// significant decimals in scientific notation from 1e5 on (an inertia of
+/// 111,690 is `1.1169e5` in both).
+pub fn metric(v: f64) -> String {
+    if v.is_finite() && v.abs() >= 1e5 {
+        format!("{v:.4e}")
+    } else {
+        fixed(v, 4)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_never_print_negative_zero() {
+        assert_eq!(fixed(-0.001, 2), "0.00");
+        assert_eq!(fixed(-0.0, 4), "0.0000");
+        assert_eq!(fixed(-0.006, 2), "-0.01");
+        assert_eq!(signed(-0.001, 2), "+0.00");
+        assert_eq!(signed(-0.3, 2), "-0.30");
+        assert_eq!(signed(0.834, 2), "+0.83");
+        assert_eq!(metric(111690.2), "1.1169e5");
+        assert_eq!(metric(54555.59331), "54555.5933");
+        assert_eq!(metric(-0.00001), "0.0000");
+    }
 
     fn no_raw_controls(s: &str) {
         assert!(!s.chars().any(needs_escape), "raw control left in {s:?}");

@@ -157,11 +157,7 @@ fn table(file: &Path, layer: &str, m: &LayerMetrics) -> String {
 }
 
 fn format_value(v: f64) -> String {
-    if v.abs() >= 1e5 {
-        format!("{v:.4e}")
-    } else {
-        format!("{v:.4}")
-    }
+    text::metric(v)
 }
 
 /// Why a layer's cluster files are not named after the layer.

@@ -20,9 +20,9 @@ pub fn value(v: f64) -> String {
     } else if a >= 100.0 {
         format!("{v:.0}")
     } else if a >= 10.0 {
-        format!("{v:.1}")
+        text::fixed(v, 1)
     } else {
-        format!("{v:.2}")
+        text::fixed(v, 2)
     }
 }
 
@@ -34,7 +34,7 @@ pub fn opt_value(v: Option<f64>) -> String {
 /// A signed correlation ("+0.83"), or a dash.
 pub fn corr(v: Option<f64>) -> String {
     match v {
-        Some(x) if x.is_finite() => format!("{x:+.2}"),
+        Some(x) if x.is_finite() => text::signed(x, 2),
         _ => "-".into(),
     }
 }
