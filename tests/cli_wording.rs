@@ -39,3 +39,24 @@ fn train_without_the_feature_does_not_say_sslwatch_twice() {
     assert!(err.contains("--features train"), "{err}");
     assert!(!run.exists(), "nothing is written without a trainer");
 }
+
+#[test]
+fn report_on_an_empty_root_leaves_no_cache_file_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let cache = dir.path().join("cache");
+    std::fs::create_dir(&root).unwrap();
+    let out = sslwatch(&[
+        "report",
+        root.to_str().unwrap(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no milestones found"), "{err}");
+    assert!(
+        !cache.exists(),
+        "a report that computed nothing wrote a cache"
+    );
+}

@@ -78,6 +78,9 @@ pub struct Cache {
     path: PathBuf,
     settings: String,
     out: Option<File>,
+    /// No cache file yet: it (and its directory) is created by the first
+    /// append, so a session that computes nothing leaves nothing behind.
+    pending: bool,
     /// The file did not end in a newline: the next append starts one.
     torn: bool,
     by_file: HashMap<String, Vec<CacheRecord>>,
@@ -168,16 +171,12 @@ impl Cache {
             path: path.clone(),
             settings: settings_key(settings),
             out: None,
+            pending: false,
             torn: false,
             by_file: HashMap::new(),
             loaded: 0,
         };
         let mut problems: Vec<String> = Vec::new();
-        if let Some(parent) = path.parent() {
-            if let Err(e) = std::fs::create_dir_all(parent) {
-                problems.push(format!("cannot create its directory ({e})"));
-            }
-        }
         match std::fs::symlink_metadata(&path) {
             Ok(m) if !m.is_file() => {
                 let what = if m.is_dir() {
@@ -209,15 +208,15 @@ impl Cache {
         if skipped > cache.loaded / 10 + 1 {
             problems.push(format!("{skipped} unreadable line(s) skipped"));
         }
-        match OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&cache.path)
-        {
-            Ok(f) => cache.out = Some(f),
-            Err(e) => problems.push(format!(
-                "cannot write to it ({e}): results of this session are not cached"
-            )),
+        if cache.path.exists() {
+            match OpenOptions::new().append(true).open(&cache.path) {
+                Ok(f) => cache.out = Some(f),
+                Err(e) => problems.push(format!(
+                    "cannot write to it ({e}): results of this session are not cached"
+                )),
+            }
+        } else {
+            cache.pending = true;
         }
         Opened {
             cache,
@@ -333,6 +332,20 @@ impl Cache {
         for r in records {
             self.by_file.entry(r.file.clone()).or_default().push(r);
         }
+        if self.pending {
+            self.pending = false;
+            let created = match self.path.parent() {
+                Some(parent) => std::fs::create_dir_all(parent),
+                None => Ok(()),
+            }
+            .and_then(|()| {
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.path)
+            });
+            self.out = Some(created?);
+        }
         let Some(out) = self.out.as_mut() else {
             return Ok(());
         };
@@ -347,7 +360,7 @@ impl Cache {
 
     /// Whether new records still reach the disk.
     pub fn writable(&self) -> bool {
-        self.out.is_some()
+        self.out.is_some() || self.pending
     }
 
     /// A record of this cache's settings for one layer of a file.
@@ -512,6 +525,22 @@ mod tests {
             len(&many),
             len(&few)
         );
+    }
+
+    #[test]
+    fn the_cache_file_and_its_directory_appear_with_the_first_record() {
+        let s = MetricSettings::default();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("c.jsonl");
+        let mut c = open(&path, &s);
+        assert!(c.writable());
+        assert!(!dir.path().join("sub").exists(), "nothing written at open");
+        let h = rec(&c, "h", &["h"], 100);
+        c.append(vec![h]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 1);
+        let c = open(&path, &s);
+        assert!(c.lookup(&q(stamp(100), None)).is_some());
     }
 
     #[test]
