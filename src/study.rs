@@ -179,19 +179,26 @@ pub fn method_of(run: &str, meta_method: Option<&str>) -> String {
     leaf.split('-').next().unwrap_or(leaf).to_ascii_lowercase()
 }
 
-/// first, last and Spearman vs step of `metric` over `points` (step order).
-fn trend(points: &[(u64, &LayerMetrics)], metric: &str) -> Trend {
-    let series: Vec<(f64, f64)> = points
-        .iter()
-        .filter_map(|(s, m)| Some((*s as f64, metric_value(m, metric)?)))
-        .filter(|(_, v)| v.is_finite())
-        .collect();
-    let (steps, values): (Vec<f64>, Vec<f64>) = series.iter().copied().unzip();
-    Trend {
-        first: values.first().copied(),
-        last: values.last().copied(),
-        vs_step: spearman(&steps, &values),
+impl Trend {
+    /// first, last and Spearman vs step of a (step, value) series in step order.
+    fn of(series: impl IntoIterator<Item = (f64, f64)>) -> Trend {
+        let (steps, values): (Vec<f64>, Vec<f64>) = series.into_iter().unzip();
+        Trend {
+            first: values.first().copied(),
+            last: values.last().copied(),
+            vs_step: spearman(&steps, &values),
+        }
     }
+}
+
+/// The trend of `metric` over `points` (step order), finite values only.
+fn trend(points: &[(u64, &LayerMetrics)], metric: &str) -> Trend {
+    Trend::of(
+        points
+            .iter()
+            .filter_map(|(s, m)| Some((*s as f64, metric_value(m, metric)?)))
+            .filter(|(_, v)| v.is_finite()),
+    )
 }
 
 /// Mean over `metrics` of (mean normalised |change| between consecutive
@@ -363,38 +370,84 @@ pub fn analyse(
 
 /// Probe accuracy of a summary's milestones: first, last, trend.
 fn probe_trend(s: &analysis::LayerSummary) -> Trend {
-    let series: Vec<(f64, f64)> = s.probe.iter().map(|&(step, p)| (step as f64, p)).collect();
-    let (steps, values): (Vec<f64>, Vec<f64>) = series.iter().copied().unzip();
-    Trend {
-        first: values.first().copied(),
-        last: values.last().copied(),
-        vs_step: spearman(&steps, &values),
+    Trend::of(s.probe.iter().map(|&(step, p)| (step as f64, p)))
+}
+
+/// A mean ± sd over seeds; `number` formats each part (the mean of a
+/// correlation with a sign, a value without).
+fn fmt_with(s: Option<Stat>, digits: usize, number: fn(f64, usize) -> String) -> String {
+    match s {
+        None => "-".into(),
+        Some(Stat { mean, sd: None, .. }) => number(mean, digits),
+        Some(Stat {
+            mean, sd: Some(sd), ..
+        }) => format!("{}±{}", number(mean, digits), text::fixed(sd, digits)),
     }
 }
 
+/// A correlation: always signed.
 fn fmt_stat(s: Option<Stat>, digits: usize) -> String {
-    match s {
-        None => "-".into(),
-        Some(Stat { mean, sd: None, .. }) => text::signed(mean, digits),
-        Some(Stat {
-            mean, sd: Some(sd), ..
-        }) => format!("{}±{}", text::signed(mean, digits), text::fixed(sd, digits)),
-    }
+    fmt_with(s, digits, text::signed)
 }
 
 /// A value (not a correlation): no forced sign.
 fn fmt_value(s: Option<Stat>, digits: usize) -> String {
-    match s {
-        None => "-".into(),
-        Some(Stat { mean, sd: None, .. }) => text::fixed(mean, digits),
-        Some(Stat {
-            mean, sd: Some(sd), ..
-        }) => format!("{}±{}", text::fixed(mean, digits), text::fixed(sd, digits)),
-    }
+    fmt_with(s, digits, text::fixed)
 }
 
 fn mean_of(s: Option<Stat>) -> Option<f64> {
     s.map(|s| s.mean)
+}
+
+/// What one method's numbers say about a finding.
+enum Part {
+    /// The claim is not about this method.
+    Skip,
+    /// The numbers the check needs are missing: said, not counted.
+    Missing(String),
+    /// Whether the method behaves as claimed, and the numbers why.
+    Checked(bool, String),
+}
+
+/// The claim's expectation for `method`: `Some(true)` for the contrastive
+/// methods, `Some(false)` for SimSiam, `None` for methods it is not about.
+fn contrastive(method: &str) -> Option<bool> {
+    if CONTRASTIVE.contains(&method) {
+        Some(true)
+    } else {
+        (method == NON_CONTRASTIVE).then_some(false)
+    }
+}
+
+/// Check `claim` on every method of `on` with `check`.
+fn finding(
+    claim: &'static str,
+    layer: &str,
+    on: &BTreeMap<&str, &MethodLayer>,
+    check: impl Fn(&str, &MethodLayer) -> Part,
+) -> Finding {
+    let mut parts = Vec::new();
+    let mut evidence = Vec::new();
+    for (method, r) in on {
+        match check(method, r) {
+            Part::Skip => {}
+            Part::Missing(e) => evidence.push(format!("{method}: {e}")),
+            Part::Checked(ok, e) => {
+                parts.push(ok);
+                evidence.push(format!("{method}: {e}"));
+            }
+        }
+    }
+    Finding {
+        claim,
+        layer: layer.into(),
+        verdict: Verdict::of(&parts),
+        evidence,
+    }
+}
+
+fn metric<'a>(r: &'a MethodLayer, name: &str) -> Option<&'a MetricRow> {
+    r.metrics.iter().find(|m| m.metric == name)
 }
 
 /// The paper's four findings, checked on `layer`.
@@ -404,159 +457,134 @@ fn findings(rows: &[MethodLayer], layer: &str) -> Vec<Finding> {
         .filter(|r| r.layer == layer)
         .map(|r| (r.method.as_str(), r))
         .collect();
-    let metric = |r: &MethodLayer, name: &str| r.metrics.iter().find(|m| m.metric == name).cloned();
-    let mut out = Vec::new();
-
-    // 1. clustering tracks the probe for contrastive methods, not SimSiam
-    {
-        let mut parts = Vec::new();
-        let mut evidence = Vec::new();
-        for (method, r) in &on {
-            let contrastive = CONTRASTIVE.contains(method);
-            if !contrastive && *method != NON_CONTRASTIVE {
-                continue;
-            }
-            let corr: Vec<(String, Option<Stat>)> = CLUSTERING
-                .iter()
-                .map(|c| (c.to_string(), metric(r, c).and_then(|m| m.vs_probe_all)))
-                .collect();
-            if corr.iter().any(|(_, s)| s.is_none()) {
-                evidence.push(format!(
-                    "{method}: no correlation with the probe (no probe accuracy)"
-                ));
-                continue;
-            }
-            // both at least TRACKS: tracks; both below: does not; one of
-            // each: neither (meets no expectation)
-            let above = corr
-                .iter()
-                .filter(|(_, s)| mean_of(*s).is_some_and(|m| m >= TRACKS))
-                .count();
-            let found = match above {
-                n if n == corr.len() => "tracks",
-                0 => "does not track",
-                _ => "mixed: one tracks, one does not",
-            };
-            let expected = if contrastive {
-                "tracks"
-            } else {
-                "does not track"
-            };
-            parts.push(found == expected);
-            let nums: Vec<String> = corr
-                .iter()
-                .map(|(c, s)| format!("{c} {}", fmt_stat(*s, 2)))
-                .collect();
-            evidence.push(format!(
-                "{method}: ρ with probe {} -> {found} (expected: {expected})",
-                nums.join(", "),
-            ));
-        }
-        out.push(Finding {
-            claim: "the clustering metrics (silhouette, AMI between clusterings) track probe accuracy for SimCLR and MoCo-v2 but not for SimSiam",
-            layer: layer.into(),
-            verdict: Verdict::of(&parts),
-            evidence,
-        });
-    }
-
-    // 2. entropy falls for contrastive methods, rises for SimSiam
-    {
-        let mut parts = Vec::new();
-        let mut evidence = Vec::new();
-        for (method, r) in &on {
-            let contrastive = CONTRASTIVE.contains(method);
-            if !contrastive && *method != NON_CONTRASTIVE {
-                continue;
-            }
-            let Some(m) = metric(r, "entropy_bits") else {
-                continue;
-            };
-            let Some(rho) = mean_of(m.vs_step) else {
-                evidence.push(format!("{method}: no entropy values"));
-                continue;
-            };
-            let direction = if rho <= -TREND {
-                "falls"
-            } else if rho >= TREND {
-                "rises"
-            } else {
-                "no clear trend"
-            };
-            let expected = if contrastive { "falls" } else { "rises" };
-            parts.push(direction == expected);
-            evidence.push(format!(
-                "{method}: entropy {} -> {} bits, ρ with step {} -> {direction} (expected: {expected})",
-                fmt_value(m.first, 1),
-                fmt_value(m.last, 1),
-                fmt_stat(m.vs_step, 2)
-            ));
-        }
-        out.push(Finding {
-            claim: "entropy falls over training for the contrastive methods (SimCLR, MoCo-v2) and rises for SimSiam",
-            layer: layer.into(),
-            verdict: Verdict::of(&parts),
-            evidence,
-        });
-    }
-
-    // 3. early milestones are unstable
-    {
-        let mut parts = Vec::new();
-        let mut evidence = Vec::new();
-        for (method, r) in &on {
-            let Some(s) = r.early_instability else {
-                evidence.push(format!("{method}: fewer than 5 milestones"));
-                continue;
-            };
-            let unstable = s.mean >= UNSTABLE;
-            parts.push(unstable);
-            evidence.push(format!(
-                "{method}: label-free metrics move {:.1}x as much per milestone in the first {:.0}% as later (sd {}) -> {}",
-                s.mean,
-                EARLY_FRACTION * 100.0,
-                s.sd.map_or("-".into(), |v| format!("{v:.1}")),
-                if unstable { "unstable early" } else { "not markedly unstable early" }
-            ));
-        }
-        out.push(Finding {
-            claim: "the early milestones are unstable (the label-free metrics jump more early in training than later)",
-            layer: layer.into(),
-            verdict: Verdict::of(&parts),
-            evidence,
-        });
-    }
-
-    // 4. AMI with labels rises
-    {
-        let mut parts = Vec::new();
-        let mut evidence = Vec::new();
-        for (method, r) in &on {
-            let Some(m) = metric(r, "ami_labels") else {
-                continue;
-            };
-            let (Some(rho), Some(first), Some(last)) =
-                (mean_of(m.vs_step), mean_of(m.first), mean_of(m.last))
-            else {
-                evidence.push(format!("{method}: no AMI with labels (no labels.npy)"));
-                continue;
-            };
-            let rises = rho >= TREND && last > first;
-            parts.push(rises);
-            evidence.push(format!(
-                "{method}: AMI with labels {first:.3} -> {last:.3}, ρ with step {} -> {}",
-                fmt_stat(m.vs_step, 2),
-                if rises { "rises" } else { "does not rise" }
-            ));
-        }
-        out.push(Finding {
-            claim: "AMI between the k-means clustering and the labels rises over training",
-            layer: layer.into(),
-            verdict: Verdict::of(&parts),
-            evidence,
-        });
-    }
-    out
+    vec![
+        finding(
+            "the clustering metrics (silhouette, AMI between clusterings) track probe accuracy for SimCLR and MoCo-v2 but not for SimSiam",
+            layer,
+            &on,
+            |method, r| {
+                let Some(contrastive) = contrastive(method) else {
+                    return Part::Skip;
+                };
+                let corr: Vec<(&str, Option<Stat>)> = CLUSTERING
+                    .iter()
+                    .map(|&c| (c, metric(r, c).and_then(|m| m.vs_probe_all)))
+                    .collect();
+                if corr.iter().any(|(_, s)| s.is_none()) {
+                    return Part::Missing(
+                        "no correlation with the probe (no probe accuracy)".into(),
+                    );
+                }
+                // both at least TRACKS: tracks; both below: does not; one
+                // of each: neither (meets no expectation)
+                let above = corr
+                    .iter()
+                    .filter(|(_, s)| mean_of(*s).is_some_and(|m| m >= TRACKS))
+                    .count();
+                let found = match above {
+                    n if n == corr.len() => "tracks",
+                    0 => "does not track",
+                    _ => "mixed: one tracks, one does not",
+                };
+                let expected = if contrastive {
+                    "tracks"
+                } else {
+                    "does not track"
+                };
+                let nums: Vec<String> = corr
+                    .iter()
+                    .map(|(c, s)| format!("{c} {}", fmt_stat(*s, 2)))
+                    .collect();
+                Part::Checked(
+                    found == expected,
+                    format!(
+                        "ρ with probe {} -> {found} (expected: {expected})",
+                        nums.join(", ")
+                    ),
+                )
+            },
+        ),
+        finding(
+            "entropy falls over training for the contrastive methods (SimCLR, MoCo-v2) and rises for SimSiam",
+            layer,
+            &on,
+            |method, r| {
+                let (Some(contrastive), Some(m)) = (contrastive(method), metric(r, "entropy_bits"))
+                else {
+                    return Part::Skip;
+                };
+                let Some(rho) = mean_of(m.vs_step) else {
+                    return Part::Missing("no entropy values".into());
+                };
+                let direction = if rho <= -TREND {
+                    "falls"
+                } else if rho >= TREND {
+                    "rises"
+                } else {
+                    "no clear trend"
+                };
+                let expected = if contrastive { "falls" } else { "rises" };
+                Part::Checked(
+                    direction == expected,
+                    format!(
+                        "entropy {} -> {} bits, ρ with step {} -> {direction} (expected: {expected})",
+                        fmt_value(m.first, 1),
+                        fmt_value(m.last, 1),
+                        fmt_stat(m.vs_step, 2)
+                    ),
+                )
+            },
+        ),
+        finding(
+            "the early milestones are unstable (the label-free metrics jump more early in training than later)",
+            layer,
+            &on,
+            |_, r| {
+                let Some(s) = r.early_instability else {
+                    return Part::Missing("fewer than 5 milestones".into());
+                };
+                let unstable = s.mean >= UNSTABLE;
+                Part::Checked(
+                    unstable,
+                    format!(
+                        "label-free metrics move {:.1}x as much per milestone in the first {:.0}% as later (sd {}) -> {}",
+                        s.mean,
+                        EARLY_FRACTION * 100.0,
+                        s.sd.map_or("-".into(), |v| format!("{v:.1}")),
+                        if unstable {
+                            "unstable early"
+                        } else {
+                            "not markedly unstable early"
+                        }
+                    ),
+                )
+            },
+        ),
+        finding(
+            "AMI between the k-means clustering and the labels rises over training",
+            layer,
+            &on,
+            |_, r| {
+                let Some(m) = metric(r, "ami_labels") else {
+                    return Part::Skip;
+                };
+                let (Some(rho), Some(first), Some(last)) =
+                    (mean_of(m.vs_step), mean_of(m.first), mean_of(m.last))
+                else {
+                    return Part::Missing("no AMI with labels (no labels.npy)".into());
+                };
+                let rises = rho >= TREND && last > first;
+                Part::Checked(
+                    rises,
+                    format!(
+                        "AMI with labels {first:.3} -> {last:.3}, ρ with step {} -> {}",
+                        fmt_stat(m.vs_step, 2),
+                        if rises { "rises" } else { "does not rise" }
+                    ),
+                )
+            },
+        ),
+    ]
 }
 
 /// Output formats of the study.
