@@ -217,7 +217,8 @@ fn train_all(args: &Args, plan: &Plan) -> anyhow::Result<bool> {
         plan.milestone_every
     ));
     let started = Instant::now();
-    // images trained in this call, and what is left, for the study's ETA
+    // images trained in this call by the runs before the current one, for
+    // the study's ETA
     let mut images_done = 0usize;
     let total = plan.runs.len();
     for (i, (method, seed, name)) in plan.runs.iter().enumerate() {
@@ -257,36 +258,23 @@ fn train_all(args: &Args, plan: &Plan) -> anyhow::Result<bool> {
             quiet: true,
         };
         let mut pace = sslwatch::train::pace::Pace::default();
-        let mut per_epoch = 0usize;
-        let mut epochs_left = 0usize;
         let mut announced = false;
         let outcome = train(&config, &opts, &stop, &mut |p| {
             pace.observe(&p);
             match &p {
-                Progress::Start {
-                    batches_per_epoch,
-                    batch_size,
-                    epoch,
-                    epochs,
-                    ..
-                } => {
-                    per_epoch = batches_per_epoch * batch_size;
-                    epochs_left = epochs.saturating_sub(*epoch) as usize;
-                    if epochs_left == 0 {
-                        warn(format_args!(
-                            "study [{}/{total}] {name}: already trained ({epochs} epochs)",
-                            i + 1
-                        ));
-                        announced = true;
-                    }
+                Progress::Start { epochs, .. } if pace.images_left() == 0 => {
+                    warn(format_args!(
+                        "study [{}/{total}] {name}: already trained ({epochs} epochs)",
+                        i + 1
+                    ));
+                    announced = true;
                 }
                 Progress::EpochEnd { epoch, loss, .. } => {
-                    images_done += per_epoch;
-                    epochs_left = epochs_left.saturating_sub(1);
                     // the rest of this run plus the runs after it, at this call's pace
-                    let rate = images_done as f64 / started.elapsed().as_secs_f64().max(1e-9);
-                    let later = (total - i - 1) * plan.epochs as usize * per_epoch;
-                    let study_left = (epochs_left * per_epoch + later) as f64 / rate.max(1e-9);
+                    let done = images_done + pace.images_done();
+                    let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                    let later = (total - i - 1) * plan.epochs as usize * pace.images_per_epoch();
+                    let study_left = (pace.images_left() + later) as f64 / rate.max(1e-9);
                     warn(format_args!(
                         "study [{}/{total}] {name}: epoch {epoch}/{}, loss {loss:.3}, {}, study ETA {}",
                         i + 1,
@@ -307,6 +295,7 @@ fn train_all(args: &Args, plan: &Plan) -> anyhow::Result<bool> {
             }
         })
         .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        images_done += pace.images_done();
         if let Outcome::Interrupted { .. } = outcome {
             warn(format_args!(
                 "study: interrupted during {name}; the checkpoint is saved, the same command resumes"

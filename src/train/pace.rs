@@ -11,6 +11,7 @@ use std::time::Instant;
 pub struct Pace {
     started: Option<Instant>,
     batch_size: usize,
+    batches_per_epoch: usize,
     batches_left: usize,
     batches_done: usize,
     epoch_started: Option<(Instant, usize)>,
@@ -28,6 +29,7 @@ impl Pace {
             } => {
                 self.started = Some(Instant::now());
                 self.batch_size = *batch_size;
+                self.batches_per_epoch = *batches_per_epoch;
                 self.batches_left = batches_per_epoch * epochs.saturating_sub(*epoch) as usize;
                 self.batches_done = 0;
             }
@@ -42,6 +44,21 @@ impl Pace {
             }
             _ => {}
         }
+    }
+
+    /// Training images of one epoch.
+    pub fn images_per_epoch(&self) -> usize {
+        self.batches_per_epoch * self.batch_size
+    }
+
+    /// Training images done since the run started (or resumed).
+    pub fn images_done(&self) -> usize {
+        self.batches_done * self.batch_size
+    }
+
+    /// Training images left in the run (0 once it is complete).
+    pub fn images_left(&self) -> usize {
+        self.batches_left * self.batch_size
     }
 
     /// Training images per second in the current epoch.
@@ -118,6 +135,10 @@ mod tests {
             p.observe(&Progress::Batch { loss: 1.0 });
         }
         assert_eq!((p.batches_done, p.batches_left), (3, 5));
+        assert_eq!(
+            (p.images_done(), p.images_left(), p.images_per_epoch()),
+            (768, 1280, 1280)
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
         let eta = p.eta_secs().unwrap();
         let rate = p.images_per_s().unwrap();
