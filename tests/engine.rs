@@ -207,17 +207,15 @@ fn a_restart_loads_everything_from_the_cache_and_never_writes_into_root() {
     };
     let before = listing(root.path());
     let report = || {
-        let out = Command::new(BIN)
-            .args(["report", root.path().to_str().unwrap(), "--format", "json"])
-            .args(["--cache-dir", cache.path().to_str().unwrap()])
-            .args(FAST)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let args = [
+            "report",
+            root.path().to_str().unwrap(),
+            "--format",
+            "json",
+            "--cache-dir",
+            cache.path().to_str().unwrap(),
+        ];
+        let out = sslwatch_ok(args.iter().chain(&FAST));
         let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::live::{put, run_dir, BIN, FAST};
+use common::live::{put, run_dir, sslwatch_ok, BIN, FAST};
 use ndarray::Array2;
 use serde_json::Value;
 use sslwatch::read::write::{npy_bytes_f32, npy_bytes_i64};
@@ -56,18 +56,8 @@ fn disagreeing_run(root: &Path) {
 }
 
 fn report(root: &Path, extra: &[&str]) -> Output {
-    let out = Command::new(BIN)
-        .args(["report", root.to_str().unwrap(), "--no-cache"])
-        .args(FAST)
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    let args = ["report", root.to_str().unwrap(), "--no-cache"];
+    sslwatch_ok(args.iter().chain(&FAST).chain(extra))
 }
 
 /// The one summary line of `--format json`.

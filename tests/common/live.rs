@@ -38,6 +38,21 @@ pub fn put(path: &Path, bytes: &[u8]) {
     write_atomic(path, bytes).unwrap();
 }
 
+/// Run `sslwatch ARGS` to its end; panic with its stderr unless it exits 0.
+pub fn sslwatch_ok<I, S>(args: I) -> std::process::Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let out = Command::new(BIN).args(args).output().expect("run sslwatch");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 pub fn labels(rows: usize) -> Vec<u8> {
     npy_bytes_i64(&(0..rows as i64).map(|i| i % 2).collect::<Vec<_>>())
 }
