@@ -206,7 +206,7 @@ impl LayerSummary {
 
 /// The trainer's `probe_acc` by step: the last line of a step that has a
 /// finite one.
-fn trainer_probe(scalars: &[ScalarPoint]) -> BTreeMap<u64, f64> {
+pub fn trainer_probe(scalars: &[ScalarPoint]) -> BTreeMap<u64, f64> {
     scalars
         .iter()
         .filter_map(|s| Some((s.step, *s.values.get("probe_acc")?)))

@@ -143,13 +143,13 @@ pub fn probe_history(run: &Path) -> Result<Vec<(u64, f64)>, TrainError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(TrainError::io(&path, e)),
     };
-    let by_step: std::collections::BTreeMap<u64, f64> = text
+    let points: Vec<_> = text
         .lines()
         .filter_map(|l| crate::runs::meta::parse_scalar_line(l).ok().flatten())
-        .filter_map(|p| Some((p.step, *p.values.get("probe_acc")?)))
-        .filter(|(_, v)| v.is_finite())
         .collect();
-    Ok(by_step.into_iter().collect())
+    Ok(crate::runs::analysis::trainer_probe(&points)
+        .into_iter()
+        .collect())
 }
 
 #[cfg(test)]
