@@ -192,7 +192,7 @@ fn npz_gives_one_line_per_array() {
     let file = std::fs::File::create(&path).unwrap();
     let mut zip = zip::ZipWriter::new(file);
     for name in ["h.npy", "z.npy"] {
-        zip.start_file(name, zip::write::FileOptions::default())
+        zip.start_file(name, zip::write::SimpleFileOptions::default())
             .unwrap();
         std::io::Write::write_all(&mut zip, &npy_bytes_f32(x.view())).unwrap();
     }

@@ -32,8 +32,11 @@ fn p(path: &Path) -> &str {
 fn npz(names: &[&str], rows: usize) -> Vec<u8> {
     let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (i, name) in names.iter().enumerate() {
-        z.start_file(format!("{name}.npy"), zip::write::FileOptions::default())
-            .expect("start zip member");
+        z.start_file(
+            format!("{name}.npy"),
+            zip::write::SimpleFileOptions::default(),
+        )
+        .expect("start zip member");
         z.write_all(&npy(rows, i as u64)).expect("write zip member");
     }
     z.finish().expect("finish zip").into_inner()

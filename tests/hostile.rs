@@ -50,7 +50,7 @@ fn report_json(root: &Path, extra: &[&str]) -> Output {
 /// An `.npz` of `entries`, written with the zip crate (deflated).
 fn npz(entries: &[(&str, Array2<f32>)]) -> Vec<u8> {
     let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let opts = zip::write::FileOptions::default()
+    let opts = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
         .large_file(true);
     for (name, m) in entries {

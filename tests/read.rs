@@ -7,7 +7,7 @@ use sslwatch::read::{check_complete, read_embeddings, read_labels, Layer, ReadEr
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
-use zip::write::FileOptions;
+use zip::write::SimpleFileOptions as FileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
 // ---------------------------------------------------------------- helpers
@@ -721,7 +721,7 @@ fn layers_of_an_archive_are_read_one_at_a_time_from_their_headers() {
     let b = ndarray::Array2::<f32>::from_shape_fn((5, 4), |(i, j)| (i + j) as f32);
     let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (name, m) in [("h.npy", &a), ("z.npy", &b)] {
-        z.start_file(name, zip::write::FileOptions::default())
+        z.start_file(name, zip::write::SimpleFileOptions::default())
             .unwrap();
         std::io::Write::write_all(&mut z, &sslwatch::read::write::npy_bytes_f32(m.view())).unwrap();
     }

@@ -13,7 +13,7 @@ use sslwatch::watch::{CacheChoice, EngineConfig, WatchChoice};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -59,10 +59,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Headless mode stops on Ctrl-C/SIGTERM through this channel; the UI
     // installs its own handler (one per process) that quits the UI cleanly.
     let stop = if use_tui { None } else { Some(stop_signal()?) };
-    let (dir, temporary) = match &args.dir {
-        Some(d) => (d.clone(), false),
-        None => (fresh_temp_dir()?, true),
+    // The default directory is a tempfile::TempDir, removed when it drops
+    // (after the writer has stopped, at the end of this function).
+    let (dir, temp) = match &args.dir {
+        Some(d) => (d.clone(), None),
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("sslwatch-demo-")
+                .tempdir()
+                .map_err(|e| anyhow::anyhow!("cannot create the demo directory: {e}"))?;
+            (t.path().to_path_buf(), Some(t))
+        }
     };
+    let temporary = temp.is_some();
     let mut demo = DemoConfig::new(&dir);
     demo.runs = args.runs;
     demo.interval = Duration::from_secs_f64(args.interval);
@@ -104,18 +113,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Err(e) = writer.stop() {
         warn(format_args!("sslwatch demo: {e}"));
     }
-    if temporary {
-        let _ = std::fs::remove_dir_all(&dir);
+    if let Some(t) = temp {
+        if let Err(e) = t.close() {
+            warn(format_args!(
+                "sslwatch demo: cannot remove {}: {e}",
+                dir.display()
+            ));
+        }
     }
     result
-}
-
-fn fresh_temp_dir() -> anyhow::Result<PathBuf> {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let dir = std::env::temp_dir().join(format!("sslwatch-demo-{}-{nanos}", std::process::id()));
-    std::fs::create_dir(&dir)
-        .map_err(|e| anyhow::anyhow!("{}: cannot create the demo directory: {e}", dir.display()))?;
-    Ok(dir)
 }

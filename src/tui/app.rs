@@ -8,7 +8,7 @@ use super::series;
 use crate::metrics::LayerMetrics;
 use crate::runs::analysis::{metric_value, summarize, LayerSummary, ProbeChoice};
 use crate::watch::event::{EngineEvent, MilestoneResult, RunInfo, RunMeta, ScalarPoint, WatchMode};
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

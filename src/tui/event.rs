@@ -8,7 +8,7 @@
 
 use crate::watch::event::EngineEvent;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use crossterm::event::KeyEvent;
+use ratatui::crossterm::event::KeyEvent;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -129,7 +129,7 @@ impl Drop for Events {
 }
 
 fn read_input(tx: &Sender<Event>, stop: &AtomicBool) {
-    use crossterm::event::{poll, read, Event as CtEvent};
+    use ratatui::crossterm::event::{poll, read, Event as CtEvent};
     while !stop.load(Ordering::Relaxed) {
         let ready = match poll(INPUT_POLL) {
             Ok(ready) => ready,

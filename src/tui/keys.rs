@@ -1,7 +1,7 @@
 //! The key table: every key the UI understands, in one place. The handler
 //! ([`action_for`]), the footer and the help overlay all read [`BINDINGS`].
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 /// What a key asks the UI to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -79,10 +79,10 @@ impl Drop for RestoreOnDrop {
     fn drop(&mut self) {
         // Blank the alternate screen first: tmux keeps its content on the
         // main screen when the pane grew while sslwatch ran.
-        let _ = crossterm::execute!(
+        let _ = ratatui::crossterm::execute!(
             io::stdout(),
-            crossterm::terminal::Clear(crossterm::terminal::ClearType::All),
-            crossterm::cursor::MoveTo(0, 0)
+            ratatui::crossterm::terminal::Clear(ratatui::crossterm::terminal::ClearType::All),
+            ratatui::crossterm::cursor::MoveTo(0, 0)
         );
         ratatui::restore();
     }

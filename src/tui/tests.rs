@@ -10,8 +10,8 @@ use crate::runs::analysis::ProbeChoice;
 use crate::watch::event::{
     EngineEvent, MilestoneKey, MilestoneResult, RunInfo, RunMeta, ScalarPoint, WatchMode,
 };
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use std::collections::BTreeMap;
 use std::path::PathBuf;

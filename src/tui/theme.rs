@@ -76,7 +76,7 @@ impl Theme {
     }
 
     /// Borders of panes and overlays.
-    pub fn border_set(&self) -> symbols::border::Set {
+    pub fn border_set(&self) -> symbols::border::Set<'static> {
         if self.ascii {
             ASCII_BORDER
         } else {
