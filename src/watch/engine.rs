@@ -4,7 +4,8 @@
 //! everything consumers need leaves on one [`EngineEvent`] channel.
 
 use super::cache::{self, Cache, LabelsId, Lookup, RecordAt};
-use super::event::{EngineEvent, MilestoneKey, MilestoneResult, RunInfo, RunMeta, WatchMode};
+use super::event::{EngineEvent, MilestoneKey, MilestoneResult, RunInfo, WatchMode};
+use crate::runs::RunMeta;
 use super::fswatch::{self, FsSignal, FsWatch};
 use super::queue::{Item, Queue};
 use super::worker::{self, ComputeFn, Done, Job, Lane, Outcome, SMALL_JOB};
