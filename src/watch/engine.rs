@@ -496,7 +496,7 @@ impl Core {
                     self.apply(more, now);
                 }
                 Effect::TryCache(path) => self.try_cache_now(&path, now),
-                Effect::Emit(ev) => self.emit(ev),
+                Effect::Emit(ev) => self.emit(*ev),
                 Effect::Warn { file, message } => self.warn(&file, message),
                 Effect::LookAt(t) => {
                     self.ready_due = Some(self.ready_due.map_or(t, |d| d.min(t)));

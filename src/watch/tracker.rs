@@ -43,7 +43,7 @@ pub enum Effect {
     /// answer with [`Tracker::cached`] (nothing to do otherwise).
     TryCache(PathBuf),
     /// Tell consumers.
-    Emit(EngineEvent),
+    Emit(Box<EngineEvent>),
     /// Say this (the engine says each file and message once).
     Warn { file: PathBuf, message: String },
     /// Run [`Tracker::due`] again no later than this.
@@ -210,11 +210,11 @@ impl Tracker {
         let mut out = vec![Effect::Unqueue(path.clone())];
         if reported {
             // Its results stand until the new version's replace them.
-            out.push(Effect::Emit(EngineEvent::Changed {
+            out.push(Effect::Emit(Box::new(EngineEvent::Changed {
                 run: e.run.clone(),
                 step: e.step,
                 file: path,
-            }));
+            })));
         }
         out
     }
@@ -505,7 +505,7 @@ impl Tracker {
         out.extend(
             results
                 .into_iter()
-                .map(|r| Effect::Emit(EngineEvent::Result(r))),
+                .map(|r| Effect::Emit(Box::new(EngineEvent::Result(r)))),
         );
         out
     }
@@ -513,10 +513,10 @@ impl Tracker {
     /// Tell consumers a step is gone, then give back what remains of it
     /// (other files of the same step), except `skip`.
     fn remove_step(&self, run: &str, step: u64, skip: Option<&Path>, out: &mut Vec<Effect>) {
-        out.push(Effect::Emit(EngineEvent::MilestoneRemoved {
+        out.push(Effect::Emit(Box::new(EngineEvent::MilestoneRemoved {
             run: run.to_string(),
             step,
-        }));
+        })));
         let mut again: Vec<MilestoneResult> = self
             .files
             .iter()
@@ -527,7 +527,7 @@ impl Tracker {
         out.extend(
             again
                 .into_iter()
-                .map(|r| Effect::Emit(EngineEvent::Result(r))),
+                .map(|r| Effect::Emit(Box::new(EngineEvent::Result(r)))),
         );
     }
 
@@ -700,7 +700,7 @@ mod tests {
         effects
             .iter()
             .filter_map(|e| match e {
-                Effect::Emit(ev) => Some(ev.clone()),
+                Effect::Emit(ev) => Some((**ev).clone()),
                 _ => None,
             })
             .collect()
@@ -825,7 +825,10 @@ mod tests {
             step: 20,
             file: P.into(),
         };
-        assert_eq!(out, [Effect::Unqueue(P.into()), Effect::Emit(changed)]);
+        assert_eq!(
+            out,
+            [Effect::Unqueue(P.into()), Effect::Emit(Box::new(changed))]
+        );
         assert!(f.due(6.9).is_empty());
         assert_eq!(f.look(P, 11, 7.0), [Effect::Probe(P.into())]);
         assert_eq!(queued(&f.complete(P, 7.0)), 1);
