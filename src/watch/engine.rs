@@ -5,7 +5,7 @@
 
 use super::cache::{self, Cache, LabelsId, Lookup, RecordAt};
 use super::event::{EngineEvent, MilestoneKey, MilestoneResult, RunInfo, WatchMode};
-use super::fswatch::{self, FsSignal, FsWatch};
+use super::fswatch::{self, Dirty, FsSignal, FsWatch};
 use super::queue::{Item, Queue};
 use super::tracker::{Effect, LabelsNow, Probed, Said, Tracker};
 use super::worker::{self, ComputeFn, Done, Job, Lane, Outcome, SMALL_JOB};
@@ -286,6 +286,7 @@ impl Engine {
             last_pending: None,
             ready_due: None,
             dirty: None,
+            dirty_dirs: Dirty::Clean,
             watcher_trouble: None,
             closed: false,
         };
@@ -387,6 +388,8 @@ struct Core {
     ready_due: Option<Instant>,
     /// First and last file event since the last re-scan.
     dirty: Option<(Instant, Instant)>,
+    /// Where those events happened (not used yet: every re-scan is full).
+    dirty_dirs: Dirty,
     /// The first error the watcher reported since the last look.
     watcher_trouble: Option<String>,
     closed: bool,
@@ -510,6 +513,7 @@ impl Core {
 
     fn on_fs(&mut self, s: FsSignal) {
         let now = Instant::now();
+        self.dirty_dirs.add(&s);
         if let FsSignal::Trouble(msg) = s {
             self.warn_root(format!("file watcher: {msg}"));
             self.watcher_trouble.get_or_insert(msg);
@@ -595,6 +599,9 @@ impl Core {
     /// Stat everything under ROOT and reconcile with what we know.
     fn rescan(&mut self, initial: bool) {
         self.dirty = None;
+        // Every re-scan is a full one for now; these are the directories a
+        // limited one (issue 14) would list.
+        let _changed_in = self.dirty_dirs.take();
         let scan = match scan_root(&self.root) {
             Ok(s) => {
                 // Another directory at ROOT's path (deleted and re-created
