@@ -2,6 +2,11 @@
 //! trigger a stat-only re-scan; new or changed files go through readiness
 //! checks, then the cache, then the work queue; workers send results back;
 //! everything consumers need leaves on one [`EngineEvent`] channel.
+//!
+//! Each milestone file's life (settling, retries, what to queue, what to
+//! say) is decided by the [`Tracker`], which takes the time and returns
+//! effects; `Core` does the I/O around it: scans, stats, headers, labels,
+//! run.json and scalars, the cache, the queue and the workers' channels.
 
 use super::cache::{self, Cache, LabelsId, Lookup, RecordAt};
 use super::event::{EngineEvent, MilestoneKey, MilestoneResult, RunInfo, WatchMode};
@@ -13,8 +18,7 @@ use crate::memory::{LayerNeed, MemoryBudget};
 use crate::metrics::{LayerMetrics, MetricSettings};
 use crate::read::{check_complete, read_labels, ArrayInfo};
 use crate::runs::meta::{read_run_json, ScalarsFile};
-use crate::runs::RunMeta;
-use crate::runs::{scan_root, FileStamp, MilestoneFormat, RunScan};
+use crate::runs::{scan_root, FileStamp, MilestoneFormat, RunMeta, RunScan};
 use crossbeam_channel::{never, select, unbounded, Receiver, Sender};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
