@@ -18,8 +18,9 @@
 
 use crate::metrics::LayerMetrics;
 use crate::runs::analysis::{self, LayerSummary, ProbeChoice};
+use crate::runs::ScalarPoint;
 use crate::text::{self, sanitize};
-use crate::watch::event::{EngineEvent, MilestoneKey, MilestoneResult, ScalarPoint, WatchMode};
+use crate::watch::event::{EngineEvent, MilestoneKey, MilestoneResult, WatchMode};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -745,7 +745,8 @@ fn render_text(study: &Study, md: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::watch::event::{MilestoneKey, MilestoneResult, ScalarPoint};
+    use crate::runs::ScalarPoint;
+    use crate::watch::event::{MilestoneKey, MilestoneResult};
 
     #[test]
     fn stat_is_mean_and_sample_sd() {

@@ -133,35 +133,8 @@ impl EmbeddingFile {
     /// no data and allocates nothing sized by the file.
     pub fn open(path: &Path) -> Result<EmbeddingFile, ReadError> {
         regular(path)?;
-        let at = |f: Fail| f.at(path);
-        let (arrays, source) = match Format::of(path).map_err(at)? {
-            Format::Npy => {
-                let (file, plan) = open_npy(path, Want::Float, Some(2))?;
-                let name = path
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let info = ArrayInfo {
-                    name,
-                    shape: plan.shape.clone(),
-                    item_size: plan.dtype.size,
-                };
-                (vec![info], Source::Npy { file, plan })
-            }
-            Format::Npz => {
-                let archive = npz::open(open(path)?, Want::Float, Some(2)).map_err(at)?;
-                let arrays = archive
-                    .entries
-                    .iter()
-                    .map(|(name, plan)| ArrayInfo {
-                        name: name.clone(),
-                        shape: plan.shape.clone(),
-                        item_size: plan.dtype.size,
-                    })
-                    .collect();
-                (arrays, Source::Npz(archive))
-            }
-        };
+        let container = Container::of_path(path)?;
+        let (arrays, source) = container.open_headers(path, Want::Float, Some(2))?;
         Ok(EmbeddingFile {
             path: path.to_path_buf(),
             arrays,
@@ -219,8 +192,8 @@ pub fn read_embeddings(path: &Path) -> Result<Vec<Layer>, ReadError> {
 pub fn read_labels(path: &Path, max_bytes: u64) -> Result<Vec<i64>, ReadError> {
     regular(path)?;
     let at = |f: Fail| f.at(path);
-    match Format::of(path).map_err(at)? {
-        Format::Npy => {
+    match Container::of_path(path)? {
+        Container::Npy => {
             let (mut file, plan) = open_npy(path, Want::Int, Some(1))?;
             let need = plan.shape.first().map_or(0, |n| n.saturating_mul(8));
             let raw = plan.data_len as u64;
@@ -238,7 +211,7 @@ pub fn read_labels(path: &Path, max_bytes: u64) -> Result<Vec<i64>, ReadError> {
             let bytes = read_data(&mut file, plan.data_len).map_err(at)?;
             npy::integers(&bytes, plan.dtype).map_err(at)
         }
-        Format::Npz => Err(at(Fail::Unsupported(
+        Container::Npz => Err(at(Fail::Unsupported(
             "labels must be a single .npy file, not an .npz archive".into(),
         ))),
     }
@@ -246,39 +219,11 @@ pub fn read_labels(path: &Path, max_bytes: u64) -> Result<Vec<i64>, ReadError> {
 
 /// Cheap readiness check used by the watcher: parse the header(s) and
 /// compare the promised length with the file's length, without reading the
-/// data. Returns what the headers describe.
-///
-/// Any float or integer dtype and any rank pass here (the check does not
-/// know whether the file holds embeddings or labels); the readers apply
-/// their stricter rules when the file is read.
+/// data. Returns what the headers describe. The format is decided by the
+/// extension (case-insensitive); see [`Container::probe`].
 pub fn probe(path: &Path) -> Result<Vec<ArrayInfo>, ReadError> {
     regular(path)?;
-    match Format::of(path).map_err(|f| f.at(path))? {
-        Format::Npy => {
-            let (_, plan) = open_npy(path, Want::Number, None)?;
-            let name = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            Ok(vec![ArrayInfo {
-                name,
-                shape: plan.shape,
-                item_size: plan.dtype.size,
-            }])
-        }
-        Format::Npz => {
-            let archive = npz::open(open(path)?, Want::Number, None).map_err(|f| f.at(path))?;
-            Ok(archive
-                .entries
-                .into_iter()
-                .map(|(name, plan)| ArrayInfo {
-                    name,
-                    shape: plan.shape,
-                    item_size: plan.dtype.size,
-                })
-                .collect())
-        }
-    }
+    Container::of_path(path)?.headers(path)
 }
 
 /// [`probe`], keeping only whether the file is complete.
@@ -286,26 +231,101 @@ pub fn check_complete(path: &Path) -> Result<(), ReadError> {
     probe(path).map(|_| ())
 }
 
-/// File kinds, by extension (case-insensitive).
-enum Format {
+/// The file formats sslwatch reads, and the one place that knows them:
+/// which names are which format, what arrays (layers) a file holds and in
+/// what order, and whether a file is as long as its headers promise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Container {
+    /// One array, named by the file stem.
     Npy,
+    /// A zip of `.npy` arrays, in archive order, each named by its entry.
     Npz,
 }
 
-impl Format {
-    fn of(path: &Path) -> Result<Format, Fail> {
+impl Container {
+    /// The format a milestone file's name says, with the name's stem
+    /// (`20.npz` -> `("20", Npz)`); `None` for any other name. Matched as
+    /// writers spell it (`np.save` and `np.savez` write lowercase
+    /// extensions), where [`Container::of_path`], for a file the user
+    /// names, ignores case.
+    pub fn of_name(name: &str) -> Option<(&str, Container)> {
+        if let Some(stem) = name.strip_suffix(".npy") {
+            Some((stem, Container::Npy))
+        } else {
+            name.strip_suffix(".npz").map(|stem| (stem, Container::Npz))
+        }
+    }
+
+    /// The format of a file by its extension (case-insensitive).
+    pub fn of_path(path: &Path) -> Result<Container, ReadError> {
         let ext = path
             .extension()
             .map(|e| e.to_string_lossy().to_ascii_lowercase());
-        match ext.as_deref() {
-            Some("npy") => Ok(Format::Npy),
-            Some("npz") => Ok(Format::Npz),
-            Some(other) => Err(Fail::Unsupported(format!(
+        let fail = match ext.as_deref() {
+            Some("npy") => return Ok(Container::Npy),
+            Some("npz") => return Ok(Container::Npz),
+            Some(other) => Fail::Unsupported(format!(
                 "unknown extension '.{other}' (expected .npy or .npz)"
-            ))),
-            None => Err(Fail::Unsupported(
-                "no file extension (expected .npy or .npz)".into(),
             )),
+            None => Fail::Unsupported("no file extension (expected .npy or .npz)".into()),
+        };
+        Err(fail.at(path))
+    }
+
+    /// The readiness check: every header parsed and its promised length
+    /// compared with the file's, reading no data. A file shorter than
+    /// promised is [`ReadError::Incomplete`] ("not ready yet"). Returns the
+    /// arrays the headers describe, in file order.
+    ///
+    /// Any float or integer dtype and any rank pass here (the check does not
+    /// know whether the file holds embeddings or labels); the readers apply
+    /// their stricter rules when the file is read.
+    pub fn probe(self, path: &Path) -> Result<Vec<ArrayInfo>, ReadError> {
+        regular(path)?;
+        self.headers(path)
+    }
+
+    /// [`Container::probe`] once the caller has checked the file type.
+    fn headers(self, path: &Path) -> Result<Vec<ArrayInfo>, ReadError> {
+        self.open_headers(path, Want::Number, None)
+            .map(|(arrays, _)| arrays)
+    }
+
+    /// Open `path` as this format and check every header against the
+    /// file's length, leaving the source ready to decode.
+    fn open_headers(
+        self,
+        path: &Path,
+        want: Want,
+        rank: Option<usize>,
+    ) -> Result<(Vec<ArrayInfo>, Source), ReadError> {
+        match self {
+            Container::Npy => {
+                let (file, plan) = open_npy(path, want, rank)?;
+                let name = path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let info = ArrayInfo {
+                    name,
+                    shape: plan.shape.clone(),
+                    item_size: plan.dtype.size,
+                };
+                Ok((vec![info], Source::Npy { file, plan }))
+            }
+            Container::Npz => {
+                let archive = npz::open(open(path)?, want, rank).map_err(|f| f.at(path))?;
+                let arrays = archive
+                    .entries
+                    .iter()
+                    .map(|(name, plan)| ArrayInfo {
+                        name: name.clone(),
+                        shape: plan.shape.clone(),
+                        item_size: plan.dtype.size,
+                    })
+                    .collect();
+                Ok((arrays, Source::Npz(archive)))
+            }
         }
     }
 }
@@ -496,6 +516,28 @@ mod tests {
         let upper = dir.path().join("Y.NPY");
         write::write_atomic(&upper, &write::npy_bytes_i64(&[2, -5])).unwrap();
         assert_eq!(read_labels(&upper, 1 << 20).ok(), Some(vec![2, -5]));
+    }
+
+    #[test]
+    fn milestone_names_match_as_written_and_user_paths_ignore_case() {
+        assert_eq!(Container::of_name("20.npz"), Some(("20", Container::Npz)));
+        assert_eq!(Container::of_name("h.npy"), Some(("h", Container::Npy)));
+        assert_eq!(Container::of_name("20.NPZ"), None);
+        assert_eq!(Container::of_name("notes.txt"), None);
+        assert_eq!(Container::of_name("npy"), None);
+        assert_eq!(
+            Container::of_path(Path::new("a/Y.NPY")).ok(),
+            Some(Container::Npy)
+        );
+        assert_eq!(
+            Container::of_path(Path::new("e.Npz")).ok(),
+            Some(Container::Npz)
+        );
+        let e = Container::of_path(Path::new("/r/x.txt")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/r/x.txt: unsupported: unknown extension '.txt' (expected .npy or .npz)"
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@
 use crate::metrics::correlation::spearman;
 use crate::metrics::probe::TEST_FRACTION;
 use crate::metrics::LayerMetrics;
-use crate::watch::event::ScalarPoint;
+use crate::runs::meta::ScalarPoint;
 use serde::Serialize;
 use std::collections::BTreeMap;
 

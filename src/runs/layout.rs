@@ -9,6 +9,7 @@
 //!   milestones/<step>/<layer>.npy | <step>.npz | <step>.npy (layer "emb")
 //! ```
 
+use crate::read::{ArrayInfo, Container};
 use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -146,6 +147,43 @@ pub enum MilestoneFormat {
 }
 
 impl MilestoneFormat {
+    /// A file directly in `milestones/` (`<step>.npz`, `<step>.npy`): its
+    /// format and step name, `None` for a name that is not a milestone.
+    pub fn of_milestone(name: &str) -> Option<(&str, MilestoneFormat)> {
+        Container::of_name(name).map(|(stem, c)| match c {
+            Container::Npz => (stem, MilestoneFormat::Npz),
+            Container::Npy => (stem, MilestoneFormat::SingleNpy),
+        })
+    }
+
+    /// A file inside a step directory (`<layer>.npy`, `<name>.npz`).
+    pub fn of_step_file(name: &str) -> Option<MilestoneFormat> {
+        Container::of_name(name).map(|(stem, c)| match c {
+            Container::Npz => MilestoneFormat::Npz,
+            Container::Npy => MilestoneFormat::LayerNpy(stem.to_string()),
+        })
+    }
+
+    /// How the file is read.
+    pub fn container(&self) -> Container {
+        match self {
+            MilestoneFormat::Npz => Container::Npz,
+            MilestoneFormat::LayerNpy(_) | MilestoneFormat::SingleNpy => Container::Npy,
+        }
+    }
+
+    /// The layer name a file's array gets: an `.npz` array keeps its name,
+    /// an `.npy` is named by its place in the layout.
+    pub fn layer_name(&self, array: &str) -> String {
+        self.known_layer()
+            .map_or_else(|| array.to_string(), str::to_string)
+    }
+
+    /// The file's layers, in file order, from what its headers describe.
+    pub fn layers(&self, arrays: &[ArrayInfo]) -> Vec<String> {
+        arrays.iter().map(|a| self.layer_name(&a.name)).collect()
+    }
+
     /// The layer name when the file name alone decides it.
     pub fn known_layer(&self) -> Option<&str> {
         match self {
@@ -376,11 +414,7 @@ pub fn scan_run(
                         None => scan.note(&path, NO_STEP),
                     }
                 } else if meta.is_file() {
-                    let (stem, format) = if let Some(stem) = name.strip_suffix(".npz") {
-                        (stem, MilestoneFormat::Npz)
-                    } else if let Some(stem) = name.strip_suffix(".npy") {
-                        (stem, MilestoneFormat::SingleNpy)
-                    } else {
+                    let Some((stem, format)) = MilestoneFormat::of_milestone(&name) else {
                         continue;
                     };
                     match parse_step(stem) {
@@ -490,11 +524,7 @@ fn list_step_dir(
         if is_ignored(&name) {
             continue;
         }
-        let format = if let Some(layer) = name.strip_suffix(".npy") {
-            MilestoneFormat::LayerNpy(layer.to_string())
-        } else if name.ends_with(".npz") {
-            MilestoneFormat::Npz
-        } else {
+        let Some(format) = MilestoneFormat::of_step_file(&name) else {
             continue;
         };
         let path = entry.path();

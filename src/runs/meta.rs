@@ -1,11 +1,29 @@
 //! A run's optional side files: `run.json` (metadata) and `scalars.jsonl`
 //! (one JSON object per line, e.g. `{"step": 20, "loss": 4.1, "probe_acc": 0.71}`).
 
-use crate::watch::event::{RunMeta, ScalarPoint};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
+
+/// `run.json`'s well-known keys; everything else is kept in `extra`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RunMeta {
+    pub method: Option<String>,
+    pub dataset: Option<String>,
+    pub arch: Option<String>,
+    #[serde(default)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// One line of a run's `scalars.jsonl` that has a step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScalarPoint {
+    pub step: u64,
+    /// Numeric fields other than `step` (loss, probe_acc, lr, ...).
+    pub values: BTreeMap<String, f64>,
+}
 
 /// `run.json` files larger than this are refused (metadata, not data).
 pub const MAX_RUN_JSON_BYTES: u64 = 1 << 20;

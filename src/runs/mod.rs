@@ -5,6 +5,8 @@ pub mod analysis;
 pub mod layout;
 pub mod meta;
 
+pub use meta::{RunMeta, ScalarPoint};
+
 pub use layout::{
     find_runs, is_ignored, parse_step, scan_root, FileStamp, MilestoneFile, MilestoneFormat,
     RunScan, Scan, ScanNote,

@@ -7,9 +7,8 @@ use super::event::Event;
 use super::view;
 use crate::metrics::LayerMetrics;
 use crate::runs::analysis::ProbeChoice;
-use crate::watch::event::{
-    EngineEvent, MilestoneKey, MilestoneResult, RunInfo, RunMeta, ScalarPoint, WatchMode,
-};
+use crate::runs::{RunMeta, ScalarPoint};
+use crate::watch::event::{EngineEvent, MilestoneKey, MilestoneResult, RunInfo, WatchMode};
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;

@@ -2,19 +2,25 @@
 //! trigger a stat-only re-scan; new or changed files go through readiness
 //! checks, then the cache, then the work queue; workers send results back;
 //! everything consumers need leaves on one [`EngineEvent`] channel.
+//!
+//! Each milestone file's life (settling, retries, what to queue, what to
+//! say) is decided by the [`Tracker`], which takes the time and returns
+//! effects; `Core` does the I/O around it: scans, stats, headers, labels,
+//! run.json and scalars, the cache, the queue and the workers' channels.
 
 use super::cache::{self, Cache, LabelsId, Lookup, RecordAt};
-use super::event::{EngineEvent, MilestoneKey, MilestoneResult, RunInfo, RunMeta, WatchMode};
-use super::fswatch::{self, FsSignal, FsWatch};
+use super::event::{EngineEvent, MilestoneKey, MilestoneResult, RunInfo, WatchMode};
+use super::fswatch::{self, Dirty, FsSignal, FsWatch};
 use super::queue::{Item, Queue};
+use super::tracker::{Effect, LabelsNow, Probed, Said, Tracker};
 use super::worker::{self, ComputeFn, Done, Job, Lane, Outcome, SMALL_JOB};
 use crate::memory::{LayerNeed, MemoryBudget};
 use crate::metrics::{LayerMetrics, MetricSettings};
-use crate::read::{check_complete, probe, read_labels, ArrayInfo};
+use crate::read::{check_complete, read_labels, ArrayInfo};
 use crate::runs::meta::{read_run_json, ScalarsFile};
-use crate::runs::{scan_root, FileStamp, MilestoneFormat, RunScan};
+use crate::runs::{scan_root, FileStamp, MilestoneFormat, RunMeta, RunScan};
 use crossbeam_channel::{never, select, unbounded, Receiver, Sender};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -40,11 +46,6 @@ const DEBOUNCE: Duration = Duration::from_millis(200);
 const MAX_DEBOUNCE: Duration = Duration::from_secs(1);
 /// A full re-scan this often even without events (lost events, overflow).
 const SAFETY_RESCAN: Duration = Duration::from_secs(30);
-/// Longest wait between looks at an incomplete file.
-const MAX_RETRY: Duration = Duration::from_secs(5);
-/// A startup file still changing after this many looks is being written:
-/// it no longer holds back `CaughtUp`.
-const BUSY_LOOKS: u32 = 3;
 
 /// How the engine learns about changes.
 #[derive(Debug, Clone, PartialEq)]
@@ -272,13 +273,11 @@ impl Engine {
             settings: Arc::new(cfg.settings),
             layer_filter: cfg.layer_filter,
             compute: cfg.compute,
-            settle: cfg.settle,
             budget: cfg.budget,
-            stall_after: cfg.stall_after,
             tx,
             cache,
             runs: BTreeMap::new(),
-            files: HashMap::new(),
+            tracker: Tracker::new(cfg.settle, cfg.stall_after),
             queue: Queue::default(),
             busy: 0,
             busy_small: false,
@@ -287,11 +286,11 @@ impl Engine {
             small_tx,
             labels: HashMap::new(),
             warned: HashSet::new(),
-            startup: HashSet::new(),
             caught_up: false,
             last_pending: None,
             ready_due: None,
             dirty: None,
+            dirty_dirs: Dirty::Clean,
             watcher_trouble: None,
             closed: false,
         };
@@ -347,47 +346,6 @@ fn absolute(p: &Path) -> PathBuf {
     out
 }
 
-/// Where one milestone file is in its life.
-enum Stage {
-    /// Waiting for a second look (`looks` looks so far saw it change).
-    Seen {
-        since: Instant,
-        looks: u32,
-    },
-    /// Shorter than its header promises: look again after `retry`.
-    /// `first` is when it was first found incomplete, `said` how long it
-    /// had been at the last "still incomplete" warning.
-    Incomplete {
-        since: Instant,
-        retry: Duration,
-        first: Instant,
-        said: Duration,
-    },
-    Queued {
-        labels: Option<(LabelsId, Arc<Vec<i64>>)>,
-    },
-    Computing,
-    /// Results are out for this version.
-    Done,
-    /// Its read error is out for this version; waits for a new version.
-    Failed,
-}
-
-struct FileEntry {
-    run: String,
-    step: u64,
-    step_name: String,
-    format: MilestoneFormat,
-    stamp: FileStamp,
-    stage: Stage,
-    fresh: bool,
-    /// The most one of its wanted layers needs (from the headers; 0 until
-    /// they are read): decides the lane.
-    cost: u64,
-    /// What consumers currently hold for this file.
-    results: Vec<MilestoneResult>,
-}
-
 struct RunState {
     info: RunInfo,
     run_json: Option<FileStamp>,
@@ -402,12 +360,6 @@ struct RunState {
 /// A labels file's version and its content (or why it cannot be used).
 type LoadedLabels = (FileStamp, Result<Arc<Vec<i64>>, String>);
 
-enum LabelsNow {
-    None,
-    NotReady,
-    Ready(LabelsId, Arc<Vec<i64>>),
-}
-
 struct Core {
     root: PathBuf,
     /// ROOT's (device, inode) when the watcher was armed.
@@ -418,13 +370,12 @@ struct Core {
     settings: Arc<MetricSettings>,
     layer_filter: Option<String>,
     compute: ComputeFn,
-    settle: Duration,
     budget: MemoryBudget,
-    stall_after: Duration,
     tx: Sender<EngineEvent>,
     cache: Option<Cache>,
     runs: BTreeMap<String, RunState>,
-    files: HashMap<PathBuf, FileEntry>,
+    /// Every milestone file's stage (the rules; this struct does the I/O).
+    tracker: Tracker,
     queue: Queue,
     /// General workers busy.
     busy: usize,
@@ -436,13 +387,13 @@ struct Core {
     /// Loaded labels by path: the version and its content (or why not).
     labels: HashMap<PathBuf, LoadedLabels>,
     warned: HashSet<(PathBuf, String)>,
-    /// Startup files not yet settled (CaughtUp waits for them).
-    startup: HashSet<PathBuf>,
     caught_up: bool,
     last_pending: Option<usize>,
     ready_due: Option<Instant>,
     /// First and last file event since the last re-scan.
     dirty: Option<(Instant, Instant)>,
+    /// Where those events happened (not used yet: every re-scan is full).
+    dirty_dirs: Dirty,
     /// The first error the watcher reported since the last look.
     watcher_trouble: Option<String>,
     closed: bool,
@@ -538,8 +489,35 @@ impl Core {
         }
     }
 
+    /// Carry out what the tracker decided, in order.
+    fn apply(&mut self, effects: Vec<Effect>, now: Instant) {
+        for effect in effects {
+            match effect {
+                Effect::Queue(item) => self.queue.push(item),
+                Effect::Unqueue(path) => {
+                    self.queue.remove(&path);
+                }
+                Effect::Probe(path) => {
+                    let probed = self.probe(&path);
+                    let more = self.tracker.probed(&path, probed, now);
+                    self.apply(more, now);
+                }
+                Effect::TryCache(path) => self.try_cache_now(&path, now),
+                Effect::Emit(ev) => self.emit(*ev),
+                Effect::Warn { file, message } => self.warn(&file, message),
+                Effect::LookAt(t) => {
+                    self.ready_due = Some(self.ready_due.map_or(t, |d| d.min(t)));
+                }
+                Effect::Rescan => {
+                    self.dirty.get_or_insert((now, now));
+                }
+            }
+        }
+    }
+
     fn on_fs(&mut self, s: FsSignal) {
         let now = Instant::now();
+        self.dirty_dirs.add(&s);
         if let FsSignal::Trouble(msg) = s {
             self.warn_root(format!("file watcher: {msg}"));
             self.watcher_trouble.get_or_insert(msg);
@@ -625,6 +603,9 @@ impl Core {
     /// Stat everything under ROOT and reconcile with what we know.
     fn rescan(&mut self, initial: bool) {
         self.dirty = None;
+        // Every re-scan is a full one for now; these are the directories a
+        // limited one (issue 14) would list.
+        let _changed_in = self.dirty_dirs.take();
         let scan = match scan_root(&self.root) {
             Ok(s) => {
                 // Another directory at ROOT's path (deleted and re-created
@@ -669,73 +650,8 @@ impl Core {
                     }
                 }
                 present.insert(f.path.clone());
-                match self.files.get_mut(&f.path) {
-                    None => {
-                        if initial {
-                            self.startup.insert(f.path.clone());
-                        }
-                        self.files.insert(
-                            f.path.clone(),
-                            FileEntry {
-                                run: scan.name.clone(),
-                                step: f.step,
-                                step_name: f.step_name,
-                                format: f.format,
-                                stamp: f.stamp,
-                                stage: Stage::Seen {
-                                    since: now,
-                                    looks: 0,
-                                },
-                                fresh: !initial,
-                                cost: 0,
-                                results: Vec::new(),
-                            },
-                        );
-                        self.try_cache_now(&f.path);
-                    }
-                    Some(e) if e.stamp != f.stamp => {
-                        e.stamp = f.stamp;
-                        e.fresh = true;
-                        let looks = match e.stage {
-                            Stage::Seen { looks, .. } => looks + 1,
-                            _ => 0,
-                        };
-                        let reported =
-                            !e.results.is_empty() && matches!(e.stage, Stage::Done | Stage::Failed);
-                        e.stage = Stage::Seen { since: now, looks };
-                        self.queue.remove(&f.path);
-                        if reported {
-                            // Its results stand until the new version's replace them.
-                            let ev = EngineEvent::Changed {
-                                run: e.run.clone(),
-                                step: e.step,
-                                file: f.path.clone(),
-                            };
-                            self.emit(ev);
-                        }
-                    }
-                    Some(_) => {}
-                }
-            }
-        }
-        let settle = self.settle;
-        self.ready_due = Some(self.ready_due.map_or(now + settle, |d| d.min(now + settle)));
-
-        // Files that are gone.
-        let gone: Vec<PathBuf> = self
-            .files
-            .keys()
-            .filter(|p| !present.contains(*p))
-            .cloned()
-            .collect();
-        let mut affected: BTreeSet<(String, u64)> = BTreeSet::new();
-        for p in gone {
-            self.queue.remove(&p);
-            self.startup.remove(&p);
-            if let Some(e) = self.files.remove(&p) {
-                if !e.results.is_empty() {
-                    affected.insert((e.run, e.step));
-                }
+                let effects = self.tracker.scanned(&scan.name, f, initial, now);
+                self.apply(effects, now);
             }
         }
         // Runs that are gone.
@@ -750,30 +666,12 @@ impl Core {
             self.queue.remove_run(&run);
             self.emit(EngineEvent::RunRemoved { run });
         }
-        for (run, step) in affected {
-            if self.runs.contains_key(&run) {
-                self.remove_step(&run, step, None);
-            }
-        }
-    }
-
-    /// Tell consumers a step is gone, then give back what remains of it
-    /// (other files of the same step), except `skip`.
-    fn remove_step(&mut self, run: &str, step: u64, skip: Option<&Path>) {
-        self.emit(EngineEvent::MilestoneRemoved {
-            run: run.to_string(),
-            step,
-        });
-        let mut again: Vec<MilestoneResult> = self
-            .files
-            .iter()
-            .filter(|(p, e)| e.run == run && e.step == step && Some(p.as_path()) != skip)
-            .flat_map(|(_, e)| e.results.iter().cloned())
-            .collect();
-        again.sort_by(|a, b| a.key.cmp(&b.key));
-        for r in again {
-            self.emit(EngineEvent::Result(r));
-        }
+        // Files that are gone, and the steps they leave.
+        let runs = &self.runs;
+        let effects = self
+            .tracker
+            .scan_finished(&present, |r| runs.contains_key(r), now);
+        self.apply(effects, now);
     }
 
     fn reconcile_run(&mut self, scan: &RunScan, now: Instant) {
@@ -831,20 +729,8 @@ impl Core {
                 announce = true;
             }
             // Results computed with other labels are stale.
-            for (p, e) in self.files.iter_mut() {
-                if e.run == scan.name
-                    && matches!(
-                        e.stage,
-                        Stage::Queued { .. } | Stage::Computing | Stage::Done
-                    )
-                {
-                    e.stage = Stage::Seen {
-                        since: now,
-                        looks: 0,
-                    };
-                    self.queue.remove(p);
-                }
-            }
+            let effects = self.tracker.labels_changed(&scan.name, now);
+            self.apply(effects, now);
         }
         let Some(run) = self.runs.get_mut(&scan.name) else {
             return;
@@ -891,17 +777,21 @@ impl Core {
 
     /// A file seen for the first time whose version is in the cache needs no
     /// second look: it was complete when it was computed.
-    fn try_cache_now(&mut self, path: &Path) {
+    fn try_cache_now(&mut self, path: &Path, now: Instant) {
         if self.cache.is_none() {
             return;
         }
-        let Some(run) = self.files.get(path).map(|e| e.run.clone()) else {
+        let Some(run) = self.tracker.file(path).map(|e| e.run.clone()) else {
             return;
         };
-        match self.labels_for(&run) {
-            LabelsNow::Ready(id, l) => self.cache_or_queue(path, Some((id, l)), true),
-            LabelsNow::None => self.cache_or_queue(path, None, true),
-            LabelsNow::NotReady => {}
+        let labels = match self.labels_for(&run) {
+            LabelsNow::Ready(id, l) => Some((id, l)),
+            LabelsNow::None => None,
+            LabelsNow::NotReady => return,
+        };
+        if let Some(results) = self.cached(path, labels.as_ref().map(|(id, _)| id)) {
+            let effects = self.tracker.cached(path, results);
+            self.apply(effects, now);
         }
     }
 
@@ -956,7 +846,6 @@ impl Core {
         let mut next: Option<Instant> = None;
         let mut due_next = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
 
-        let settle = self.settle;
         // Half-written run.json files get one more look before their warning.
         let retry: Vec<String> = self
             .runs
@@ -989,124 +878,46 @@ impl Core {
             }
         }
 
-        let due: Vec<PathBuf> = self
-            .files
-            .iter()
-            .filter_map(|(p, e)| {
-                let at = match e.stage {
-                    Stage::Seen { since, .. } => since + settle,
-                    Stage::Incomplete { since, retry, .. } => since + retry,
-                    _ => return None,
-                };
-                if at <= now {
-                    Some(p.clone())
-                } else {
-                    due_next(at);
-                    None
-                }
-            })
-            .collect();
-        for path in due {
-            self.look_again(&path, now);
+        for path in self.tracker.due(now) {
+            // The tracker knows the rules; the look itself is a stat.
+            let stamp = FileStamp::read(&path);
+            let effects = self.tracker.look(&path, stamp, now);
+            self.apply(effects, now);
         }
-        for e in self.files.values() {
-            match e.stage {
-                Stage::Seen { since, .. } => due_next(since + settle),
-                Stage::Incomplete { since, retry, .. } => due_next(since + retry),
-                _ => {}
-            }
+        if let Some(t) = self.tracker.next_look() {
+            due_next(t);
         }
         self.ready_due = next;
     }
 
-    fn look_again(&mut self, path: &Path, now: Instant) {
-        let settle = self.settle;
-        let Some(e) = self.files.get_mut(path) else {
-            return;
+    /// Read `path`'s header(s) for the tracker: complete or not, and if
+    /// complete, its cost, its run's labels and its cached results.
+    fn probe(&mut self, path: &Path) -> Probed {
+        let Some(e) = self.tracker.file(path) else {
+            return Probed::Gone;
         };
-        let Some(stamp) = FileStamp::read(path) else {
-            // Gone: the re-scan decides what that means.
-            self.dirty.get_or_insert((now, now));
-            e.stage = Stage::Seen {
-                since: now,
-                looks: 0,
-            };
-            return;
+        let (format, run) = (e.format.clone(), e.run.clone());
+        let arrays = match format.container().probe(path) {
+            Err(err) if err.is_incomplete() => return Probed::Incomplete,
+            Err(err) if err.is_not_found() => return Probed::Gone,
+            Err(err) => return Probed::Unreadable(err.to_string()),
+            Ok(arrays) => arrays,
         };
-        let (looks, waiting) = match e.stage {
-            Stage::Seen { looks, .. } => (looks, None),
-            Stage::Incomplete {
-                retry, first, said, ..
-            } => (0, Some((retry, first, said))),
-            _ => return,
+        let labels = self.labels_for(&run);
+        let classes = match &labels {
+            LabelsNow::Ready(_, l) => Some(crate::metrics::distinct(l)),
+            _ => None,
         };
-        if stamp != e.stamp {
-            e.stamp = stamp;
-            e.stage = Stage::Seen {
-                since: now,
-                looks: looks + 1,
-            };
-            return;
-        }
-        if let Some((retry, first, said)) = waiting {
-            // Unchanged since it was found incomplete: still incomplete.
-            let waited = now.saturating_duration_since(first);
-            let due = if said.is_zero() {
-                self.stall_after
-            } else {
-                said * 2
-            };
-            e.stage = Stage::Incomplete {
-                since: now,
-                retry: (retry * 2).min(MAX_RETRY),
-                first,
-                said: if waited >= due { waited } else { said },
-            };
-            if waited >= due {
-                self.warn(
-                    path,
-                    format!(
-                        "incomplete for {}: shorter than its header promises and not growing (disk full, or the writer stopped?)",
-                        human_duration(waited)
-                    ),
-                );
-            }
-            return;
-        }
-        match probe(path) {
-            Err(err) if err.is_incomplete() => {
-                e.stage = Stage::Incomplete {
-                    since: now,
-                    retry: settle * 2,
-                    first: now,
-                    said: Duration::ZERO,
-                };
-            }
-            Err(err) if err.is_not_found() => {
-                self.dirty.get_or_insert((now, now));
-            }
-            Err(err) => self.file_failed(path, err.to_string()),
-            Ok(arrays) => {
-                let (format, run) = (e.format.clone(), e.run.clone());
-                let labels = self.labels_for(&run);
-                let classes = match &labels {
-                    LabelsNow::Ready(_, l) => Some(crate::metrics::distinct(l)),
-                    _ => None,
-                };
-                let cost = self.cost_of(&format, &arrays, classes);
-                if let Some(e) = self.files.get_mut(path) {
-                    e.cost = cost;
-                }
-                match labels {
-                    LabelsNow::NotReady => {
-                        if let Some(e) = self.files.get_mut(path) {
-                            e.stage = Stage::Seen { since: now, looks };
-                        }
-                    }
-                    LabelsNow::None => self.cache_or_queue(path, None, false),
-                    LabelsNow::Ready(id, l) => self.cache_or_queue(path, Some((id, l)), false),
-                }
-            }
+        let cost = self.cost_of(&format, &arrays, classes);
+        let cached = match &labels {
+            LabelsNow::NotReady => None,
+            LabelsNow::None => self.cached(path, None),
+            LabelsNow::Ready(id, _) => self.cached(path, Some(id)),
+        };
+        Probed::Complete {
+            cost,
+            labels,
+            cached,
         }
     }
 
@@ -1120,7 +931,7 @@ impl Core {
         arrays
             .iter()
             .filter(|a| {
-                let name = worker::layer_name(format, &a.name);
+                let name = format.layer_name(&a.name);
                 self.layer_filter.as_deref().is_none_or(|f| f == name)
             })
             .map(|a| match a.matrix_dims() {
@@ -1131,102 +942,34 @@ impl Core {
             .unwrap_or(0)
     }
 
-    /// Emit cached results when this version is cached, else queue it
-    /// (unless `only_cache`).
-    fn cache_or_queue(
-        &mut self,
-        path: &Path,
-        labels: Option<(LabelsId, Arc<Vec<i64>>)>,
-        only_cache: bool,
-    ) {
+    /// This version's results, when the cache has them for these labels.
+    fn cached(&self, path: &Path, labels: Option<&LabelsId>) -> Option<Vec<MilestoneResult>> {
+        let e = self.tracker.file(path)?;
         let rel = self.rel(path);
-        let Some(e) = self.files.get(path) else {
-            return;
-        };
-        let hit = self.cache.as_ref().and_then(|c| {
-            c.lookup(&Lookup {
-                file: &rel,
-                stamp: e.stamp,
-                labels: labels.as_ref().map(|(id, _)| id),
-                layer_filter: self.layer_filter.as_deref(),
+        let records = self.cache.as_ref()?.lookup(&Lookup {
+            file: &rel,
+            stamp: e.stamp,
+            labels,
+            layer_filter: self.layer_filter.as_deref(),
+        })?;
+        let results = records
+            .into_iter()
+            .map(|r| MilestoneResult {
+                key: MilestoneKey {
+                    run: e.run.clone(),
+                    step: e.step,
+                    layer: r.layer,
+                },
+                step_name: e.step_name.clone(),
+                file: path.to_path_buf(),
+                cached: true,
+                outcome: match (r.metrics, r.error) {
+                    (Some(m), _) => Ok(m),
+                    (None, e) => Err(e.unwrap_or_else(|| "unknown error".into())),
+                },
             })
-        });
-        if let Some(records) = hit {
-            let results = records
-                .into_iter()
-                .map(|r| MilestoneResult {
-                    key: MilestoneKey {
-                        run: e.run.clone(),
-                        step: e.step,
-                        layer: r.layer,
-                    },
-                    step_name: e.step_name.clone(),
-                    file: path.to_path_buf(),
-                    cached: true,
-                    outcome: match (r.metrics, r.error) {
-                        (Some(m), _) => Ok(m),
-                        (None, e) => Err(e.unwrap_or_else(|| "unknown error".into())),
-                    },
-                })
-                .collect();
-            if let Some(e) = self.files.get_mut(path) {
-                e.stage = Stage::Done;
-            }
-            self.startup.remove(path);
-            self.set_results(path, results);
-            return;
-        }
-        if only_cache {
-            return;
-        }
-        if let Some(e) = self.files.get_mut(path) {
-            e.stage = Stage::Queued { labels };
-            self.queue.push(Item {
-                path: path.to_path_buf(),
-                run: e.run.clone(),
-                step: e.step,
-                fresh: e.fresh,
-                cost: e.cost,
-            });
-        }
-    }
-
-    fn file_failed(&mut self, path: &Path, msg: String) {
-        let Some(e) = self.files.get_mut(path) else {
-            return;
-        };
-        e.stage = Stage::Failed;
-        let r = MilestoneResult {
-            key: MilestoneKey {
-                run: e.run.clone(),
-                step: e.step,
-                layer: e.format.error_layer().to_string(),
-            },
-            step_name: e.step_name.clone(),
-            file: path.to_path_buf(),
-            cached: false,
-            outcome: Err(msg),
-        };
-        self.startup.remove(path);
-        self.set_results(path, vec![r]);
-    }
-
-    /// Replace what consumers hold for `path` with `results`.
-    fn set_results(&mut self, path: &Path, results: Vec<MilestoneResult>) {
-        let Some(e) = self.files.get_mut(path) else {
-            return;
-        };
-        let old = std::mem::replace(&mut e.results, results.clone());
-        let (run, step) = (e.run.clone(), e.step);
-        let dropped = old
-            .iter()
-            .any(|o| !results.iter().any(|n| n.key.layer == o.key.layer));
-        if dropped {
-            self.remove_step(&run, step, Some(path));
-        }
-        for r in results {
-            self.emit(EngineEvent::Result(r));
-        }
+            .collect();
+        Some(results)
     }
 
     fn dispatch(&mut self) {
@@ -1251,16 +994,13 @@ impl Core {
 
     /// Hand `item` to a lane; false when the workers are gone.
     fn send_job(&mut self, item: Item, lane: Lane) -> bool {
-        let Some(e) = self.files.get_mut(&item.path) else {
-            return true;
-        };
-        let Stage::Queued { labels } = std::mem::replace(&mut e.stage, Stage::Computing) else {
+        let Some((stamp, format, labels)) = self.tracker.start(&item.path) else {
             return true;
         };
         let job = Job {
             path: item.path.clone(),
-            stamp: e.stamp,
-            format: e.format.clone(),
+            stamp,
+            format,
             labels,
             layer_filter: self.layer_filter.clone(),
             settings: self.settings.clone(),
@@ -1295,27 +1035,17 @@ impl Core {
             Lane::Small => self.busy_small = false,
         }
         let now = Instant::now();
-        let Some(e) = self.files.get_mut(&d.path) else {
-            return;
-        };
-        if e.stamp != d.stamp || !matches!(e.stage, Stage::Computing) {
-            return; // a newer version is on its way through
-        }
-        match d.outcome {
-            Outcome::Changed | Outcome::Incomplete => {
-                e.stage = Stage::Seen {
-                    since: now,
-                    looks: 0,
-                };
-                let settle = self.settle;
-                self.ready_due = Some(self.ready_due.map_or(now + settle, |x| x.min(now + settle)));
-            }
-            Outcome::ReadFailed(msg) => self.file_failed(&d.path, msg),
+        let said = match d.outcome {
+            Outcome::Changed => Said::Changed,
+            Outcome::Incomplete => Said::Incomplete,
+            Outcome::ReadFailed(msg) => Said::ReadFailed(msg),
             Outcome::Layers {
                 file_layers,
                 results,
             } => {
-                e.stage = Stage::Done;
+                let Some(e) = self.tracker.computing(&d.path, d.stamp) else {
+                    return; // a newer version is on its way through
+                };
                 let (run, step, step_name, stamp) =
                     (e.run.clone(), e.step, e.step_name.clone(), e.stamp);
                 let rel = self.rel(&d.path);
@@ -1362,50 +1092,22 @@ impl Core {
                         },
                     )
                     .collect();
-                self.startup.remove(&d.path);
-                self.set_results(&d.path, out);
+                Said::Layers(out)
             }
-        }
+        };
+        let effects = self.tracker.worker_said(&d.path, d.stamp, said, now);
+        self.apply(effects, now);
     }
 
     fn check_caught_up(&mut self, once: bool) {
         if self.caught_up {
             return;
         }
-        let files = &self.files;
-        self.startup.retain(|p| {
-            files.get(p).is_some_and(|e| match e.stage {
-                Stage::Seen { looks, .. } => looks < BUSY_LOOKS,
-                Stage::Queued { .. } | Stage::Computing => true,
-                Stage::Incomplete { .. } | Stage::Done | Stage::Failed => false,
-            })
-        });
-        if !self.startup.is_empty() {
+        let Some(effects) = self.tracker.catch_up(once) else {
             return;
-        }
-        if once {
-            let mut left: Vec<PathBuf> = self
-                .files
-                .iter()
-                .filter(|(_, e)| !matches!(e.stage, Stage::Done | Stage::Failed))
-                .map(|(p, _)| p.clone())
-                .collect();
-            left.sort();
-            for p in left {
-                self.warn(&p, "still being written (incomplete): not reported".into());
-            }
-        }
+        };
+        self.apply(effects, Instant::now());
         self.caught_up = true;
         self.emit(EngineEvent::CaughtUp);
-    }
-}
-
-/// `45 s`, `3 min`, `2 h 5 min`.
-fn human_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..=119 => format!("{s} s"),
-        120..=7199 => format!("{} min", s / 60),
-        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
     }
 }

@@ -2,8 +2,10 @@
 //! TUI, demo) is a consumer of this stream; none computes metrics itself.
 
 use crate::metrics::LayerMetrics;
+// A run's side-file types live with their readers in `runs`; the engine's
+// events carry them, so they stay reachable from here.
+pub use crate::runs::meta::{RunMeta, ScalarPoint};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -17,16 +19,6 @@ pub enum WatchMode {
     Poll { interval: Duration, reason: String },
 }
 
-/// `run.json`'s well-known keys; everything else is kept in `extra`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct RunMeta {
-    pub method: Option<String>,
-    pub dataset: Option<String>,
-    pub arch: Option<String>,
-    #[serde(default)]
-    pub extra: BTreeMap<String, serde_json::Value>,
-}
-
 /// A run: any directory under ROOT holding a `milestones/` directory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {
@@ -36,14 +28,6 @@ pub struct RunInfo {
     pub meta: RunMeta,
     /// Whether labels (run's own or ROOT's) apply to this run.
     pub has_labels: bool,
-}
-
-/// One line of a run's `scalars.jsonl` that has a step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ScalarPoint {
-    pub step: u64,
-    /// Numeric fields other than `step` (loss, probe_acc, lr, ...).
-    pub values: BTreeMap<String, f64>,
 }
 
 /// Identifies one computed result: (run, step, layer).

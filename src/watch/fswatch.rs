@@ -10,16 +10,19 @@ use crate::runs::is_ignored;
 use crossbeam_channel::Sender;
 use notify::event::{AccessKind, AccessMode, EventKind};
 use notify::{PollWatcher, RecursiveMode, Watcher};
-use std::path::Path;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Poll interval when sslwatch falls back to polling by itself.
 pub const DEFAULT_POLL: Duration = Duration::from_secs(2);
 
 /// What the notify callback tells the engine.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum FsSignal {
-    Changed,
+    /// Something changed at these paths (the event's names sslwatch does
+    /// not ignore); empty when the event named none: anywhere under ROOT.
+    Changed(Vec<PathBuf>),
     /// The watcher reported a problem (e.g. inotify queue overflow): the
     /// engine re-scans and shows the message once.
     Trouble(String),
@@ -91,7 +94,7 @@ pub fn start_polling(
 fn handler(tx: Sender<FsSignal>) -> impl FnMut(notify::Result<notify::Event>) + Send + 'static {
     move |res: notify::Result<notify::Event>| {
         let signal = match res {
-            Ok(ev) if relevant(&ev) => FsSignal::Changed,
+            Ok(ev) if relevant(&ev) => FsSignal::Changed(changed_paths(&ev)),
             Ok(_) => return,
             Err(e) => FsSignal::Trouble(e.to_string()),
         };
@@ -113,6 +116,68 @@ fn relevant(ev: &notify::Event) -> bool {
                 .map(|n| !is_ignored(&n.to_string_lossy()))
                 .unwrap_or(true)
         })
+}
+
+/// The paths of a relevant event that are not ignored names.
+fn changed_paths(ev: &notify::Event) -> Vec<PathBuf> {
+    ev.paths
+        .iter()
+        .filter(|p| {
+            p.file_name()
+                .map(|n| !is_ignored(&n.to_string_lossy()))
+                .unwrap_or(true)
+        })
+        .cloned()
+        .collect()
+}
+
+/// Where things changed since the last re-scan, from the watcher's signals:
+/// the directories whose listing or files changed, or everywhere (a signal
+/// without paths, watcher trouble). Groundwork for re-scans limited to the
+/// dirty directories (issue 14); today every re-scan is still a full one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Dirty {
+    /// Nothing since the last re-scan.
+    #[default]
+    Clean,
+    /// Only in these directories. A directory created among them may hold
+    /// files no event named (created before its watch was added), so a
+    /// limited re-scan must list a new directory's whole subtree.
+    Dirs(BTreeSet<PathBuf>),
+    /// Anywhere under ROOT.
+    All,
+}
+
+impl Dirty {
+    /// Add what `signal` says.
+    pub fn add(&mut self, signal: &FsSignal) {
+        let paths = match signal {
+            FsSignal::Changed(paths) if !paths.is_empty() => paths,
+            _ => {
+                *self = Dirty::All;
+                return;
+            }
+        };
+        if *self == Dirty::Clean {
+            *self = Dirty::Dirs(BTreeSet::new());
+        }
+        let Dirty::Dirs(dirs) = self else {
+            return; // already anywhere
+        };
+        for p in paths {
+            // The directory whose listing (a file created, removed or
+            // renamed) or whose file (written) changed.
+            match p.parent() {
+                Some(parent) => dirs.insert(parent.to_path_buf()),
+                None => dirs.insert(p.clone()),
+            };
+        }
+    }
+
+    /// What was recorded; `Clean` from now on (a re-scan has started).
+    pub fn take(&mut self) -> Dirty {
+        std::mem::take(self)
+    }
 }
 
 fn native(root: &Path, tx: Sender<FsSignal>) -> notify::Result<Box<dyn Watcher + Send>> {
@@ -201,5 +266,58 @@ mod tests {
         let tmp = notify::Event::new(EventKind::Create(notify::event::CreateKind::File))
             .add_path("/r/run/milestones/.1.npy.tmp".into());
         assert!(!relevant(&tmp));
+    }
+
+    #[test]
+    fn signals_carry_the_paths_that_changed_but_not_ignored_names() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut h = handler(tx);
+        let rename = notify::Event::new(EventKind::Modify(notify::event::ModifyKind::Name(
+            notify::event::RenameMode::Both,
+        )))
+        .add_path("/r/run/milestones/.20.npz.tmp".into())
+        .add_path("/r/run/milestones/20.npz".into());
+        h(Ok(rename));
+        h(Ok(notify::Event::new(EventKind::Any)));
+        h(Err(notify::Error::generic("queue overflow")));
+        let got: Vec<FsSignal> = rx.try_iter().collect();
+        assert_eq!(
+            got,
+            [
+                FsSignal::Changed(vec!["/r/run/milestones/20.npz".into()]),
+                FsSignal::Changed(vec![]),
+                FsSignal::Trouble("queue overflow".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn dirty_directories_add_up_until_a_signal_says_anywhere() {
+        let mut d = Dirty::default();
+        let changed = |ps: &[&str]| FsSignal::Changed(ps.iter().map(PathBuf::from).collect());
+        d.add(&changed(&[
+            "/r/a/milestones/1.npy",
+            "/r/a/milestones/2.npy",
+        ]));
+        d.add(&changed(&[
+            "/r/b/milestones/epoch_3/h.npy",
+            "/r/a/scalars.jsonl",
+        ]));
+        let dirs = |ps: &[&str]| Dirty::Dirs(ps.iter().map(PathBuf::from).collect());
+        assert_eq!(
+            d,
+            dirs(&["/r/a", "/r/a/milestones", "/r/b/milestones/epoch_3"])
+        );
+        assert_eq!(
+            d.take(),
+            dirs(&["/r/a", "/r/a/milestones", "/r/b/milestones/epoch_3"])
+        );
+        assert_eq!(d, Dirty::Clean, "a re-scan starts clean");
+        d.add(&changed(&["/r/a/milestones/1.npy"]));
+        d.add(&changed(&[]));
+        d.add(&changed(&["/r/c/milestones/1.npy"]));
+        assert_eq!(d.take(), Dirty::All, "a path-less signal: anywhere");
+        d.add(&FsSignal::Trouble("overflow".into()));
+        assert_eq!(d.take(), Dirty::All, "trouble may have lost events");
     }
 }

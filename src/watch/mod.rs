@@ -8,6 +8,7 @@ mod engine;
 pub mod event;
 pub mod fswatch;
 mod queue;
+mod tracker;
 mod worker;
 
 pub use engine::{

@@ -97,17 +97,6 @@ pub fn run(jobs: Receiver<Job>, done: Sender<Done>) {
     }
 }
 
-/// The layer name a file's array gets: an `.npz` array keeps its name, a
-/// `.npy` is named by its place in the layout.
-pub(super) fn layer_name(format: &MilestoneFormat, array: &str) -> String {
-    match format {
-        MilestoneFormat::Npz => array.to_string(),
-        other => other
-            .known_layer()
-            .map_or_else(|| array.to_string(), str::to_string),
-    }
-}
-
 fn work(job: &Job) -> Outcome {
     let fail = |e: ReadError| {
         if e.is_incomplete() {
@@ -120,11 +109,7 @@ fn work(job: &Job) -> Outcome {
         Ok(f) => f,
         Err(e) => return fail(e),
     };
-    let file_layers: Vec<String> = file
-        .arrays()
-        .iter()
-        .map(|a| layer_name(&job.format, &a.name))
-        .collect();
+    let file_layers = job.format.layers(file.arrays());
     let labels = job.labels.as_ref().map(|(_, l)| l.as_slice());
     let classes = labels.map(crate::metrics::distinct);
     let mut results = Vec::new();
