@@ -47,7 +47,10 @@ fn main() -> anyhow::Result<()> {
     println!(
         "{n} x {d}, {reps} repeats, threads {}, load {}",
         rayon::current_num_threads(),
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     let x = normal(n, d, 0);
     let xv = x.view();
@@ -68,7 +71,10 @@ fn main() -> anyhow::Result<()> {
             "spectrum+alpha (CovSpectrum::of)".into(),
             median_ms(reps, || {
                 let sp = CovSpectrum::of(xv);
-                black_box(sp.as_ref().map(|sp| (sp.normalised_singular(SPECTRUM_KEEP), sp.alpha_req())));
+                black_box(
+                    sp.as_ref()
+                        .map(|sp| (sp.normalised_singular(SPECTRUM_KEEP), sp.alpha_req())),
+                );
             }),
         ),
         (
@@ -157,6 +163,8 @@ fn main() -> anyhow::Result<()> {
             ),
         ));
     });
-    println!("359 x 2048 spectrum: N x N row Gram {rows_ms:.1} ms, D x D covariance {cols_ms:.1} ms");
+    println!(
+        "359 x 2048 spectrum: N x N row Gram {rows_ms:.1} ms, D x D covariance {cols_ms:.1} ms"
+    );
     Ok(())
 }

@@ -219,7 +219,9 @@ fn outliers_match_numpy_medians() {
             order[..order.len().min(OUTLIER_IDX_KEEP)],
             "matrix {i}"
         );
-        let flagged: Vec<u32> = (0..m.nrows() as u32).filter(|&r| o.mask[r as usize]).collect();
+        let flagged: Vec<u32> = (0..m.nrows() as u32)
+            .filter(|&r| o.mask[r as usize])
+            .collect();
         let mut sorted = order.clone();
         sorted.sort_unstable();
         assert_eq!(flagged, sorted, "matrix {i}");
@@ -252,7 +254,12 @@ fn pca_map_matches_scikit_learn() {
                 ratio[k]
             );
         }
-        let abs_xy: Vec<Vec<f64>> = w["abs_xy"].as_array().expect("rows").iter().map(f64s).collect();
+        let abs_xy: Vec<Vec<f64>> = w["abs_xy"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(f64s)
+            .collect();
         let xy: Vec<Vec<f64>> = w["xy"].as_array().expect("rows").iter().map(f64s).collect();
         let scale = abs_xy.iter().flatten().fold(0.0f64, |a, &b| a.max(b));
         for (r, got) in p.xy.iter().enumerate() {

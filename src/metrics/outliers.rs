@@ -97,7 +97,11 @@ pub fn outliers(x: ArrayView2<f32>) -> Option<Outliers> {
     let mut out: Vec<u32> = (0..n as u32).filter(|&i| mask[i as usize]).collect();
     let count = out.len();
     // z is increasing in d (spread > 0), or +inf for all of them: farthest first.
-    out.sort_unstable_by(|&a, &b| dist[b as usize].total_cmp(&dist[a as usize]).then(a.cmp(&b)));
+    out.sort_unstable_by(|&a, &b| {
+        dist[b as usize]
+            .total_cmp(&dist[a as usize])
+            .then(a.cmp(&b))
+    });
     out.truncate(OUTLIER_IDX_KEEP);
     Some(Outliers {
         frac: count as f64 / n as f64,
@@ -261,7 +265,10 @@ mod tests {
         let o = outliers(x.view()).expect("outliers");
         let inl = inlier_rows(x.view(), &o).expect("some outliers");
         assert_eq!(inl.nrows(), 10);
-        assert_eq!(inl.column(0).to_vec(), (0..10).map(|i| i as f32).collect::<Vec<_>>());
+        assert_eq!(
+            inl.column(0).to_vec(),
+            (0..10).map(|i| i as f32).collect::<Vec<_>>()
+        );
         // No outliers: None, the full entropy applies.
         let none = outliers(x.slice(ndarray::s![..10, ..])).expect("outliers");
         assert!(inlier_rows(x.slice(ndarray::s![..10, ..]), &none).is_none());

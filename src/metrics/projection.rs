@@ -68,13 +68,7 @@ pub fn pca_2d_from(
         })
         .collect();
     let ev = spectrum.eigenvalues();
-    let explained = [0, 1].map(|k| {
-        if k < axes.len() {
-            ev[k] / trace
-        } else {
-            0.0
-        }
-    });
+    let explained = [0, 1].map(|k| if k < axes.len() { ev[k] / trace } else { 0.0 });
     Some(Projection {
         rows: rows.into_iter().map(|r| r as u32).collect(),
         xy,
@@ -113,7 +107,10 @@ mod tests {
         let p = pca_2d(x.view(), MAP_ROWS, 0).expect("map");
         let want = [[3.0, 0.0], [0.0, -1.0], [-3.0, 0.0], [0.0, 1.0]];
         for (got, w) in p.xy.iter().zip(want) {
-            assert!((got[0] - w[0]).abs() < 1e-6 && (got[1] - w[1]).abs() < 1e-6, "{p:?}");
+            assert!(
+                (got[0] - w[0]).abs() < 1e-6 && (got[1] - w[1]).abs() < 1e-6,
+                "{p:?}"
+            );
         }
         assert!((p.explained[0] - 0.9).abs() < 1e-12 && (p.explained[1] - 0.1).abs() < 1e-12);
     }
@@ -123,7 +120,13 @@ mod tests {
         // Negating the data flips the eigenvectors' natural sign; the rule
         // flips the axes back, so the map is the point reflection of the
         // original map (coordinates negated), never a mirror in one axis.
-        let x = array![[0.0f32, 3.0], [-1.0, 0.5], [0.2, -3.0], [1.0, 0.0], [0.5, 1.0]];
+        let x = array![
+            [0.0f32, 3.0],
+            [-1.0, 0.5],
+            [0.2, -3.0],
+            [1.0, 0.0],
+            [0.5, 1.0]
+        ];
         let a = pca_2d(x.view(), MAP_ROWS, 0).expect("map");
         let b = pca_2d(x.mapv(|v| -v).view(), MAP_ROWS, 0).expect("map");
         for (p, q) in a.xy.iter().zip(&b.xy) {

@@ -309,7 +309,11 @@ mod tests {
         let x = orthogonal(&[3.0, 1.0, 2.0]);
         let a = CovSpectrum::of(x.view()).expect("spectrum");
         let b = CovSpectrum::of(x.mapv(|v| v + 100.0).view()).expect("spectrum");
-        for (p, q) in a.normalised_singular(3).iter().zip(b.normalised_singular(3)) {
+        for (p, q) in a
+            .normalised_singular(3)
+            .iter()
+            .zip(b.normalised_singular(3))
+        {
             assert!((p - q).abs() < 1e-9);
         }
     }
@@ -320,7 +324,11 @@ mod tests {
         // 3 all zero). Means (1/3, 1/3, 0, 0); the centred rank is 2 = N - 1,
         // so 3 = min(N, D) values are kept, the third 0. Row path and column
         // path agree.
-        let x = array![[1.0f32, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]];
+        let x = array![
+            [1.0f32, 0.0, 0.0, 0.0],
+            [0.0, 1.0, 0.0, 0.0],
+            [0.0, 0.0, 0.0, 0.0]
+        ];
         let rows = CovSpectrum::compute(x.view(), 0, Side::Rows).expect("rows");
         let cols = CovSpectrum::compute(x.view(), 0, Side::Columns).expect("cols");
         assert_eq!(rows.eigenvalues().len(), 3);
@@ -422,7 +430,10 @@ mod tests {
         ];
         let s = CovSpectrum::with_axes(x.view(), 2).expect("spectrum");
         let a = &s.axes()[0];
-        assert!((a[0] + 0.6).abs() < 1e-9 && (a[1] - 0.8).abs() < 1e-9, "{a:?}");
+        assert!(
+            (a[0] + 0.6).abs() < 1e-9 && (a[1] - 0.8).abs() < 1e-9,
+            "{a:?}"
+        );
         let wide = Array2::from_shape_fn((4, 6), |(i, j)| ((i * 7 + j * 3) % 5) as f32 - j as f32);
         let r = CovSpectrum::compute(wide.view(), 2, Side::Rows).expect("rows");
         let c = CovSpectrum::compute(wide.view(), 2, Side::Columns).expect("cols");

@@ -53,7 +53,12 @@ pub fn uniformity_with(x: ArrayView2<f32>, max_rows: usize, seed: u64) -> Unifor
     let (n, d) = x.dim();
     let norms: Vec<f64> = x
         .axis_iter(Axis(0))
-        .map(|r| r.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>().sqrt())
+        .map(|r| {
+            r.iter()
+                .map(|&v| f64::from(v) * f64::from(v))
+                .sum::<f64>()
+                .sqrt()
+        })
         .collect();
     let nonzero: Vec<usize> = (0..n).filter(|&i| norms[i] > 0.0).collect();
     let zero_rows = n - nonzero.len();
@@ -199,7 +204,9 @@ mod tests {
         assert!((u.value - -4.0).abs() < 1e-12);
         let one = uniformity(array![[1.0f32, 0.0], [0.0, 0.0]].view(), 0);
         assert!(one.value.is_nan());
-        assert!(uniformity(Array2::<f32>::zeros((0, 3)).view(), 0).value.is_nan());
+        assert!(uniformity(Array2::<f32>::zeros((0, 3)).view(), 0)
+            .value
+            .is_nan());
     }
 
     fn normal(n: usize, d: usize, seed: u64) -> Array2<f32> {
