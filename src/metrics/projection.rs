@@ -46,7 +46,7 @@ pub fn pca_2d_from(
     let (n, d) = x.dim();
     let axes = spectrum.axes();
     let trace = spectrum.trace();
-    if spectrum.shape() != (n, d) || axes.is_empty() || !(trace > 0.0) {
+    if spectrum.shape() != (n, d) || axes.is_empty() || trace.is_nan() || trace <= 0.0 {
         return None;
     }
     let means = spectrum.means();
