@@ -160,6 +160,20 @@ pub fn median(v: &mut [f64]) -> f64 {
     0.5 * (lo + hi)
 }
 
+/// Extra heap (bytes) of [`outliers`] plus [`inlier_rows`] on an `n` x `d`
+/// matrix with `threads` rayon threads: per running column block its `n`
+/// f64 values per column, the median row, the distances (and the two copies
+/// the medians reorder), the mask and the sorted ids, then the inlier copy
+/// (at most all rows).
+pub fn working_set_bytes(n: usize, d: usize, threads: usize) -> u64 {
+    let (nf, df) = (n as f64, d as f64);
+    let blocks = threads.max(1).min(d.div_ceil(COLUMN_BLOCK).max(1)) as f64;
+    let medians = blocks * COLUMN_BLOCK as f64 * nf * 8.0 + df * 8.0 * 2.0;
+    let rest = 3.0 * nf * 8.0 + nf + nf * 4.0;
+    let inliers = nf * 8.0 + nf * df * 4.0;
+    (medians + rest + inliers).ceil() as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,6 +298,14 @@ mod tests {
             count: 2,
         };
         assert_eq!(o.file_rows(&[true, false, true, true]), vec![3, 0]);
+    }
+
+    #[test]
+    fn working_set_counts_the_inlier_copy_and_the_column_blocks() {
+        // At least the inlier copy (n d f32) and one block of 16 f64 columns.
+        let w = working_set_bytes(10_000, 512, 2);
+        assert!(w >= 10_000 * 512 * 4 + 16 * 10_000 * 8);
+        assert!(working_set_bytes(10_000, 512, 4) > w);
     }
 
     #[test]

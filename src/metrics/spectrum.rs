@@ -222,6 +222,28 @@ impl CovSpectrum {
     }
 }
 
+/// Extra heap (bytes) of [`CovSpectrum::with_axes`] on an `n` x `d` matrix
+/// with `threads` rayon threads (an upper bound for [`CovSpectrum::of`]):
+/// the means, then for N >= D one D x D f64 Gram per thread and their sum
+/// (as `budget`'s RankMe term), for N < D the centred f64 copy and the
+/// N x N Gram; then the eigensolver's copy, workspace and eigenvectors.
+pub fn working_set_bytes(n: usize, d: usize, threads: usize) -> u64 {
+    let (nf, df, t) = (n as f64, d as f64, threads.max(1) as f64);
+    let padded = |rows: f64, cols: f64| rows * ((cols / 8.0).ceil() * 8.0) * 8.0;
+    let means = (t + 1.0) * df * 8.0;
+    let (gram, m) = if n < d {
+        (nf * df * 8.0 * 2.0 + padded(nf, nf), nf)
+    } else {
+        let mat = padded(df, df);
+        (
+            t * (mat + super::linalg::ROW_BLOCK as f64 * df * 8.0) + mat,
+            df,
+        )
+    };
+    let eigen = 5.0 * padded(m, m) + 64.0 * m * 8.0;
+    (means + gram + eigen + 2.0 * df * 8.0).ceil() as u64
+}
+
 /// The unit right singular vector X_c^T u / |X_c^T u| for column `col` of
 /// the row Gram's eigenvectors `u`; all zeros when it has no length (a
 /// direction without variance).
@@ -385,6 +407,16 @@ mod tests {
         assert_eq!(z.alpha_req(), None);
         assert!(z.normalised_singular(4).is_empty());
         assert!(z.gauss_entropy_bits().is_nan());
+    }
+
+    #[test]
+    fn working_set_follows_the_smaller_side() {
+        // N >= D: a 512 x 512 f64 Gram per thread and the sum (2 MiB each);
+        // N < D: the 359 x 359 row Gram and the 359 x 2048 f64 copy, far
+        // less than a 2048 x 2048 Gram (32 MiB).
+        assert!(working_set_bytes(10_000, 512, 2) >= 3 * 512 * 512 * 8);
+        let wide = working_set_bytes(359, 2048, 2);
+        assert!(wide >= 359 * 2048 * 8 && wide < 2048 * 2048 * 8);
     }
 
     #[test]
