@@ -1,6 +1,5 @@
 //! Entropy of the embedding distribution, in bits (three estimators).
 
-use super::linalg::{column_means, gram_lower, sym_eigenvalues_lower};
 use multiversion::multiversion;
 use ndarray::ArrayView2;
 
@@ -179,28 +178,9 @@ fn column_ranges(x: ArrayView2<f32>) -> (Vec<f32>, Vec<f32>) {
 /// NaN with fewer than 2 rows or no columns, a zero covariance (every
 /// column constant), non-finite values, or if the eigensolver fails.
 pub fn gauss_entropy_bits(x: ArrayView2<f32>) -> f64 {
-    let (n, d) = x.dim();
-    if n < 2 || d == 0 {
-        return f64::NAN;
-    }
-    let means = column_means(x);
-    let gram = gram_lower(x, Some(&means));
-    let Some(eig) = sym_eigenvalues_lower(&gram) else {
-        return f64::NAN;
-    };
-    let scale = 1.0 / (n - 1) as f64;
-    // The trace from the diagonal: the sum of the column variances, exact to
-    // rounding whatever the eigensolver does with the small end.
-    let trace = (0..d).map(|j| gram[(j, j)]).sum::<f64>() * scale;
-    if trace.is_nan() || trace <= 0.0 {
-        return f64::NAN;
-    }
-    let delta = GAUSS_RIDGE * trace / d as f64;
-    let two_pi_e = 2.0 * std::f64::consts::PI * std::f64::consts::E;
-    0.5 * eig
-        .iter()
-        .map(|&l| (two_pi_e * ((l * scale).max(0.0) + delta)).log2())
-        .sum::<f64>()
+    // The covariance spectrum (module `spectrum`) holds the formula, so the
+    // spectrum metrics and this estimator can share one eigendecomposition.
+    super::spectrum::CovSpectrum::of(x).map_or(f64::NAN, |s| s.gauss_entropy_bits())
 }
 
 /// Kozachenko-Leonenko nearest-neighbour estimator with `k` neighbours, in bits.

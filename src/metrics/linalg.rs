@@ -1,5 +1,6 @@
-//! Gram matrices and symmetric eigenvalues, shared by RankMe and the Gaussian
-//! entropy estimator.
+//! Gram matrices and symmetric eigendecompositions, shared by RankMe, the
+//! covariance spectrum (spectrum, alpha-ReQ, the Gaussian entropy) and the
+//! PCA map.
 //!
 //! Both metrics look at the small end of the spectrum (RankMe through the
 //! square roots of the eigenvalues, the Gaussian entropy through their
@@ -96,12 +97,63 @@ fn gram_lower_seq(x: ArrayView2<f32>, center: Option<&[f64]>) -> Mat<f64> {
     g
 }
 
+/// `(X - 1 m^T)(X - 1 m^T)^T` (N x N) in f64, where `m` is `center` or zero:
+/// the row Gram matrix, whose non-zero eigenvalues are those of
+/// [`gram_lower`]'s, cheaper when N < D (N^2 D instead of N D^2 products and
+/// an N x N eigenproblem). Only the lower triangle is filled.
+///
+/// The centred rows are converted to f64 first (N x D x 8 bytes, small when
+/// N < D); faer's product splits the work over the rayon threads with a
+/// fixed partition, so the result is the same for a given thread count.
+pub fn row_gram_lower(x: ArrayView2<f32>, center: Option<&[f64]>) -> Mat<f64> {
+    let (n, d) = x.dim();
+    let c = centred_f64(x, center);
+    let mut g = Mat::<f64>::zeros(n, n);
+    if d > 0 {
+        triangular::matmul(
+            g.as_mut(),
+            BlockStructure::TriangularLower,
+            Accum::Replace,
+            c.as_ref(),
+            BlockStructure::Rectangular,
+            c.transpose(),
+            BlockStructure::Rectangular,
+            1.0,
+            Par::rayon(0),
+        );
+    }
+    g
+}
+
+/// `x - 1 m^T` (or `x`) as an f64 matrix.
+pub(crate) fn centred_f64(x: ArrayView2<f32>, center: Option<&[f64]>) -> Mat<f64> {
+    let (n, d) = x.dim();
+    Mat::from_fn(n, d, |i, j| {
+        f64::from(x[(i, j)]) - center.map_or(0.0, |m| m[j])
+    })
+}
+
+/// Eigenvalues (ascending) and eigenvectors (the matching columns) of the
+/// symmetric matrix whose lower triangle is stored in `a`. `None` as
+/// [`sym_eigenvalues_lower`].
+pub fn sym_eigen_lower(a: &Mat<f64>) -> Option<(Vec<f64>, Mat<f64>)> {
+    if !lower_is_finite(a) {
+        return None;
+    }
+    let evd = a.self_adjoint_eigen(Side::Lower).ok()?;
+    let values: Vec<f64> = evd.S().column_vector().iter().copied().collect();
+    Some((values, evd.U().to_owned()))
+}
+
+fn lower_is_finite(a: &Mat<f64>) -> bool {
+    (0..a.ncols()).all(|j| (j..a.nrows()).all(|i| a[(i, j)].is_finite()))
+}
+
 /// Eigenvalues (ascending) of the symmetric matrix whose lower triangle is
 /// stored in `a`. `None` when the eigensolver does not converge or the matrix
 /// holds non-finite values.
 pub fn sym_eigenvalues_lower(a: &Mat<f64>) -> Option<Vec<f64>> {
-    let finite = (0..a.ncols()).all(|j| (j..a.nrows()).all(|i| a[(i, j)].is_finite()));
-    if !finite {
+    if !lower_is_finite(a) {
         return None;
     }
     a.self_adjoint_eigenvalues(Side::Lower).ok()
@@ -143,8 +195,30 @@ mod tests {
     }
 
     #[test]
+    fn row_gram_is_the_product_of_the_centred_rows() {
+        // Centred rows (-2,-2), (0,0), (2,2) (means (3, 4)): their dot
+        // products are [[8, 0, -8], [0, 0, 0], [-8, 0, 8]] (lower triangle).
+        let x = array![[1.0f32, 2.0], [3.0, 4.0], [5.0, 6.0]];
+        let g = row_gram_lower(x.view(), Some(&[3.0, 4.0]));
+        assert_eq!((g[(0, 0)], g[(1, 0)], g[(2, 0)]), (8.0, 0.0, -8.0));
+        assert_eq!((g[(1, 1)], g[(2, 1)], g[(2, 2)]), (0.0, 0.0, 8.0));
+    }
+
+    #[test]
+    fn eigenvectors_of_a_two_by_two() {
+        // [[2,1],[1,2]]: eigenvalue 1 with (1,-1)/sqrt 2, 3 with (1,1)/sqrt 2.
+        let a = Mat::from_fn(2, 2, |i, j| if i == j { 2.0 } else { 1.0 });
+        let (ev, u) = sym_eigen_lower(&a).expect("converges");
+        assert!((ev[0] - 1.0).abs() < 1e-12 && (ev[1] - 3.0).abs() < 1e-12);
+        let h = std::f64::consts::FRAC_1_SQRT_2;
+        assert!((u[(0, 1)].abs() - h).abs() < 1e-12 && (u[(1, 1)] - u[(0, 1)]).abs() < 1e-12);
+        assert!((u[(0, 0)] + u[(1, 0)]).abs() < 1e-12);
+    }
+
+    #[test]
     fn non_finite_matrix_has_no_eigenvalues() {
         let a = Mat::from_fn(2, 2, |i, j| if i == j { f64::NAN } else { 0.0 });
         assert!(sym_eigenvalues_lower(&a).is_none());
+        assert!(sym_eigen_lower(&a).is_none());
     }
 }

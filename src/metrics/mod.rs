@@ -9,11 +9,15 @@ pub mod entropy;
 pub mod kmeans;
 pub mod knn;
 pub mod linalg;
+pub mod outliers;
 pub mod pairwise;
 pub mod probe;
+pub mod projection;
 pub mod rank;
 pub mod scale;
 pub mod silhouette;
+pub mod spectrum;
+pub mod uniformity;
 mod workers;
 
 pub use budget::working_set_bytes;
