@@ -394,11 +394,11 @@ mod tests {
                     crate::metrics::compute_layer(x.view(), Some(&labels), &settings).unwrap();
                 println!(
                     "  k={k:2} ent={:.3} sil={:.3} ami={:.3} rankme={:.1} probe={:.3} sim_probe={probe:.3} {:.2}s",
-                    m.entropy_bits.unwrap_or(f64::NAN),
-                    m.silhouette.unwrap_or(f64::NAN),
-                    m.ami_agreement.unwrap_or(f64::NAN),
-                    m.rankme.unwrap_or(f64::NAN),
-                    m.probe_acc.unwrap_or(f64::NAN),
+                    m.get(crate::metrics::Metric::EntropyBits).unwrap_or(f64::NAN),
+                    m.get(crate::metrics::Metric::Silhouette).unwrap_or(f64::NAN),
+                    m.get(crate::metrics::Metric::AmiAgreement).unwrap_or(f64::NAN),
+                    m.get(crate::metrics::Metric::Rankme).unwrap_or(f64::NAN),
+                    m.get(crate::metrics::Metric::ProbeAcc).unwrap_or(f64::NAN),
                     m.seconds
                 );
             }

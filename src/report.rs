@@ -16,7 +16,7 @@
 //! aligned by display width. CSV and JSON keep the exact strings (they
 //! escape by their own rules).
 
-use crate::metrics::LayerMetrics;
+use crate::metrics::{LayerMetrics, Metric, View};
 use crate::runs::analysis::{self, LayerSummary, ProbeChoice};
 use crate::runs::ScalarPoint;
 use crate::text::{self, sanitize};
@@ -42,21 +42,11 @@ impl Format {
     }
 }
 
-/// The metric columns of table, CSV and Markdown rows (JSON has every field).
-pub const METRIC_COLUMNS: [&str; 7] = [
-    "entropy_bits",
-    "silhouette",
-    "ami_agreement",
-    "ami_labels",
-    "probe_acc",
-    "knn_acc",
-    "rankme",
-];
-
-/// Short table headings for [`METRIC_COLUMNS`].
-const SHORT: [&str; 7] = [
-    "entropy", "silh", "ami_agr", "ami_lab", "probe", "knn", "rankme",
-];
+/// The metric columns of table and Markdown rows, in registry order
+/// ([`View::Table`]); CSV and JSON have every metric.
+pub fn table_metrics() -> impl Iterator<Item = Metric> {
+    Metric::in_view(View::Table)
+}
 
 /// A watch mode in words (`native (inotify)`, `polling every 2 s (--poll)`).
 pub fn mode_text(mode: &WatchMode) -> String {
@@ -123,55 +113,73 @@ fn num(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), text::metric)
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
 /// A Markdown table cell: sanitised, `|` escaped.
 fn md_cell(s: &str) -> String {
     sanitize(s).replace('|', "\\|")
 }
 
-const CSV_HEADER: &str = "run,step,step_name,layer,status,cached,n,dim,k,entropy_bits,silhouette,ami_agreement,ami_labels,probe_acc,knn_acc,rankme,kmeans_inertia,nonfinite_rows,seconds,error,warnings";
+/// CSV columns before and after the metrics (one per registry row).
+const CSV_BEFORE: [&str; 9] = [
+    "run",
+    "step",
+    "step_name",
+    "layer",
+    "status",
+    "cached",
+    "n",
+    "dim",
+    "k",
+];
+const CSV_AFTER: [&str; 4] = ["nonfinite_rows", "seconds", "error", "warnings"];
+
+/// One CSV record, quoted as needed by the `csv` crate.
+fn csv_line<I: AsRef<[u8]>>(fields: impl IntoIterator<Item = I>) -> String {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    // Writing to memory cannot fail; an empty line would show if it did.
+    let _ = w.write_record(fields);
+    let bytes = w.into_inner().unwrap_or_default();
+    String::from_utf8_lossy(&bytes)
+        .trim_end_matches('\n')
+        .to_string()
+}
+
+fn csv_header() -> String {
+    csv_line(
+        CSV_BEFORE
+            .into_iter()
+            .chain(Metric::ALL.iter().map(|m| m.key()))
+            .chain(CSV_AFTER),
+    )
+}
 
 fn csv_row(r: &MilestoneResult) -> String {
     let opt = |v: Option<f64>| v.map_or_else(String::new, |v| v.to_string());
     let mut f: Vec<String> = vec![
-        csv_field(&r.key.run),
+        r.key.run.clone(),
         r.key.step.to_string(),
-        csv_field(&r.step_name),
-        csv_field(&r.key.layer),
+        r.step_name.clone(),
+        r.key.layer.clone(),
         if r.outcome.is_ok() { "ok" } else { "error" }.into(),
         r.cached.to_string(),
     ];
     match &r.outcome {
         Ok(m) => {
             f.extend([m.n.to_string(), m.dim.to_string(), m.k.to_string()]);
-            f.extend([
-                opt(m.entropy_bits),
-                opt(m.silhouette),
-                opt(m.ami_agreement),
-                opt(m.ami_labels),
-                opt(m.probe_acc),
-                opt(m.knn_acc),
-                opt(m.rankme),
-                opt(m.kmeans_inertia),
-            ]);
+            f.extend(m.values.iter().map(|(_, v)| opt(v)));
             f.extend([m.nonfinite_rows.to_string(), format!("{:.3}", m.seconds)]);
             f.push(String::new());
-            f.push(csv_field(&m.warnings.join("; ")));
+            f.push(m.warnings.join("; "));
         }
         Err(e) => {
-            f.extend(std::iter::repeat_n(String::new(), 13));
-            f.push(csv_field(e));
+            let empty = CSV_BEFORE.len() - f.len() + Metric::ALL.len() + 2;
+            f.extend(std::iter::repeat_n(String::new(), empty));
+            f.push(e.clone());
             f.push(String::new());
         }
     }
-    f.join(",")
+    csv_line(&f)
 }
 
 /// The cells of a table or Markdown row, sanitised.
@@ -184,11 +192,7 @@ fn cells(r: &MilestoneResult) -> Vec<String> {
     match &r.outcome {
         Ok(m) => {
             c.push(m.n.to_string());
-            c.extend(
-                METRIC_COLUMNS
-                    .iter()
-                    .map(|k| num(analysis::metric_value(m, k))),
-            );
+            c.extend(table_metrics().map(|k| num(m.get(k))));
             let mut note = if r.cached {
                 "cached".to_string()
             } else {
@@ -201,7 +205,7 @@ fn cells(r: &MilestoneResult) -> Vec<String> {
         }
         Err(e) => {
             c.push("-".into());
-            c.extend(METRIC_COLUMNS.iter().map(|_| "-".to_string()));
+            c.extend(table_metrics().map(|_| "-".to_string()));
             c.push(format!("ERROR {}", sanitize(e)));
         }
     }
@@ -210,7 +214,7 @@ fn cells(r: &MilestoneResult) -> Vec<String> {
 
 fn headings() -> Vec<String> {
     let mut h: Vec<String> = ["run", "step", "layer", "n"].map(String::from).to_vec();
-    h.extend(SHORT.iter().map(|s| s.to_string()));
+    h.extend(table_metrics().map(|m| m.def().short.to_string()));
     h.push("note".into());
     h
 }
@@ -255,7 +259,7 @@ pub fn render_results(results: &[&MilestoneResult], format: Format) -> String {
             .map(|r| format!("{}\n", result_json(r)))
             .collect(),
         Format::Csv => {
-            let mut out = format!("{CSV_HEADER}\n");
+            let mut out = format!("{}\n", csv_header());
             for r in results {
                 out.push_str(&csv_row(r));
                 out.push('\n');
@@ -283,7 +287,7 @@ pub fn render_results(results: &[&MilestoneResult], format: Format) -> String {
 pub fn follow_header(format: Format) -> Option<String> {
     match format {
         Format::Json => None,
-        Format::Csv => Some(CSV_HEADER.to_string()),
+        Format::Csv => Some(csv_header()),
         Format::Table => Some(follow_row(&headings())),
         Format::Markdown => {
             let h = headings();
@@ -298,19 +302,18 @@ pub fn follow_header(format: Format) -> Option<String> {
 
 fn follow_row(c: &[String]) -> String {
     // Fixed widths: rows are printed as they come.
-    let widths = [24, 8, 6, 6, 8, 8, 8, 8, 8, 8, 8];
+    // run, step, layer, n, then the metrics; the note is not padded.
+    let widths = [24, 8, 6, 6];
     let mut line = String::new();
     for (i, cell) in c.iter().enumerate() {
-        match widths.get(i) {
-            Some(&w) if i < 3 => {
-                line.push_str(&text::pad_end(cell, w));
-                line.push_str("  ");
-            }
-            Some(&w) => {
-                line.push_str(&text::pad_start(cell, w));
-                line.push_str("  ");
-            }
-            None => line.push_str(cell),
+        if i + 1 == c.len() {
+            line.push_str(cell);
+        } else if i < 3 {
+            line.push_str(&text::pad_end(cell, widths[i]));
+            line.push_str("  ");
+        } else {
+            line.push_str(&text::pad_start(cell, widths.get(i).copied().unwrap_or(8)));
+            line.push_str("  ");
         }
     }
     line.trim_end().to_string()
@@ -440,12 +443,10 @@ pub fn render_summary(summaries: &[LayerSummary], format: Format) -> String {
                     s.latest_step.map_or("-".into(), |v| v.to_string())
                 );
                 if let Some(m) = &s.latest {
-                    let latest: Vec<String> = METRIC_COLUMNS
-                        .iter()
-                        .zip(SHORT)
-                        .filter_map(|(k, short)| {
-                            analysis::metric_value(m, k)
-                                .map(|v| format!("{short} {}", text::metric(v)))
+                    let latest: Vec<String> = table_metrics()
+                        .filter_map(|k| {
+                            m.get(k)
+                                .map(|v| format!("{} {}", k.def().short, text::metric(v)))
                         })
                         .collect();
                     let _ = writeln!(out, "    latest: {}", latest.join(", "));
@@ -471,7 +472,7 @@ pub fn render_summary(summaries: &[LayerSummary], format: Format) -> String {
         Format::Markdown => {
             out.push_str("\n### Summary\n\nSpearman rank correlation with probe_acc over milestones (all / leaving out the first 20%).\n\n");
             let mut h = vec!["run", "layer", "milestones", "latest step", "probe"];
-            h.extend(analysis::LABEL_FREE);
+            h.extend(Metric::in_view(View::Correlate).map(Metric::key));
             let _ = writeln!(out, "| {} |\n|{}", h.join(" | "), "---|".repeat(h.len()));
             for s in summaries {
                 let mut c = vec![
@@ -481,7 +482,7 @@ pub fn render_summary(summaries: &[LayerSummary], format: Format) -> String {
                     s.latest_step.map_or("-".into(), |v| v.to_string()),
                     md_cell(&s.probe_text()),
                 ];
-                for m in analysis::LABEL_FREE {
+                for m in Metric::in_view(View::Correlate) {
                     c.push(
                         s.correlations
                             .iter()
@@ -539,7 +540,7 @@ mod tests {
     fn json_lines_flatten_metrics_or_carry_the_error() {
         let ok = result_json(&result(Ok(LayerMetrics {
             n: 10,
-            silhouette: Some(0.5),
+            values: crate::metrics::Values::of([(Metric::Silhouette, Some(0.5))]),
             ..LayerMetrics::default()
         })));
         assert_eq!(ok["status"], "ok");
@@ -555,7 +556,10 @@ mod tests {
 
     #[test]
     fn csv_quotes_and_keeps_column_count() {
-        let header_cols = CSV_HEADER.split(',').count();
+        let header = csv_header();
+        assert!(header.starts_with("run,step,step_name,layer,status,cached,n,dim,k,entropy_bits,"));
+        assert!(header.ends_with(",kmeans_inertia,nonfinite_rows,seconds,error,warnings"));
+        let header_cols = header.split(',').count();
         let ok = csv_row(&result(Ok(LayerMetrics::default())));
         let err = csv_row(&result(Err("bad, very".into())));
         assert!(ok.starts_with("\"a,b\",20,"));

@@ -10,22 +10,21 @@
 
 use crate::metrics::correlation::spearman;
 use crate::metrics::LayerMetrics;
+use crate::metrics::{Metric, View};
 use crate::report::Collected;
-use crate::runs::analysis::{self, metric_value, ProbeChoice, ProbeSource, EARLY_FRACTION};
+use crate::runs::analysis::{self, ProbeChoice, ProbeSource, EARLY_FRACTION};
 use crate::text;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// Metrics whose trend over training the study shows, label-free first.
-pub const TREND_METRICS: [&str; 6] = [
-    "entropy_bits",
-    "silhouette",
-    "ami_agreement",
-    "rankme",
-    "ami_labels",
-    "knn_acc",
-];
+pub fn trend_metrics() -> impl Iterator<Item = Metric> {
+    Metric::ALL.into_iter().filter(|m| {
+        let d = m.def();
+        d.shown_in(View::Correlate) || (d.needs_labels && *m != Metric::ProbeAcc)
+    })
+}
 
 /// The clustering signals of the paper.
 pub const CLUSTERING: [&str; 2] = ["silhouette", "ami_agreement"];
@@ -192,11 +191,11 @@ impl Trend {
 }
 
 /// The trend of `metric` over `points` (step order), finite values only.
-fn trend(points: &[(u64, &LayerMetrics)], metric: &str) -> Trend {
+fn trend(points: &[(u64, &LayerMetrics)], metric: Metric) -> Trend {
     Trend::of(
         points
             .iter()
-            .filter_map(|(s, m)| Some((*s as f64, metric_value(m, metric)?)))
+            .filter_map(|(s, m)| Some((*s as f64, m.get(metric)?)))
             .filter(|(_, v)| v.is_finite()),
     )
 }
@@ -205,7 +204,7 @@ fn trend(points: &[(u64, &LayerMetrics)], metric: &str) -> Trend {
 /// milestones among the first [`EARLY_FRACTION`] of them) / (the same over
 /// the rest). A change is normalised by the metric's range over the run.
 /// `None` with fewer than 5 milestones or no movement later on.
-fn early_instability(points: &[(u64, &LayerMetrics)], metrics: &[&str]) -> Option<f64> {
+fn early_instability(points: &[(u64, &LayerMetrics)], metrics: &[Metric]) -> Option<f64> {
     let n = points.len();
     if n < 5 {
         return None;
@@ -219,7 +218,7 @@ fn early_instability(points: &[(u64, &LayerMetrics)], metrics: &[&str]) -> Optio
         .filter_map(|&metric| {
             let v: Vec<f64> = points
                 .iter()
-                .map(|(_, m)| metric_value(m, metric))
+                .map(|(_, m)| m.get(metric))
                 .collect::<Option<Vec<f64>>>()?;
             let (lo, hi) = v
                 .iter()
@@ -267,10 +266,11 @@ pub fn analyse(
             .push((k.step, m));
     }
 
+    let label_free: Vec<Metric> = Metric::in_view(View::Correlate).collect();
     let mut rows = Vec::new();
     for ((method, layer), runs) in groups {
         let mut summaries = Vec::new();
-        let mut trends: BTreeMap<&str, Vec<Trend>> = BTreeMap::new();
+        let mut trends: BTreeMap<Metric, Vec<Trend>> = BTreeMap::new();
         let mut probe_trends = Vec::new();
         let mut instability = Vec::new();
         let mut milestones = usize::MAX;
@@ -280,14 +280,14 @@ pub fn analyse(
             milestones = milestones.min(points.len());
             let scalars = results.scalars.get(run).map_or(&[][..], Vec::as_slice);
             let summary = analysis::summarize(run, &layer, &points, scalars, choice);
-            for metric in TREND_METRICS {
+            for metric in trend_metrics() {
                 trends
                     .entry(metric)
                     .or_default()
                     .push(trend(&points, metric));
             }
             probe_trends.push(probe_trend(&summary));
-            instability.push(early_instability(&points, &analysis::LABEL_FREE));
+            instability.push(early_instability(&points, &label_free));
             summaries.push(summary);
         }
         let source = summaries
@@ -295,10 +295,9 @@ pub fn analyse(
             .map(|s| s.probe_source)
             .reduce(|a, b| if a == b { a } else { ProbeSource::Mixed })
             .unwrap_or(ProbeSource::None);
-        let metrics = TREND_METRICS
-            .iter()
-            .map(|&metric| {
-                let t = trends.get(metric).map_or(&[][..], Vec::as_slice);
+        let metrics = trend_metrics()
+            .map(|metric| {
+                let t = trends.get(&metric).map_or(&[][..], Vec::as_slice);
                 let corr = |late: bool| {
                     Stat::of(summaries.iter().map(|s| {
                         s.correlations
@@ -308,7 +307,7 @@ pub fn analyse(
                     }))
                 };
                 MetricRow {
-                    metric: metric.to_string(),
+                    metric: metric.key().to_string(),
                     first: Stat::of(t.iter().map(|t| t.first)),
                     last: Stat::of(t.iter().map(|t| t.last)),
                     vs_step: Stat::of(t.iter().map(|t| t.vs_step)),
@@ -770,11 +769,13 @@ mod tests {
             n: 100,
             dim: 8,
             k: 10,
-            entropy_bits: Some(entropy),
-            silhouette: Some(sil),
-            ami_agreement: Some(ami),
-            ami_labels: Some(ami_labels),
-            rankme: Some(5.0 + sil),
+            values: crate::metrics::Values::of([
+                (Metric::EntropyBits, Some(entropy)),
+                (Metric::Silhouette, Some(sil)),
+                (Metric::AmiAgreement, Some(ami)),
+                (Metric::AmiLabels, Some(ami_labels)),
+                (Metric::Rankme, Some(5.0 + sil)),
+            ]),
             ..Default::default()
         }
     }
@@ -787,16 +788,16 @@ mod tests {
         let ms: Vec<LayerMetrics> = [0.0, 10.0, 11.0, 12.0, 13.0, 14.0]
             .iter()
             .map(|&s| LayerMetrics {
-                silhouette: Some(s),
+                values: crate::metrics::Values::of([(Metric::Silhouette, Some(s))]),
                 ..Default::default()
             })
             .collect();
         let pts: Vec<(u64, &LayerMetrics)> =
             ms.iter().enumerate().map(|(i, m)| (i as u64, m)).collect();
-        let r = early_instability(&pts, &["silhouette"]).unwrap();
+        let r = early_instability(&pts, &[Metric::Silhouette]).unwrap();
         assert!((r - 10.0).abs() < 1e-12, "{r}");
         // too few milestones
-        assert!(early_instability(&pts[..4], &["silhouette"]).is_none());
+        assert!(early_instability(&pts[..4], &[Metric::Silhouette]).is_none());
     }
 
     /// Runs whose metrics follow `f(method, seed, step)`; the trainer's

@@ -268,7 +268,9 @@ print(json.dumps([[hist_entropy(h, b) for b in (64, 16)], hist_entropy(dead, 64)
             ..MetricSettings::default()
         };
         let (m, _) = compute_layer(h.view(), None, &s).expect("metrics");
-        let e = m.entropy_bits.expect("entropy");
+        let e = m
+            .get(sslwatch::metrics::Metric::EntropyBits)
+            .expect("entropy");
         assert!(
             (e - w).abs() < 1e-9,
             "compute_layer bins={bins}: {e} vs numpy {w}"
@@ -399,14 +401,18 @@ print(json.dumps([gauss_entropy(x)]))
     };
     let big = x.mapv(|v| v * 2f32.powi(40));
     let (m, _) = compute_layer(big.view(), None, &s).expect("metrics");
-    let got = m.entropy_bits.expect("entropy");
+    let got = m
+        .get(sslwatch::metrics::Metric::EntropyBits)
+        .expect("entropy");
     let d = x.ncols() as f64;
     assert!(
         (got - (want + d * 40.0)).abs() <= 1e-4 * want.abs().max(1.0),
         "x * 2^40: {got} vs numpy {want} + {d} * 40"
     );
     let (m, _) = compute_layer_prescaled(x.view(), 300, None, &s).expect("metrics");
-    let got = m.entropy_bits.expect("entropy");
+    let got = m
+        .get(sslwatch::metrics::Metric::EntropyBits)
+        .expect("entropy");
     assert!(
         (got - (want + d * 300.0)).abs() <= 1e-4 * want.abs().max(1.0),
         "prescaled 2^300: {got} vs numpy {want} + {d} * 300"

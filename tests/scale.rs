@@ -67,12 +67,36 @@ fn assert_same_metrics(
     tol: f64,
 ) {
     let pairs = [
-        ("silhouette", base.silhouette, got.silhouette),
-        ("ami_agreement", base.ami_agreement, got.ami_agreement),
-        ("ami_labels", base.ami_labels, got.ami_labels),
-        ("probe_acc", base.probe_acc, got.probe_acc),
-        ("knn_acc", base.knn_acc, got.knn_acc),
-        ("rankme", base.rankme, got.rankme),
+        (
+            "silhouette",
+            base.get(sslwatch::metrics::Metric::Silhouette),
+            got.get(sslwatch::metrics::Metric::Silhouette),
+        ),
+        (
+            "ami_agreement",
+            base.get(sslwatch::metrics::Metric::AmiAgreement),
+            got.get(sslwatch::metrics::Metric::AmiAgreement),
+        ),
+        (
+            "ami_labels",
+            base.get(sslwatch::metrics::Metric::AmiLabels),
+            got.get(sslwatch::metrics::Metric::AmiLabels),
+        ),
+        (
+            "probe_acc",
+            base.get(sslwatch::metrics::Metric::ProbeAcc),
+            got.get(sslwatch::metrics::Metric::ProbeAcc),
+        ),
+        (
+            "knn_acc",
+            base.get(sslwatch::metrics::Metric::KnnAcc),
+            got.get(sslwatch::metrics::Metric::KnnAcc),
+        ),
+        (
+            "rankme",
+            base.get(sslwatch::metrics::Metric::Rankme),
+            got.get(sslwatch::metrics::Metric::Rankme),
+        ),
     ];
     for (name, b, g) in pairs {
         let b = b.unwrap_or_else(|| panic!("{what}: base {name} is null"));
@@ -89,18 +113,38 @@ fn blobs_give_the_same_metrics_from_1e_minus_30_to_1e38() {
     let (x, labels) = blobs();
     let s = settings(EntropyEstimator::Hist);
     let base = run(&x, &labels, &s);
-    assert!(base.0.silhouette.expect("silhouette") > 0.8);
-    assert_eq!(base.0.ami_agreement, Some(1.0));
-    let inertia = base.0.kmeans_inertia.expect("inertia");
-    let hist = base.0.entropy_bits.expect("entropy");
+    assert!(
+        base.0
+            .get(sslwatch::metrics::Metric::Silhouette)
+            .expect("silhouette")
+            > 0.8
+    );
+    assert_eq!(
+        base.0.get(sslwatch::metrics::Metric::AmiAgreement),
+        Some(1.0)
+    );
+    let inertia = base
+        .0
+        .get(sslwatch::metrics::Metric::KmeansInertia)
+        .expect("inertia");
+    let hist = base
+        .0
+        .get(sslwatch::metrics::Metric::EntropyBits)
+        .expect("entropy");
     for c in [1e18, 1e19, 1e-30, 1e38, 2.5e38] {
         let got = run(&scaled(&x, c), &labels, &s);
         let what = format!("x * {c:e}");
         assert_same_metrics(&what, &base, &got, 1e-6);
-        let h = got.0.entropy_bits.expect("entropy");
+        let h = got
+            .0
+            .get(sslwatch::metrics::Metric::EntropyBits)
+            .expect("entropy");
         assert!(rel(h, hist) <= 1e-6, "{what}: hist entropy {h} vs {hist}");
         // Inertia is in the data's units: c^2 times the base (in f64).
-        let i = got.0.kmeans_inertia.expect("inertia");
+        let i = got
+            .0
+            .get(sslwatch::metrics::Metric::KmeansInertia)
+            .expect("inertia");
         assert!(rel(i, inertia * c * c) <= 1e-5, "{what}: inertia {i}");
         assert!(got.0.warnings.is_empty(), "{what}: {:?}", got.0.warnings);
     }
@@ -118,13 +162,22 @@ fn powers_of_two_give_identical_metrics_even_as_subnormals() {
     ] {
         let s = settings(est);
         let base = run(&x, &labels, &s);
-        let h0 = base.0.entropy_bits.expect("entropy");
-        let i0 = base.0.kmeans_inertia.expect("inertia");
+        let h0 = base
+            .0
+            .get(sslwatch::metrics::Metric::EntropyBits)
+            .expect("entropy");
+        let i0 = base
+            .0
+            .get(sslwatch::metrics::Metric::KmeansInertia)
+            .expect("inertia");
         for e in [-140i32, -100, -40, 20, 40, 100, 126] {
             let got = run(&scaled(&x, 2f64.powi(e)), &labels, &s);
             let what = format!("{est} x * 2^{e}");
             assert_same_metrics(&what, &base, &got, 1e-9);
-            let h = got.0.entropy_bits.expect("entropy");
+            let h = got
+                .0
+                .get(sslwatch::metrics::Metric::EntropyBits)
+                .expect("entropy");
             let want = match est {
                 EntropyEstimator::Hist => h0,
                 // D log2(scale) bits more.
@@ -134,7 +187,10 @@ fn powers_of_two_give_identical_metrics_even_as_subnormals() {
                 (h - want).abs() <= 1e-9 * want.abs().max(1.0),
                 "{what}: {h} vs {want}"
             );
-            let i = got.0.kmeans_inertia.expect("inertia");
+            let i = got
+                .0
+                .get(sslwatch::metrics::Metric::KmeansInertia)
+                .expect("inertia");
             assert!(rel(i, i0 * 2f64.powi(2 * e)) <= 1e-9, "{what}: inertia {i}");
         }
     }
@@ -150,7 +206,10 @@ fn rounded_subnormals_keep_the_clusterings() {
     let base = run(&x, &labels, &s);
     let got = run(&scaled(&x, 1e-40), &labels, &s);
     assert_same_metrics("x * 1e-40", &base, &got, 1e-3);
-    let (h0, h) = (base.0.entropy_bits.unwrap(), got.0.entropy_bits.unwrap());
+    let (h0, h) = (
+        base.0.get(sslwatch::metrics::Metric::EntropyBits).unwrap(),
+        got.0.get(sslwatch::metrics::Metric::EntropyBits).unwrap(),
+    );
     assert!(rel(h, h0) <= 1e-2, "hist entropy {h} vs {h0}");
 }
 
@@ -160,17 +219,27 @@ fn prescaled_data_reports_scale_dependent_metrics_in_true_units() {
     let s = settings(EntropyEstimator::Gauss);
     let base = run(&x, &labels, &s);
     let (h0, i0) = (
-        base.0.entropy_bits.expect("entropy"),
-        base.0.kmeans_inertia.expect("inertia"),
+        base.0
+            .get(sslwatch::metrics::Metric::EntropyBits)
+            .expect("entropy"),
+        base.0
+            .get(sslwatch::metrics::Metric::KmeansInertia)
+            .expect("inertia"),
     );
     // True data x * 2^300 (about 1e90, beyond f32): f32 values x, exponent 300.
     let got = compute_layer_prescaled(x.view(), 300, Some(&labels), &s).expect("metrics");
     assert_same_metrics("prescaled 2^300", &base, &got, 1e-12);
-    assert_eq!(got.0.entropy_bits, Some(h0 + 6.0 * 300.0));
-    assert_eq!(got.0.kmeans_inertia, Some(i0 * 2f64.powi(600)));
+    assert_eq!(
+        got.0.get(sslwatch::metrics::Metric::EntropyBits),
+        Some(h0 + 6.0 * 300.0)
+    );
+    assert_eq!(
+        got.0.get(sslwatch::metrics::Metric::KmeansInertia),
+        Some(i0 * 2f64.powi(600))
+    );
     // 2^1000 squared is beyond f64: inertia null, with a warning saying why.
     let huge = compute_layer_prescaled(x.view(), 1000, Some(&labels), &s).expect("metrics");
-    assert_eq!(huge.0.kmeans_inertia, None);
+    assert_eq!(huge.0.get(sslwatch::metrics::Metric::KmeansInertia), None);
     assert!(
         huge.0
             .warnings
@@ -179,10 +248,16 @@ fn prescaled_data_reports_scale_dependent_metrics_in_true_units() {
         "{:?}",
         huge.0.warnings
     );
-    assert_eq!(huge.0.entropy_bits, Some(h0 + 6.0 * 1000.0));
+    assert_eq!(
+        huge.0.get(sslwatch::metrics::Metric::EntropyBits),
+        Some(h0 + 6.0 * 1000.0)
+    );
     // Prescaled by 0 is compute_layer.
     let zero = compute_layer_prescaled(x.view(), 0, Some(&labels), &s).expect("metrics");
-    assert_eq!(zero.0.entropy_bits, base.0.entropy_bits);
+    assert_eq!(
+        zero.0.get(sslwatch::metrics::Metric::EntropyBits),
+        base.0.get(sslwatch::metrics::Metric::EntropyBits)
+    );
     assert_eq!(zero.1.c1, base.1.c1);
 }
 

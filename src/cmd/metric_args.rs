@@ -12,6 +12,8 @@ pub const K_RANGE: RangeInclusive<usize> = 1..=10_000;
 pub const N_INIT_RANGE: RangeInclusive<usize> = 1..=100;
 pub const ENTROPY_BINS_RANGE: RangeInclusive<usize> = 2..=1024;
 pub const SILHOUETTE_SAMPLE_RANGE: RangeInclusive<usize> = 2..=200_000;
+/// `--uniformity-sample` (50,000 rows are 1.25e9 pairs).
+pub const UNIFORMITY_SAMPLE_RANGE: RangeInclusive<usize> = 2..=50_000;
 /// The smallest `--max-memory`.
 pub const MIN_BUDGET: u64 = 16 << 20;
 
@@ -48,6 +50,10 @@ pub struct MetricArgs {
     /// Rows above which silhouette is computed on a seeded sample of this many.
     #[arg(long, default_value_t = 20_000)]
     pub silhouette_sample: usize,
+    /// Rows uniformity is computed on: exact up to this many, above it on
+    /// a seeded sample of this many (its cost grows with the square).
+    #[arg(long, value_name = "ROWS", default_value_t = sslwatch::metrics::uniformity::UNIFORMITY_EXACT)]
+    pub uniformity_sample: usize,
     /// Memory one milestone layer may cost (decoded array plus the metrics'
     /// working set), checked from the file's header before anything is read;
     /// a layer over it is one error naming the file. Default: the smaller of
@@ -76,6 +82,11 @@ impl MetricArgs {
             self.silhouette_sample,
             SILHOUETTE_SAMPLE_RANGE,
         )?;
+        check_range(
+            "uniformity-sample",
+            self.uniformity_sample,
+            UNIFORMITY_SAMPLE_RANGE,
+        )?;
         Ok(MetricSettings {
             k: self.k,
             n_init: self.n_init,
@@ -87,6 +98,7 @@ impl MetricArgs {
             },
             entropy_bins: self.entropy_bins,
             silhouette_sample: self.silhouette_sample,
+            uniformity_sample: self.uniformity_sample,
             ..MetricSettings::default()
         })
     }

@@ -133,19 +133,22 @@ fn table(file: &Path, layer: &str, m: &LayerMetrics) -> String {
         m.k,
         m.seconds
     );
-    let rows: [(&str, Option<f64>); 8] = [
-        ("entropy_bits", m.entropy_bits),
-        ("silhouette", m.silhouette),
-        ("ami_agreement", m.ami_agreement),
-        ("ami_labels", m.ami_labels),
-        ("probe_acc", m.probe_acc),
-        ("knn_acc", m.knn_acc),
-        ("rankme", m.rankme),
-        ("kmeans_inertia", m.kmeans_inertia),
-    ];
-    for (name, value) in rows {
+    for (metric, value) in m.values.iter() {
         let text = value.map_or_else(|| "-".to_string(), format_value);
-        let _ = writeln!(out, "  {name:<16}{text:>14}");
+        let _ = writeln!(out, "  {:<16}{text:>14}", metric.key());
+    }
+    if let Some(top) = m.spectrum.first() {
+        let _ = writeln!(
+            out,
+            "  {:<16}{:>14}  (top normalised singular value of {})",
+            "spectrum[0]",
+            format_value(*top),
+            m.spectrum.len()
+        );
+    }
+    if !m.outlier_idx.is_empty() {
+        let idx: Vec<String> = m.outlier_idx.iter().map(u32::to_string).collect();
+        let _ = writeln!(out, "  {:<16}{}", "outlier rows", idx.join(" "));
     }
     if m.nonfinite_rows > 0 {
         let _ = writeln!(out, "  {:<16}{:>14}", "nonfinite_rows", m.nonfinite_rows);

@@ -77,6 +77,13 @@ pub fn working_set_bytes(
         ami_bytes(n, n) + nf * 8.0,
         entropy_bytes(n, d, settings, threads),
         gram_bytes(d, threads),
+        // The covariance spectrum (with the map's axes), then the outliers
+        // with the entropy of the inlier rows, then uniformity.
+        super::spectrum::working_set_bytes(n, d, threads as usize) as f64 + nf * 8.0,
+        super::outliers::working_set_bytes(n, d, threads as usize) as f64
+            + entropy_bytes(n, d, settings, threads),
+        super::uniformity::working_set_bytes(n, d, settings.uniformity_sample, threads as usize)
+            as f64,
         if labelled {
             let classes = label_classes.unwrap_or(n).clamp(1, n);
             ami_bytes(n, classes)

@@ -1,4 +1,60 @@
-//! Rank correlation between metric curves.
+//! Rank correlation between metric curves, and the summary of a metric
+//! against probe accuracy over a run's milestones (the central analysis of
+//! Xu, Lowe and Trappenberg): over all milestones and leaving out the first
+//! [`EARLY_FRACTION`].
+
+use super::Metric;
+use serde::Serialize;
+
+/// Fraction of the earliest milestones left out of the "late" correlation.
+pub const EARLY_FRACTION: f64 = 0.2;
+
+/// Spearman correlation of one metric with probe accuracy over milestones.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Correlation {
+    pub metric: Metric,
+    /// Over every milestone where both values exist.
+    pub all: Option<f64>,
+    pub n_all: usize,
+    /// Leaving out the first 20% of milestones (early-training instability).
+    pub late: Option<f64>,
+    pub n_late: usize,
+}
+
+/// [`Correlation`] of `metric`'s values with `probe`, both one entry per
+/// milestone in step order (`None` where a value is missing). The late
+/// correlation leaves out the first `floor(milestones * EARLY_FRACTION)`
+/// milestones, counted over all of them (not only those with both values).
+pub fn over_milestones(
+    metric: Metric,
+    values: &[Option<f64>],
+    probe: &[Option<f64>],
+) -> Correlation {
+    let skip = (values.len() as f64 * EARLY_FRACTION).floor() as usize;
+    let pairs: Vec<(usize, f64, f64)> = values
+        .iter()
+        .zip(probe)
+        .enumerate()
+        .filter_map(|(i, (v, p))| Some((i, (*v)?, (*p)?)))
+        .collect();
+    let corr = |from: usize| {
+        let (a, b): (Vec<f64>, Vec<f64>) = pairs
+            .iter()
+            .filter(|(i, _, _)| *i >= from)
+            .map(|&(_, a, b)| (a, b))
+            .unzip();
+        (spearman(&a, &b), a.len())
+    };
+    let (all, n_all) = corr(0);
+    let (late, n_late) = corr(skip);
+    Correlation {
+        metric,
+        all,
+        n_all,
+        late,
+        n_late,
+    }
+}
 
 /// Spearman's rank correlation (average ranks for ties). `None` for fewer
 /// than 3 pairs or when either side is constant.
@@ -63,6 +119,25 @@ fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn late_leaves_out_the_first_fifth_of_the_milestones() {
+        // 10 milestones: the late correlation starts at milestone 2. The
+        // first two are anti-correlated outliers; without them the rest
+        // rise together exactly.
+        let v: Vec<Option<f64>> = [9.0, 8.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.5]
+            .map(Some)
+            .to_vec();
+        let mut p: Vec<Option<f64>> = (0..10).map(|i| Some(i as f64)).collect();
+        p[5] = None;
+        let c = over_milestones(Metric::Silhouette, &v, &p);
+        assert_eq!((c.n_all, c.n_late), (9, 7));
+        assert_eq!(c.late, Some(1.0));
+        let all = c.all.expect("all");
+        assert!(all < 0.9, "{all}");
+        let json = serde_json::to_value(&c).expect("json");
+        assert_eq!(json["metric"], "silhouette");
+    }
 
     #[test]
     fn monotone_curves_are_plus_or_minus_one() {

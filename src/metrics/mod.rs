@@ -14,6 +14,7 @@ pub mod pairwise;
 pub mod probe;
 pub mod projection;
 pub mod rank;
+pub mod registry;
 pub mod scale;
 pub mod silhouette;
 pub mod spectrum;
@@ -21,6 +22,7 @@ pub mod uniformity;
 mod workers;
 
 pub use budget::working_set_bytes;
+pub use registry::{Metric, Values, View};
 
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
@@ -64,6 +66,13 @@ pub struct MetricSettings {
     pub silhouette_sample: usize,
     /// Neighbours for `knn_acc`.
     pub knn_k: usize,
+    /// Rows `uniformity` is computed on at most (a seeded sample above).
+    #[serde(default = "default_uniformity_sample")]
+    pub uniformity_sample: usize,
+}
+
+fn default_uniformity_sample() -> usize {
+    uniformity::UNIFORMITY_EXACT
 }
 
 impl Default for MetricSettings {
@@ -77,30 +86,65 @@ impl Default for MetricSettings {
             entropy_bins: 64,
             silhouette_sample: 20_000,
             knn_k: 20,
+            uniformity_sample: uniformity::UNIFORMITY_EXACT,
         }
     }
 }
 
-/// Every metric of one layer. Metrics that do not apply are `None` (JSON null).
+/// Every metric of one layer. Metric values are by [`Metric`] in
+/// [`LayerMetrics::values`] (JSON: one flat `key: value|null` per registry
+/// row); a metric that does not apply is `None` (null).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct LayerMetrics {
     /// Finite rows used.
     pub n: usize,
     pub dim: usize,
     pub k: usize,
-    pub entropy_bits: Option<f64>,
-    pub silhouette: Option<f64>,
-    pub ami_agreement: Option<f64>,
-    pub ami_labels: Option<f64>,
-    pub probe_acc: Option<f64>,
-    pub knn_acc: Option<f64>,
-    pub rankme: Option<f64>,
-    pub kmeans_inertia: Option<f64>,
+    #[serde(flatten)]
+    pub values: Values,
     pub nonfinite_rows: usize,
     pub seconds: f64,
     /// Why a metric is null or what looked odd (label length mismatch, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The normalised singular values of the centred matrix, largest
+    /// first, at most [`spectrum::SPECTRUM_KEEP`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spectrum: Vec<f64>,
+    /// File rows of the strongest outliers (at most
+    /// [`outliers::OUTLIER_IDX_KEEP`], farthest first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outlier_idx: Vec<u32>,
+    /// The embedding map. Not serialised (neither cached nor in `report`'s
+    /// JSON: it is thousands of numbers); the watcher's consumers get it
+    /// with the milestone's result.
+    #[serde(skip)]
+    pub map: Option<std::sync::Arc<EmbeddingMap>>,
+}
+
+impl LayerMetrics {
+    /// The value of `m` (`None` when null).
+    pub fn get(&self, m: Metric) -> Option<f64> {
+        self.values.get(m)
+    }
+}
+
+/// Rows drawn on the embedding map (a seeded sample of the finite rows).
+pub const MAP_POINTS: usize = 1_000;
+
+/// A 2-D PCA projection of a sample of one layer's rows, for the TUI.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmbeddingMap {
+    /// PC1, PC2 coordinates of each drawn row.
+    pub xy: Vec<[f32; 2]>,
+    /// Each point's colour class: an index into `class_names`.
+    pub class: Vec<u32>,
+    /// What each class is (label values, or cluster numbers).
+    pub class_names: Vec<String>,
+    /// Whether classes are the labels or the k-means clusters.
+    pub by_labels: bool,
+    /// Fraction of the variance along PC1 and PC2.
+    pub explained: [f64; 2],
 }
 
 /// The two clusterings behind silhouette and AMI (for `--save-clusters`).
@@ -221,7 +265,6 @@ pub fn compute_layer_prescaled(
     } else {
         None
     };
-    drop(finite);
     let x: ArrayView2<f32> = match &owned {
         Some(a) => a.view(),
         None => x.view(),
@@ -258,21 +301,68 @@ pub fn compute_layer_prescaled(
     let ami_agreement = ami::adjusted_mutual_info(&c1_ids, &c2_ids);
     drop(c2_ids);
 
+    // One eigendecomposition of the centred covariance serves the
+    // spectrum, alpha-ReQ, the Gaussian entropy and the map's axes.
+    let cov = spectrum::CovSpectrum::with_axes(x, 2);
     // Differential entropies shift by log2 of the scale per dimension.
     let entropy_shift = dim as f64 * true_exp as f64;
-    let entropy_bits = match settings.entropy {
-        EntropyEstimator::Hist => {
-            let h = entropy::hist_entropy(x, settings.entropy_bins);
-            warnings.extend(hist_warning(h.constant_columns, dim));
-            h.bits
-        }
-        EntropyEstimator::Gauss => {
-            warnings.extend(gauss_warning(n, dim));
-            entropy::gauss_entropy_bits(x) + entropy_shift
-        }
-        EntropyEstimator::Knn => entropy::knn_entropy_bits(x, 3) + entropy_shift,
-    };
+    let entropy_of =
+        |rows: ArrayView2<f32>, full: bool, warnings: &mut Vec<String>| match settings.entropy {
+            EntropyEstimator::Hist => {
+                let h = entropy::hist_entropy(rows, settings.entropy_bins);
+                if full {
+                    warnings.extend(hist_warning(h.constant_columns, dim));
+                }
+                h.bits
+            }
+            EntropyEstimator::Gauss => {
+                if full {
+                    warnings.extend(gauss_warning(rows.nrows(), dim));
+                }
+                let reuse = if full { cov.as_ref() } else { None };
+                reuse.map_or_else(
+                    || entropy::gauss_entropy_bits(rows),
+                    spectrum::CovSpectrum::gauss_entropy_bits,
+                ) + entropy_shift
+            }
+            EntropyEstimator::Knn => entropy::knn_entropy_bits(rows, 3) + entropy_shift,
+        };
+    let entropy_bits = entropy_of(x, true, &mut warnings);
     let rankme = rank::rankme(x);
+    let spectrum_values = cov
+        .as_ref()
+        .map(|c| c.normalised_singular(spectrum::SPECTRUM_KEEP))
+        .unwrap_or_default();
+    let alpha_req = cov.as_ref().and_then(spectrum::CovSpectrum::alpha_req);
+
+    // Outliers, and the entropy without them.
+    let found = outliers::outliers(x);
+    let entropy_inliers = match found.as_ref().and_then(|o| outliers::inlier_rows(x, o)) {
+        Some(inliers) if inliers.nrows() >= 2 => entropy_of(inliers.view(), false, &mut warnings),
+        Some(_) => f64::NAN,
+        None => entropy_bits,
+    };
+    let outlier_frac = found.as_ref().map(|o| o.frac);
+    let outlier_idx = found.map(|o| o.file_rows(&finite)).unwrap_or_default();
+    drop(finite);
+
+    let unif = uniformity::uniformity_with(x, settings.uniformity_sample.max(2), settings.seed);
+    if unif.zero_rows > 0 {
+        warnings.push(format!(
+            "{} of {n} rows are all zero (no direction): left out of uniformity",
+            unif.zero_rows
+        ));
+    }
+
+    let map = cov.as_ref().and_then(|c| {
+        let p = projection::pca_2d_from(c, x, MAP_POINTS, settings.seed)?;
+        Some(std::sync::Arc::new(embedding_map(
+            p,
+            labels.as_deref(),
+            &c1.labels,
+        )))
+    });
+    drop(cov);
 
     let (ami_labels, probe_acc, knn_acc) = match &labels {
         Some(l) => (
@@ -299,21 +389,34 @@ pub fn compute_layer_prescaled(
         None => None,
     };
 
+    let mut values = Values::default();
+    for (metric, v) in [
+        (Metric::EntropyBits, Some(entropy_bits)),
+        (Metric::Silhouette, silhouette),
+        (Metric::AmiAgreement, Some(ami_agreement)),
+        (Metric::ProbeAcc, probe_acc),
+        (Metric::Rankme, Some(rankme)),
+        (Metric::AmiLabels, ami_labels),
+        (Metric::KnnAcc, knn_acc),
+        (Metric::AlphaReq, alpha_req),
+        (Metric::Uniformity, Some(unif.value)),
+        (Metric::OutlierFrac, outlier_frac),
+        (Metric::EntropyInliers, Some(entropy_inliers)),
+        (Metric::KmeansInertia, kmeans_inertia),
+    ] {
+        values.set(metric, v);
+    }
     let metrics = LayerMetrics {
         n,
         dim,
         k,
-        entropy_bits: finite_or_none(entropy_bits),
-        silhouette: silhouette.and_then(finite_or_none),
-        ami_agreement: finite_or_none(ami_agreement),
-        ami_labels: ami_labels.and_then(finite_or_none),
-        probe_acc: probe_acc.and_then(finite_or_none),
-        knn_acc: knn_acc.and_then(finite_or_none),
-        rankme: finite_or_none(rankme),
-        kmeans_inertia,
+        values,
         nonfinite_rows: nonfinite,
         seconds: start.elapsed().as_secs_f64(),
         warnings,
+        spectrum: spectrum_values,
+        outlier_idx,
+        map,
     };
     Ok((
         metrics,
@@ -322,6 +425,47 @@ pub fn compute_layer_prescaled(
             c2: c2.labels,
         },
     ))
+}
+
+/// The map of a projection: points coloured by their label when labels are
+/// given (classes in sorted label order), else by k-means cluster.
+fn embedding_map(
+    p: projection::Projection,
+    labels: Option<&[i64]>,
+    clusters: &[u32],
+) -> EmbeddingMap {
+    let (class, class_names, by_labels) = match labels {
+        Some(l) => {
+            let names: Vec<i64> = {
+                let mut v: Vec<i64> = p.rows.iter().map(|&r| l[r as usize]).collect();
+                v.sort_unstable();
+                v.dedup();
+                v
+            };
+            let class = p
+                .rows
+                .iter()
+                .map(|&r| names.binary_search(&l[r as usize]).map_or(0, |i| i as u32))
+                .collect();
+            (class, names.iter().map(i64::to_string).collect(), true)
+        }
+        None => {
+            let class: Vec<u32> = p.rows.iter().map(|&r| clusters[r as usize]).collect();
+            let k = class.iter().max().map_or(0, |&m| m as usize + 1);
+            (
+                class,
+                (0..k).map(|c| format!("cluster {c}")).collect(),
+                false,
+            )
+        }
+    };
+    EmbeddingMap {
+        xy: p.xy,
+        class,
+        class_names,
+        by_labels,
+        explained: p.explained,
+    }
 }
 
 /// What the histogram entropy left out: `constant` of `dim` columns are
@@ -484,7 +628,10 @@ mod tests {
             ..MetricSettings::default()
         };
         let (m, _) = compute_layer(wide().view(), None, &s).expect("metrics");
-        assert!(m.entropy_bits.is_some_and(f64::is_finite), "{m:?}");
+        assert!(
+            m.get(Metric::EntropyBits).is_some_and(f64::is_finite),
+            "{m:?}"
+        );
         let want = "20 rows <= 64 dimensions: Gaussian entropy is regularised (every covariance \
                     eigenvalue + 1e-4 x trace/D; at least 45 of 64 directions carry only that ridge)";
         assert!(m.warnings.contains(&want.to_string()), "{:?}", m.warnings);
@@ -522,7 +669,7 @@ mod tests {
         };
         let (m, _) = compute_layer(x.view(), None, &s).expect("metrics");
         let h1 = -(0.75f64 * 0.75f64.log2() + 0.25 * 0.25f64.log2());
-        let got = m.entropy_bits.expect("entropy");
+        let got = m.get(Metric::EntropyBits).expect("entropy");
         assert!((got - (h1 + 1.0) / 2.0).abs() < 1e-12, "{got}");
         let want = "2 of 4 columns are constant (dead units): left out of the histogram entropy, \
                     the mean over the other 2 columns";
@@ -533,7 +680,7 @@ mod tests {
     fn hist_of_only_constant_columns_is_null_with_a_warning() {
         let x = Array2::from_shape_fn((6, 3), |(_, j)| j as f32 + 1.0);
         let (m, _) = compute_layer(x.view(), None, &MetricSettings::default()).expect("metrics");
-        assert_eq!(m.entropy_bits, None);
+        assert_eq!(m.get(Metric::EntropyBits), None);
         let want = "all 3 columns are constant (dead units): histogram entropy is undefined (null)";
         assert!(m.warnings.contains(&want.to_string()), "{:?}", m.warnings);
     }

@@ -160,8 +160,8 @@ fn exp_sum(dots: &[f32]) -> f64 {
 /// `threads` rayon threads: the norms and row lists, the sample's index set,
 /// the unit-row copy, and per worker one block of dot products and its sums
 /// (GEMM packing is the caller's per-thread allowance).
-pub fn working_set_bytes(n: usize, d: usize, threads: usize) -> u64 {
-    let m = n.min(UNIFORMITY_EXACT) as f64;
+pub fn working_set_bytes(n: usize, d: usize, max_rows: usize, threads: usize) -> u64 {
+    let m = n.min(max_rows.max(2)) as f64;
     let (nf, df) = (n as f64, d as f64);
     let blocks = (m / BLOCK as f64).ceil();
     let pairs = blocks * (blocks + 1.0) / 2.0;

@@ -1,7 +1,7 @@
 //! The per-run summary that `report` prints and the TUI's run detail shows:
 //! latest values, and the Spearman rank correlation over milestones between
-//! each label-free metric and probe accuracy (the central analysis of Xu,
-//! Lowe and Trappenberg), over all milestones and leaving out the first 20%.
+//! each label-free metric the registry correlates ([`View::Correlate`]) and
+//! probe accuracy ([`crate::metrics::correlation::over_milestones`]).
 //!
 //! Probe accuracy of a milestone, by [`ProbeChoice`]: the trainer's
 //! `probe_acc` in the run's `scalars.jsonl` at that step (the last line with
@@ -14,18 +14,13 @@
 //! in [`LayerSummary::probe_warnings`] (see [`PROBE_HEADROOM`] and
 //! [`MIN_DISTINCT_PROBE`]).
 
-use crate::metrics::correlation::spearman;
+use crate::metrics::correlation::over_milestones;
+pub use crate::metrics::correlation::{Correlation, EARLY_FRACTION};
 use crate::metrics::probe::TEST_FRACTION;
-use crate::metrics::LayerMetrics;
+use crate::metrics::{LayerMetrics, Metric, View};
 use crate::runs::meta::ScalarPoint;
 use serde::Serialize;
 use std::collections::BTreeMap;
-
-/// The label-free metrics correlated with probe accuracy.
-pub const LABEL_FREE: [&str; 4] = ["entropy_bits", "silhouette", "ami_agreement", "rankme"];
-
-/// Fraction of the earliest milestones left out of the "late" correlation.
-pub const EARLY_FRACTION: f64 = 0.2;
 
 /// Probe headroom warning: when the first milestone's probe accuracy is
 /// already within this much (3 points of accuracy) of the run's maximum,
@@ -50,21 +45,6 @@ pub const MIN_PROBE_POINTS: usize = 3;
 /// Slack on [`PROBE_HEADROOM`] for accuracies that are exact fractions
 /// (0.989 - 0.959 is not exactly 0.03 in floating point).
 const HEADROOM_EPS: f64 = 1e-9;
-
-/// A metric of [`LayerMetrics`] by its JSON name (`None` when null or unknown).
-pub fn metric_value(m: &LayerMetrics, name: &str) -> Option<f64> {
-    match name {
-        "entropy_bits" => m.entropy_bits,
-        "silhouette" => m.silhouette,
-        "ami_agreement" => m.ami_agreement,
-        "ami_labels" => m.ami_labels,
-        "probe_acc" => m.probe_acc,
-        "knn_acc" => m.knn_acc,
-        "rankme" => m.rankme,
-        "kmeans_inertia" => m.kmeans_inertia,
-        _ => None,
-    }
-}
 
 /// Which probe accuracy the summary correlates with (`--probe-source`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -110,18 +90,6 @@ pub enum ProbeSource {
     Mixed,
     /// No probe accuracy anywhere: no correlations.
     None,
-}
-
-/// Spearman correlation of one label-free metric with probe accuracy.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Correlation {
-    pub metric: &'static str,
-    /// Over every milestone where both values exist.
-    pub all: Option<f64>,
-    pub n_all: usize,
-    /// Leaving out the first 20% of milestones (early-training instability).
-    pub late: Option<f64>,
-    pub n_late: usize,
 }
 
 /// The summary of one layer of one run.
@@ -263,7 +231,7 @@ pub fn summarize(
     let probe: Vec<Option<f64>> = points
         .iter()
         .map(|(step, m)| {
-            let (v, source) = choice.pick(m.probe_acc, trainer.get(step).copied())?;
+            let (v, source) = choice.pick(m.get(Metric::ProbeAcc), trainer.get(step).copied())?;
             if source == ProbeSource::Trainer {
                 probe_trainer += 1;
             } else {
@@ -287,36 +255,13 @@ pub fn summarize(
     let probe_warnings = probe_warnings(points.len(), &present);
     let probe_series = present;
 
-    let skip = (points.len() as f64 * EARLY_FRACTION).floor() as usize;
     let correlations = if probe_source == ProbeSource::None {
         Vec::new()
     } else {
-        LABEL_FREE
-            .iter()
-            .map(|&metric| {
-                let pairs: Vec<(usize, f64, f64)> = points
-                    .iter()
-                    .zip(&probe)
-                    .enumerate()
-                    .filter_map(|(i, ((_, m), p))| Some((i, metric_value(m, metric)?, (*p)?)))
-                    .collect();
-                let corr = |from: usize| {
-                    let (a, b): (Vec<f64>, Vec<f64>) = pairs
-                        .iter()
-                        .filter(|(i, _, _)| *i >= from)
-                        .map(|&(_, a, b)| (a, b))
-                        .unzip();
-                    (spearman(&a, &b), a.len())
-                };
-                let (all, n_all) = corr(0);
-                let (late, n_late) = corr(skip);
-                Correlation {
-                    metric,
-                    all,
-                    n_all,
-                    late,
-                    n_late,
-                }
+        Metric::in_view(View::Correlate)
+            .map(|metric| {
+                let values: Vec<Option<f64>> = points.iter().map(|(_, m)| m.get(metric)).collect();
+                over_milestones(metric, &values, &probe)
             })
             .collect()
     };
@@ -345,9 +290,11 @@ mod tests {
     fn m(entropy: f64, probe: Option<f64>) -> LayerMetrics {
         LayerMetrics {
             n: 359,
-            entropy_bits: Some(entropy),
-            silhouette: Some(-entropy),
-            probe_acc: probe,
+            values: crate::metrics::Values::of([
+                (Metric::EntropyBits, Some(entropy)),
+                (Metric::Silhouette, Some(-entropy)),
+                (Metric::ProbeAcc, probe),
+            ]),
             ..LayerMetrics::default()
         }
     }
@@ -397,7 +344,7 @@ mod tests {
         assert_eq!((s.probe_own, s.probe_trainer), (10, 0));
         assert_eq!(s.latest_step, Some(90));
         let ent = &s.correlations[0];
-        assert_eq!(ent.metric, "entropy_bits");
+        assert_eq!(ent.metric, Metric::EntropyBits);
         assert_eq!((ent.n_all, ent.n_late), (10, 8));
         assert!((ent.all.unwrap() - (1.0 - 6.0 * 90.0 / 990.0)).abs() < 1e-9);
         assert!((ent.late.unwrap() - 1.0).abs() < 1e-12);
@@ -558,7 +505,7 @@ mod tests {
         assert_eq!(v["probe_warnings"].as_array().map(Vec::len), Some(1));
         // Five distinct values: no warning.
         let mut five = ms.clone();
-        five[1].probe_acc = Some(40.0 / 72.0);
+        five[1].values.set(Metric::ProbeAcc, Some(40.0 / 72.0));
         let s = summarize("r", "h", &at_steps(&five), &[], ProbeChoice::Auto);
         assert!(s.probe_warnings.is_empty(), "{:?}", s.probe_warnings);
         // Fewer than 5 milestones: not checked.

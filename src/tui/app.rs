@@ -6,7 +6,7 @@ use super::event::Event;
 use super::keys::{self, Action};
 use super::series;
 use crate::metrics::LayerMetrics;
-use crate::runs::analysis::{metric_value, summarize, LayerSummary, ProbeChoice};
+use crate::runs::analysis::{summarize, LayerSummary, ProbeChoice};
 use crate::runs::{RunMeta, ScalarPoint};
 use crate::watch::event::{EngineEvent, MilestoneResult, RunInfo, WatchMode};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
@@ -35,78 +35,21 @@ pub struct Options {
     pub probe: ProbeChoice,
 }
 
-/// A metric the UI shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Metric {
-    Entropy,
-    Silhouette,
-    AmiAgreement,
-    ProbeAcc,
-    Rankme,
-    AmiLabels,
-    KnnAcc,
+pub use crate::metrics::Metric;
+use crate::metrics::{EmbeddingMap, View};
+use std::sync::Arc;
+
+/// The metrics the grid has columns for (and h/l cycle), in registry order.
+pub fn grid_metrics() -> Vec<Metric> {
+    Metric::in_view(View::Grid).collect()
 }
 
-impl Metric {
-    /// The metrics the grid has columns for (and Left/Right cycles), in order;
-    /// the last two appear when the terminal is wide enough.
-    pub const SELECTABLE: [Metric; 6] = [
-        Metric::Entropy,
-        Metric::Silhouette,
-        Metric::AmiAgreement,
-        Metric::ProbeAcc,
-        Metric::Rankme,
-        Metric::AmiLabels,
-    ];
-    /// Everything the run detail lists.
-    pub const ALL: [Metric; 7] = [
-        Metric::Entropy,
-        Metric::Silhouette,
-        Metric::AmiAgreement,
-        Metric::Rankme,
-        Metric::ProbeAcc,
-        Metric::AmiLabels,
-        Metric::KnnAcc,
-    ];
-    /// The label-free ones, correlated with probe accuracy in the detail.
-    pub const LABEL_FREE: [Metric; 4] = [
-        Metric::Entropy,
-        Metric::Silhouette,
-        Metric::AmiAgreement,
-        Metric::Rankme,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Metric::Entropy => "entropy",
-            Metric::Silhouette => "silhouette",
-            Metric::AmiAgreement => "AMI agree",
-            Metric::ProbeAcc => "probe acc",
-            Metric::Rankme => "RankMe",
-            Metric::AmiLabels => "AMI labels",
-            Metric::KnnAcc => "kNN acc",
-        }
-    }
-
-    /// The metric's name in [`LayerMetrics`]' JSON (and in
-    /// [`crate::runs::analysis`]).
-    pub fn key(self) -> &'static str {
-        match self {
-            Metric::Entropy => "entropy_bits",
-            Metric::Silhouette => "silhouette",
-            Metric::AmiAgreement => "ami_agreement",
-            Metric::ProbeAcc => "probe_acc",
-            Metric::Rankme => "rankme",
-            Metric::AmiLabels => "ami_labels",
-            Metric::KnnAcc => "knn_acc",
-        }
-    }
-
-    /// The value in one layer's metrics (the own probe accuracy, without
-    /// the trainer's; see [`App::series`]).
-    pub fn of(self, m: &LayerMetrics) -> Option<f64> {
-        metric_value(m, self.key()).filter(|x| x.is_finite())
-    }
+/// Everything the run detail lists: every metric shown anywhere.
+pub fn detail_metrics() -> Vec<Metric> {
+    Metric::ALL
+        .into_iter()
+        .filter(|m| !m.def().views.is_empty())
+        .collect()
 }
 
 /// The main screen.
@@ -144,6 +87,12 @@ pub struct RunState {
     pub last_new: Option<Instant>,
     /// Index into the colour palette: first-seen order, stable.
     pub colour: usize,
+    /// Derived in [`App::update`] (not per frame): each layer's summary.
+    pub summaries: BTreeMap<String, LayerSummary>,
+    /// Derived: raw values per (metric, layer), one per milestone.
+    raw: HashMap<(Metric, String), Vec<(u64, Option<f64>)>>,
+    /// The newest embedding map per layer (maps are not kept per milestone).
+    pub maps: BTreeMap<String, (u64, Arc<EmbeddingMap>)>,
 }
 
 impl RunState {
@@ -162,6 +111,33 @@ impl RunState {
     /// The latest milestone, if any.
     pub fn latest(&self) -> Option<(u64, &Milestone)> {
         self.milestones.iter().next_back().map(|(s, m)| (*s, m))
+    }
+
+    /// Raw values of `metric` on `layer` (derived in [`App::update`]).
+    pub fn raw(&self, metric: Metric, layer: &str) -> &[(u64, Option<f64>)] {
+        self.raw
+            .get(&(metric, layer.to_string()))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Rebuild the derived series and summaries from the milestones.
+    fn derive(&mut self, probe: ProbeChoice) {
+        let layers: BTreeSet<String> = self
+            .milestones
+            .values()
+            .flat_map(|m| m.layers.keys().cloned())
+            .collect();
+        self.raw.clear();
+        self.summaries.clear();
+        for layer in layers {
+            for metric in Metric::ALL {
+                let v = raw_series(self, metric, &layer, probe);
+                self.raw.insert((metric, layer.clone()), v);
+            }
+            let s = layer_summary(self, &layer, probe);
+            self.summaries.insert(layer, s);
+        }
+        self.maps.retain(|l, _| self.summaries.contains_key(l));
     }
 }
 
@@ -226,6 +202,10 @@ pub struct App {
     /// Time of the latest update: what "now" means when drawing.
     pub now: Instant,
     pub quit: bool,
+    /// Runs whose derived state is out of date.
+    stale: BTreeSet<String>,
+    /// Derived: layer names present in any run, in display order.
+    layer_list: Vec<String>,
 }
 
 /// Preferred order of layer names; others follow alphabetically.
@@ -257,7 +237,7 @@ impl App {
             overlays: Vec::new(),
             selected: None,
             user_selected: false,
-            metric: Metric::Entropy,
+            metric: Metric::EntropyBits,
             filter: String::new(),
             typing: None,
             pinned: BTreeSet::new(),
@@ -265,6 +245,8 @@ impl App {
             errors_scroll: 0,
             now,
             quit: false,
+            stale: BTreeSet::new(),
+            layer_list: Vec::new(),
         }
     }
 
@@ -272,6 +254,33 @@ impl App {
     /// have changed (the caller redraws only then).
     pub fn update(&mut self, event: Event, now: Instant) -> bool {
         self.now = now;
+        let changed = self.apply_event(event, now);
+        self.refresh_derived();
+        changed
+    }
+
+    /// Bring the derived state (series, summaries, the layer list) up to
+    /// date for the runs that changed: once per update, never per frame.
+    fn refresh_derived(&mut self) {
+        if self.stale.is_empty() {
+            return;
+        }
+        let probe = self.options.probe;
+        for name in std::mem::take(&mut self.stale) {
+            if let Some(r) = self.runs.get_mut(&name) {
+                r.derive(probe);
+            }
+        }
+        let mut set: BTreeSet<(usize, &str)> = BTreeSet::new();
+        for r in self.runs.values() {
+            for l in r.summaries.keys() {
+                set.insert(layer_rank(l));
+            }
+        }
+        self.layer_list = set.into_iter().map(|(_, l)| l.to_string()).collect();
+    }
+
+    fn apply_event(&mut self, event: Event, now: Instant) -> bool {
         match event {
             Event::Key(key) => self.on_key(key),
             Event::Resize(..) => true,
@@ -303,6 +312,8 @@ impl App {
             }
             EngineEvent::RunRemoved { run } => {
                 self.runs.remove(&run);
+                // The layer list is rebuilt from the runs that are left.
+                self.stale.insert(run.clone());
                 self.pinned.remove(&run);
                 self.computing.retain(|c| c.run != run);
                 self.problems
@@ -311,6 +322,7 @@ impl App {
             }
             EngineEvent::Scalars { run, points } => {
                 self.run_mut(&run).scalar_probe = probe_points(&points);
+                self.stale.insert(run);
             }
             EngineEvent::Queue { pending } => self.queue = pending,
             EngineEvent::Computing { run, step, file } => {
@@ -330,7 +342,9 @@ impl App {
             EngineEvent::MilestoneRemoved { run, step } => {
                 if let Some(r) = self.runs.get_mut(&run) {
                     r.milestones.remove(&step);
+                    r.maps.retain(|_, (s, _)| *s != step);
                 }
+                self.stale.insert(run.clone());
                 self.computing.retain(|c| !(c.run == run && c.step == step));
                 let key = Some((run, step));
                 self.problems.retain(|p| p.milestone != key);
@@ -370,9 +384,23 @@ impl App {
             }),
         }
         let caught_up = self.caught_up;
+        self.stale.insert(key.run.clone());
         let run = self.run_mut(&key.run);
         if caught_up && !cached {
             run.last_new = Some(now);
+        }
+        let mut outcome = outcome;
+        // Only the newest map of each layer is kept (they are large).
+        if let Ok(lm) = &mut outcome {
+            if let Some(map) = lm.map.take() {
+                let newer = run
+                    .maps
+                    .get(&key.layer)
+                    .is_none_or(|(step, _)| *step <= key.step);
+                if newer {
+                    run.maps.insert(key.layer.clone(), (key.step, map));
+                }
+            }
         }
         let m = run.milestones.entry(key.step).or_default();
         m.step_name = step_name;
@@ -405,6 +433,9 @@ impl App {
                 scalar_probe: BTreeMap::new(),
                 last_new: None,
                 colour,
+                summaries: BTreeMap::new(),
+                raw: HashMap::new(),
+                maps: BTreeMap::new(),
             });
         state
     }
@@ -559,7 +590,7 @@ impl App {
     }
 
     fn step_metric(&mut self, delta: isize) {
-        let all = Metric::SELECTABLE;
+        let all = grid_metrics();
         let i = all.iter().position(|m| *m == self.metric).unwrap_or(0);
         let n = all.len() as isize;
         let j = (i as isize + delta).rem_euclid(n) as usize;
@@ -615,23 +646,15 @@ impl App {
     }
 
     /// Layer names present in any run, in the order h, z, p, emb, others.
-    pub fn layers(&self) -> Vec<String> {
-        let mut set: BTreeSet<(usize, &str)> = BTreeSet::new();
-        for r in self.runs.values() {
-            for m in r.milestones.values() {
-                for l in m.layers.keys() {
-                    set.insert(layer_rank(l));
-                }
-            }
-        }
-        set.into_iter().map(|(_, l)| l.to_string()).collect()
+    pub fn layers(&self) -> &[String] {
+        &self.layer_list
     }
 
     /// The layer shown: the chosen one, else the first present.
     pub fn current_layer(&self) -> Option<String> {
         self.layer
             .clone()
-            .or_else(|| self.layers().into_iter().next())
+            .or_else(|| self.layer_list.first().cloned())
     }
 
     /// One run's values of `metric` on `layer`, one per milestone in step
@@ -639,13 +662,13 @@ impl App {
     /// `--probe-source` chooses (the trainer's `scalars.jsonl` value at
     /// that step, the own one, or the first then the other).
     pub fn series(&self, run: &RunState, metric: Metric, layer: &str) -> Vec<(u64, Option<f64>)> {
-        let raw = raw_series(run, metric, layer, self.options.probe);
+        let raw = run.raw(metric, layer);
         if !self.smoothing {
-            return raw;
+            return raw.to_vec();
         }
         let values: Vec<Option<f64>> = raw.iter().map(|(_, v)| *v).collect();
         let smooth = series::ema_debiased(&values, series::EMA_BETA);
-        raw.into_iter().map(|(s, _)| s).zip(smooth).collect()
+        raw.iter().map(|(s, _)| *s).zip(smooth).collect()
     }
 
     /// Time since the run's last new milestone (None before one arrives
@@ -671,7 +694,7 @@ pub fn raw_series(
         .iter()
         .map(|(step, m)| {
             let from_layer = match m.layers.get(layer) {
-                Some(Ok(lm)) => metric.of(lm),
+                Some(Ok(lm)) => lm.get(metric),
                 _ => None,
             };
             let v = match metric {

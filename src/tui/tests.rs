@@ -5,7 +5,7 @@
 use super::app::{App, Metric, Options, Overlay, Screen, MAX_MILESTONES_PER_RUN};
 use super::event::Event;
 use super::view;
-use crate::metrics::LayerMetrics;
+use crate::metrics::{LayerMetrics, Values};
 use crate::runs::analysis::ProbeChoice;
 use crate::runs::{RunMeta, ScalarPoint};
 use crate::watch::event::{EngineEvent, MilestoneKey, MilestoneResult, RunInfo, WatchMode};
@@ -38,17 +38,38 @@ fn metrics(i: usize, sign: f64, labels: bool) -> LayerMetrics {
         n: 2000,
         dim: 128,
         k: 10,
-        entropy_bits: Some(5.5 - sign * 0.12 * x),
-        silhouette: Some(0.04 + 0.03 * x - 0.002 * x * x + 0.03 * sign),
-        ami_agreement: Some(0.30 + 0.05 * x * (1.2 - 0.2 * sign)),
-        ami_labels: labels.then_some(0.20 + 0.045 * x),
-        probe_acc: labels.then_some(0.40 + 0.04 * x - 0.001 * x * x),
-        knn_acc: labels.then_some(0.35 + 0.042 * x),
-        rankme: Some(110.0 - 4.0 * x * sign),
-        kmeans_inertia: Some(1000.0 - 30.0 * x),
+        values: Values::of([
+            (Metric::EntropyBits, Some(5.5 - sign * 0.12 * x)),
+            (
+                Metric::Silhouette,
+                Some(0.04 + 0.03 * x - 0.002 * x * x + 0.03 * sign),
+            ),
+            (
+                Metric::AmiAgreement,
+                Some(0.30 + 0.05 * x * (1.2 - 0.2 * sign)),
+            ),
+            (Metric::AmiLabels, labels.then_some(0.20 + 0.045 * x)),
+            (
+                Metric::ProbeAcc,
+                labels.then_some(0.40 + 0.04 * x - 0.001 * x * x),
+            ),
+            (Metric::KnnAcc, labels.then_some(0.35 + 0.042 * x)),
+            (Metric::Rankme, Some(110.0 - 4.0 * x * sign)),
+            (Metric::AlphaReq, Some(0.6 + 0.05 * x * sign)),
+            (Metric::Uniformity, Some(-2.0 - 0.1 * x)),
+            (Metric::OutlierFrac, Some(0.02 / (1.0 + x))),
+            (Metric::EntropyInliers, Some(5.6 - sign * 0.11 * x)),
+            (Metric::KmeansInertia, Some(1000.0 - 30.0 * x)),
+        ]),
         nonfinite_rows: 0,
         seconds: 0.4,
         warnings: Vec::new(),
+        // A spectrum that steepens (sign > 0) or flattens over the milestones.
+        spectrum: (1..=64)
+            .map(|i| (i as f64).powf(-(0.8 + 0.05 * x * sign)))
+            .collect(),
+        outlier_idx: if i < 3 { vec![7, 3] } else { Vec::new() },
+        map: None,
     }
 }
 
@@ -115,7 +136,7 @@ fn fixture(options: Options) -> (App, Instant) {
         for layer in ["h", "z"] {
             let mut m = metrics(i, 1.0, true);
             if i == 4 && layer == "z" {
-                m.silhouette = None;
+                m.values.set(crate::metrics::Metric::Silhouette, None);
                 m.warnings
                     .push("silhouette undefined: clustering has 1 distinct cluster(s)".into());
             }
@@ -129,7 +150,10 @@ fn fixture(options: Options) -> (App, Instant) {
                     ))
                 } else {
                     let mut m = metrics(i, 0.7, true);
-                    m.entropy_bits = m.entropy_bits.map(|e| e - 0.3);
+                    m.values.set(
+                        crate::metrics::Metric::EntropyBits,
+                        m.get(crate::metrics::Metric::EntropyBits).map(|e| e - 0.3),
+                    );
                     Ok(m)
                 };
                 feed(&mut app, result(moco, i, layer, outcome));
@@ -315,12 +339,14 @@ fn nan_values_are_gaps_and_do_not_panic() {
     let mut app = App::new(ROOT, Options::default(), t0);
     for i in 0..5 {
         let mut m = metrics(i, 1.0, true);
-        m.entropy_bits = Some(f64::NAN);
-        m.silhouette = Some(f64::INFINITY);
+        m.values
+            .set(crate::metrics::Metric::EntropyBits, Some(f64::NAN));
+        m.values
+            .set(crate::metrics::Metric::Silhouette, Some(f64::INFINITY));
         app.update(result("r", i, "z", Ok(m)), t0);
     }
     let run = &app.runs["r"];
-    let s = app.series(run, Metric::Entropy, "z");
+    let s = app.series(run, Metric::EntropyBits, "z");
     assert!(s.iter().all(|(_, v)| v.is_none()));
     for screen in [KeyCode::Enter, KeyCode::Esc, KeyCode::Tab] {
         press(&mut app, screen);
@@ -375,14 +401,19 @@ fn up_down_select_runs_and_stop_at_the_ends() {
 #[test]
 fn left_right_cycle_metrics() {
     let mut app = colour_app();
-    assert_eq!(app.metric, Metric::Entropy);
+    assert_eq!(app.metric, Metric::EntropyBits);
     press(&mut app, KeyCode::Char('l'));
     assert_eq!(app.metric, Metric::Silhouette);
+    // Left from the first grid metric wraps to the last one (registry order).
     press(&mut app, KeyCode::Left);
     press(&mut app, KeyCode::Char('h'));
-    assert_eq!(app.metric, Metric::AmiLabels);
+    let last = *crate::tui::app::grid_metrics()
+        .last()
+        .expect("grid metrics");
+    assert_eq!(last, Metric::EntropyInliers);
+    assert_eq!(app.metric, last);
     press(&mut app, KeyCode::Right);
-    assert_eq!(app.metric, Metric::Entropy);
+    assert_eq!(app.metric, Metric::EntropyBits);
 }
 
 #[test]
@@ -911,8 +942,14 @@ fn disagreeing_probe_app(probe: ProbeChoice) -> App {
     );
     for i in 0..6 {
         let mut m = metrics(i, 1.0, true);
-        m.entropy_bits = Some(4.0 + 0.1 * i as f64);
-        m.probe_acc = Some(0.5 + 0.05 * i as f64);
+        m.values.set(
+            crate::metrics::Metric::EntropyBits,
+            Some(4.0 + 0.1 * i as f64),
+        );
+        m.values.set(
+            crate::metrics::Metric::ProbeAcc,
+            Some(0.5 + 0.05 * i as f64),
+        );
         app.update(result(run, i, "z", Ok(m)), t0);
     }
     press(&mut app, KeyCode::Enter);

@@ -22,10 +22,11 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-/// Bumped when the record format or the meaning of a stored value changes
-/// (old records are then ignored). 3: regularised Gaussian entropy and the
-/// histogram entropy without constant columns.
-const FORMAT: u32 = 3;
+/// Bumped when the record's layout changes (old records are then ignored).
+/// A change in what a metric means is a `rev` bump in the metric registry
+/// instead (it is part of the settings key, [`settings_key`]). 4: metric
+/// values by registry key, the spectrum and outlier rows.
+const FORMAT: u32 = 4;
 
 /// A cache file larger than this is not loaded (a fresh one is started
 /// beside it): loading is bounded whatever is on disk.
@@ -121,8 +122,15 @@ pub fn layers_hash(layers: &[String]) -> String {
 }
 
 /// A stable hash of the settings (and version) results depend on.
+/// The metric registry's fingerprint (every metric's key and revision) is
+/// part of it, so a new or changed metric is recomputed by itself.
 pub fn settings_key(settings: &MetricSettings) -> String {
-    let text = serde_json::to_string(&(env!("CARGO_PKG_VERSION"), settings)).unwrap_or_default();
+    let text = serde_json::to_string(&(
+        env!("CARGO_PKG_VERSION"),
+        settings,
+        crate::metrics::registry::fingerprint(),
+    ))
+    .unwrap_or_default();
     format!("{:016x}", fnv1a(text.as_bytes()))
 }
 

@@ -494,7 +494,19 @@ impl Tracker {
         let Some(e) = self.files.get_mut(path) else {
             return out;
         };
-        let old = std::mem::replace(&mut e.results, results.clone());
+        // The kept copy has no embedding map: maps go to consumers once
+        // (they are large), the numbers stay for re-sending.
+        let kept = results
+            .iter()
+            .cloned()
+            .map(|mut r| {
+                if let Ok(m) = &mut r.outcome {
+                    m.map = None;
+                }
+                r
+            })
+            .collect();
+        let old = std::mem::replace(&mut e.results, kept);
         let (run, step) = (e.run.clone(), e.step);
         let dropped = old
             .iter()

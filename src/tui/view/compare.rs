@@ -30,7 +30,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let smooth = if app.smoothing { ", smoothed" } else { "" };
     let title = format!(
         " {} · layer {} · {count}{smooth} ",
-        app.metric.name(),
+        app.metric.label(),
         if layer.is_empty() {
             "-".into()
         } else {
@@ -74,7 +74,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         } else {
             format!(
                 "no {} values yet on layer {}",
-                app.metric.name(),
+                app.metric.label(),
                 sanitize(&layer)
             )
         };
@@ -130,7 +130,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             format::step(x1),
         ]);
     let y_axis = Axis::default()
-        .title(Span::styled(app.metric.name(), theme.dim()))
+        .title(Span::styled(app.metric.label(), theme.dim()))
         .bounds([y0, y1])
         .labels([
             format::value(y0),

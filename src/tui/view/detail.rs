@@ -6,9 +6,10 @@
 
 use super::format;
 use super::sparkline::Sparkline;
+use crate::metrics::View;
 use crate::runs::analysis::LayerSummary;
 use crate::text::{self, sanitize};
-use crate::tui::app::{App, Metric, RunState};
+use crate::tui::app::{detail_metrics, App, Metric, RunState};
 use crate::tui::series;
 use crate::tui::theme::Theme;
 use ratatui::layout::Rect;
@@ -57,11 +58,18 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
 
     // Correlations on the raw values (smoothing is for the eye only), from
     // the engine's summary, the same numbers `report` prints.
-    let summary = crate::tui::app::layer_summary(run, &layer, app.options.probe);
-    let mut lines = probe_lines(theme, &summary);
+    let fallback;
+    let summary = match run.summaries.get(&layer) {
+        Some(s) => s,
+        None => {
+            fallback = crate::tui::app::layer_summary(run, &layer, app.options.probe);
+            &fallback
+        }
+    };
+    let mut lines = probe_lines(theme, summary);
     let below = lines.len() as u16;
     let mut y = inner.y;
-    y = draw_curves(app, theme, frame, inner, y, run, &layer, &summary, below);
+    y = draw_curves(app, theme, frame, inner, y, run, &layer, summary, below);
     y += 1;
     lines.extend(latest_lines(app, theme, run));
     if y < inner.bottom() {
@@ -135,8 +143,9 @@ fn draw_curves(
     // Taller sparklines when the terminal has room (the probe lines, then
     // the latest-milestone table and notes below need about 8 lines).
     let spare = inner.bottom().saturating_sub(y + 8 + below);
-    let row_h = (spare / Metric::ALL.len() as u16).clamp(1, 5);
-    for metric in Metric::ALL {
+    let metrics = detail_metrics();
+    let row_h = (spare / metrics.len() as u16).clamp(1, 5);
+    for metric in metrics {
         if y + row_h > inner.bottom() {
             break;
         }
@@ -147,7 +156,7 @@ fn draw_curves(
             .collect();
         let range = series::range([values.as_slice()]);
         let buf = frame.buffer_mut();
-        super::put(buf, inner.x, y, metric.name(), NAME_W, theme.strong());
+        super::put(buf, inner.x, y, metric.label(), NAME_W, theme.strong());
         if let Some(range) = range {
             // Spread over the whole width, one blank line under each curve
             // when there is room, so stacked curves never merge.
@@ -174,11 +183,8 @@ fn draw_curves(
             None => " ",
         };
         let mut text = format!("{:>8}{mark}", format::opt_value(latest));
-        if Metric::LABEL_FREE.contains(&metric) {
-            let corr = summary
-                .correlations
-                .iter()
-                .find(|c| c.metric == metric.key());
+        if metric.def().shown_in(View::Correlate) {
+            let corr = summary.correlations.iter().find(|c| c.metric == metric);
             let (all, late) = corr.map_or((None, None), |c| (c.all, c.late));
             text.push_str(&format!(
                 "{:>8} {:>5}",
@@ -203,23 +209,12 @@ fn latest_lines<'a>(app: &App, theme: &Theme, run: &'a RunState) -> Vec<Line<'a>
         format!("latest milestone {} (step {step})", sanitize(&m.step_name)),
         theme.strong(),
     )];
-    lines.push(Line::styled(
-        format!(
-            "{:<6}{:>6}{:>5}{:>4}{:>8}{:>7}{:>7}{:>7}{:>7}{:>7}{:>8}",
-            "layer",
-            "n",
-            "dim",
-            "k",
-            "entropy",
-            "silh",
-            "AMIagr",
-            "AMIlab",
-            "probe",
-            "kNN",
-            "RankMe"
-        ),
-        theme.dim(),
-    ));
+    let cols: Vec<Metric> = Metric::in_view(View::Table).collect();
+    let mut head = format!("{:<6}{:>6}{:>5}{:>4}", "layer", "n", "dim", "k");
+    for m in &cols {
+        head.push_str(&format!("{:>8}", m.def().short));
+    }
+    lines.push(Line::styled(head, theme.dim()));
     let mut notes: Vec<Line> = Vec::new();
     for (raw_layer, outcome) in &m.layers {
         let marker = if Some(raw_layer) == app.current_layer().as_ref() {
@@ -230,21 +225,17 @@ fn latest_lines<'a>(app: &App, theme: &Theme, run: &'a RunState) -> Vec<Line<'a>
         let layer = sanitize(raw_layer);
         match outcome {
             Ok(lm) => {
-                let v = format::opt_value;
-                lines.push(Line::from(format!(
-                    "{}{:>6}{:>5}{:>4}{:>8}{:>7}{:>7}{:>7}{:>7}{:>7}{:>8}",
+                let mut row = format!(
+                    "{}{:>6}{:>5}{:>4}",
                     text::pad_end(&format!("{marker}{layer}"), 6),
                     lm.n,
                     lm.dim,
-                    lm.k,
-                    v(lm.entropy_bits),
-                    v(lm.silhouette),
-                    v(lm.ami_agreement),
-                    v(lm.ami_labels),
-                    v(lm.probe_acc),
-                    v(lm.knn_acc),
-                    v(lm.rankme),
-                )));
+                    lm.k
+                );
+                for m in &cols {
+                    row.push_str(&format!("{:>8}", format::opt_value(lm.get(*m))));
+                }
+                lines.push(Line::from(row));
                 if lm.nonfinite_rows > 0 {
                     notes.push(Line::styled(
                         format!("! {layer}: {} rows with NaN/Inf dropped", lm.nonfinite_rows),

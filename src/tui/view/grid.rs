@@ -7,7 +7,7 @@
 use super::sparkline::Sparkline;
 use super::{format, put};
 use crate::text::sanitize;
-use crate::tui::app::{App, Metric, RunState};
+use crate::tui::app::{grid_metrics, App, Metric, RunState};
 use crate::tui::series::{self, Trend};
 use crate::tui::theme::Theme;
 use ratatui::layout::{Alignment, Rect};
@@ -17,7 +17,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
 /// Narrowest metric column: sparkline, value and trend.
-const MIN_CELL: u16 = 14;
+const MIN_CELL: u16 = 20;
 /// Lines per run row (the sparkline is this tall): at least 2 (name and
 /// metadata), up to 8 when the terminal has room for every run.
 const MIN_ROW: u16 = 2;
@@ -28,7 +28,7 @@ const VALUE_W: u16 = 8;
 /// The metric columns that fit in `avail` columns, keeping the selected
 /// metric in view.
 pub fn columns(app: &App, avail: u16) -> Vec<Metric> {
-    let all = Metric::SELECTABLE;
+    let all = grid_metrics();
     let n = ((avail / MIN_CELL) as usize).clamp(1, all.len());
     let sel = all.iter().position(|m| *m == app.metric).unwrap_or(0);
     let start = (sel + 1).saturating_sub(n);
@@ -114,7 +114,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             theme.strong()
         };
         let name = format::truncate(
-            m.name(),
+            m.label(),
             cell_w.saturating_sub(1) as usize,
             theme.ellipsis(),
         );
