@@ -293,7 +293,6 @@ mod tests {
         let plot = three_classes();
         let buf = render(&plot, &COLOUR, 80, 24);
         let t = text(&buf);
-        insta::assert_snapshot!("map_three_classes_80x24", t);
         assert!(t.contains("PC1 (41%)") && t.contains("PC2 (12%)"), "{t}");
         assert!(t.contains("coloured by labels"), "{t}");
         // Class 0 (placed on the left) is drawn in the left third, and only there.
@@ -321,6 +320,7 @@ mod tests {
                 .collect();
             assert!(!xs.is_empty() && xs.iter().all(|x| *x >= graph.right() - graph.width / 3));
         }
+        insta::assert_snapshot!("map_three_classes_80x24", t);
     }
 
     #[test]
@@ -328,7 +328,6 @@ mod tests {
         let plot = three_classes();
         let buf = render(&plot, &NO_COLOR, 80, 24);
         let t = text(&buf);
-        insta::assert_snapshot!("map_three_classes_no_color_80x24", t);
         let graph = interior(graph_area(&buf, chart_rect(&plot, &NO_COLOR, 80, 24)));
         let w3 = graph.width / 3;
         let h2 = graph.height / 2;
@@ -353,6 +352,7 @@ mod tests {
         for (g, name) in [("0", "airplane"), ("1", "cat"), ("2", "ship")] {
             assert!(t.contains(&format!("{g} {name}")), "legend for {g}: {t}");
         }
+        insta::assert_snapshot!("map_three_classes_no_color_80x24", t);
     }
 
     #[test]
@@ -363,7 +363,6 @@ mod tests {
             ..three_classes()
         };
         let buf = render(&plot, &NO_COLOR, 80, 24);
-        insta::assert_snapshot!("map_all_points_equal_80x24", text(&buf));
         let graph = graph_area(&buf, chart_rect(&plot, &NO_COLOR, 80, 24));
         let cells = cells_with(&buf, graph, "1");
         assert_eq!(cells.len(), 1, "{cells:?}");
@@ -373,6 +372,7 @@ mod tests {
             x.abs_diff(cx) <= 1 && y.abs_diff(cy) <= 1,
             "{cells:?} vs {cx},{cy}"
         );
+        insta::assert_snapshot!("map_all_points_equal_80x24", text(&buf));
     }
 
     #[test]

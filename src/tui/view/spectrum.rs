@@ -542,7 +542,6 @@ pub(super) mod tests {
     fn milestones_no_color_80x24_tells_lines_apart_by_glyph() {
         let plot = milestones();
         let buf = render(&plot, &NO_COLOR, 80, 24);
-        insta::assert_snapshot!("spectrum_milestones_no_color_80x24", text(&buf));
         let graph = graph_area(&buf, chart_rect(&plot, &NO_COLOR, 80, 24));
         for g in ["1", "2", "3"] {
             assert!(
@@ -561,6 +560,7 @@ pub(super) mod tests {
             .content
             .iter()
             .all(|c| c.fg == ratatui::style::Color::Reset));
+        insta::assert_snapshot!("spectrum_milestones_no_color_80x24", text(&buf));
     }
 
     #[test]
@@ -589,7 +589,6 @@ pub(super) mod tests {
             note: None,
         };
         let buf = render(&plot, &COLOUR, 120, 40);
-        insta::assert_snapshot!("spectrum_all_runs_120x40", text(&buf));
         // Wide: the legend is a column on the right, one run a row.
         let t = text(&buf);
         for name in names {
@@ -608,6 +607,7 @@ pub(super) mod tests {
                 .any(|(x, y)| buf[(x, y)].fg == fg.unwrap_or_default());
             assert!(drawn, "run {i} has no cell in its colour");
         }
+        insta::assert_snapshot!("spectrum_all_runs_120x40", text(&buf));
     }
 
     #[test]
@@ -622,11 +622,9 @@ pub(super) mod tests {
             note: None,
         };
         let colour = render(&plot, &COLOUR, 80, 24);
-        insta::assert_snapshot!("spectrum_collapsed_80x24", text(&colour));
         assert!(text(&colour).contains("step 4000  s1 0.97"));
 
         let buf = render(&plot, &NO_COLOR, 80, 24);
-        insta::assert_snapshot!("spectrum_collapsed_no_color_80x24", text(&buf));
         let graph = graph_area(&buf, chart_rect(&plot, &NO_COLOR, 80, 24));
         let cells = cells_with(&buf, graph, "1");
         // Component 1 (0.97) is in the top row, in the first column.
@@ -641,6 +639,8 @@ pub(super) mod tests {
             "{rest:?}\n{}",
             text(&buf)
         );
+        insta::assert_snapshot!("spectrum_collapsed_80x24", text(&colour));
+        insta::assert_snapshot!("spectrum_collapsed_no_color_80x24", text(&buf));
     }
 
     #[test]
