@@ -15,6 +15,17 @@ use ratatui::symbols;
 /// dark and light terminals.
 const PALETTE: [u8; 10] = [33, 166, 35, 163, 37, 136, 161, 99, 130, 64];
 
+/// Classes of the embedding map: the run palette, then ten more mid-tones.
+const CLASS_PALETTE: [u8; 20] = [
+    33, 166, 35, 163, 37, 136, 161, 99, 130, 64, 69, 208, 71, 170, 44, 178, 204, 141, 124, 107,
+];
+
+/// How many classes get a colour of their own before colours repeat.
+pub const CLASS_COLOURS: usize = CLASS_PALETTE.len();
+
+/// Milestones from oldest to newest: cool and dim to warm and bright.
+const AGE_RAMP: [u8; 8] = [61, 67, 73, 71, 107, 142, 178, 208];
+
 /// How the UI may style and draw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Theme {
@@ -37,6 +48,40 @@ impl Theme {
             Style::new().fg(Color::Indexed(PALETTE[index % PALETTE.len()]))
         } else {
             Style::new()
+        }
+    }
+
+    /// The style of class `index` in the embedding map (colours repeat
+    /// after [`CLASS_COLOURS`]).
+    pub fn class(&self, index: usize) -> Style {
+        if self.color {
+            Style::new().fg(Color::Indexed(CLASS_PALETTE[index % CLASS_PALETTE.len()]))
+        } else {
+            Style::new()
+        }
+    }
+
+    /// The style of milestone `rank` of `of` (0 = oldest) when one run's
+    /// milestones share a plot: a cool-to-warm ramp, the older half dimmed,
+    /// the newest bold (without colour only the dimming and the bold remain).
+    pub fn age(&self, rank: usize, of: usize) -> Style {
+        let of = of.max(1);
+        let rank = rank.min(of - 1);
+        let mut style = Style::new();
+        if self.color {
+            let slot = if of == 1 {
+                AGE_RAMP.len() - 1
+            } else {
+                rank * (AGE_RAMP.len() - 1) / (of - 1)
+            };
+            style = style.fg(Color::Indexed(AGE_RAMP[slot]));
+        }
+        if rank + 1 == of {
+            style.add_modifier(Modifier::BOLD)
+        } else if 2 * (rank + 1) <= of {
+            style.add_modifier(Modifier::DIM)
+        } else {
+            style
         }
     }
 

@@ -7,7 +7,9 @@ pub mod errors;
 pub mod format;
 pub mod grid;
 pub mod help;
+pub mod map;
 pub mod sparkline;
+pub mod spectrum;
 pub mod status;
 
 use super::app::{App, Overlay, Screen};
