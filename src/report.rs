@@ -358,7 +358,7 @@ impl Collected {
                 } else {
                     self.computed += 1;
                 }
-                self.results.insert(r.key.clone(), r.clone());
+                self.results.insert(r.key.clone(), (**r).clone());
             }
             EngineEvent::MilestoneRemoved { run, step } => {
                 self.results

@@ -39,6 +39,9 @@ pub use crate::metrics::Metric;
 use crate::metrics::{EmbeddingMap, View};
 use std::sync::Arc;
 
+/// One value per milestone, in step order (`None`: missing there).
+pub type Series = Vec<(u64, Option<f64>)>;
+
 /// The metrics the grid has columns for (and h/l cycle), in registry order.
 pub fn grid_metrics() -> Vec<Metric> {
     Metric::in_view(View::Grid).collect()
@@ -65,6 +68,8 @@ pub enum Overlay {
     Detail,
     Errors,
     Help,
+    Spectrum,
+    Map,
 }
 
 /// One milestone of a run: its layers' results.
@@ -90,7 +95,7 @@ pub struct RunState {
     /// Derived in [`App::update`] (not per frame): each layer's summary.
     pub summaries: BTreeMap<String, LayerSummary>,
     /// Derived: raw values per (metric, layer), one per milestone.
-    raw: HashMap<(Metric, String), Vec<(u64, Option<f64>)>>,
+    raw: HashMap<(Metric, String), Series>,
     /// The newest embedding map per layer (maps are not kept per milestone).
     pub maps: BTreeMap<String, (u64, Arc<EmbeddingMap>)>,
 }
@@ -197,6 +202,9 @@ pub struct App {
     pub typing: Option<FilterInput>,
     pub pinned: BTreeSet<String>,
     pub smoothing: bool,
+    /// The spectrum view shows every run's latest spectrum (else the
+    /// selected run's milestones).
+    pub spectrum_all: bool,
     /// First line shown in the errors pane.
     pub errors_scroll: usize,
     /// Time of the latest update: what "now" means when drawing.
@@ -242,6 +250,7 @@ impl App {
             typing: None,
             pinned: BTreeSet::new(),
             smoothing: false,
+            spectrum_all: false,
             errors_scroll: 0,
             now,
             quit: false,
@@ -338,7 +347,7 @@ impl App {
                     self.computing.remove(0);
                 }
             }
-            EngineEvent::Result(result) => self.on_result(result, now),
+            EngineEvent::Result(result) => self.on_result(*result, now),
             EngineEvent::MilestoneRemoved { run, step } => {
                 if let Some(r) = self.runs.get_mut(&run) {
                     r.milestones.remove(&step);
@@ -552,6 +561,18 @@ impl App {
                 }
             }
             Action::Smooth => self.smoothing = !self.smoothing,
+            Action::Spectrum => match top {
+                Some(Overlay::Spectrum) if !self.spectrum_all => self.spectrum_all = true,
+                Some(Overlay::Spectrum) => {
+                    self.overlays.pop();
+                }
+                _ => {
+                    self.spectrum_all = false;
+                    self.overlays.retain(|o| *o != Overlay::Spectrum);
+                    self.overlays.push(Overlay::Spectrum);
+                }
+            },
+            Action::Map => self.toggle(Overlay::Map),
         }
     }
 

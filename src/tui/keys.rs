@@ -30,6 +30,10 @@ pub enum Action {
     Errors,
     /// Help overlay on / off.
     Help,
+    /// Spectrum view: the selected run's milestones, then all runs' latest.
+    Spectrum,
+    /// Embedding map of the selected run's newest milestone.
+    Map,
     /// Close the open overlay or pane; nothing on the main screen.
     Back,
     /// Leave sslwatch.
@@ -126,6 +130,18 @@ pub const BINDINGS: &[Binding] = &[
         label: "s",
         help: "smoothing (debiased EMA) on/off",
         footer: Some("s smooth"),
+    },
+    Binding {
+        keys: &[(ch('p'), Action::Spectrum)],
+        label: "p",
+        help: "spectrum (press again: all runs' latest)",
+        footer: None,
+    },
+    Binding {
+        keys: &[(ch('m'), Action::Map)],
+        label: "m",
+        help: "embedding map (PCA) of the newest milestone",
+        footer: None,
     },
     Binding {
         keys: &[(ch('e'), Action::Errors)],

@@ -65,10 +65,15 @@ fn metrics(i: usize, sign: f64, labels: bool) -> LayerMetrics {
         seconds: 0.4,
         warnings: Vec::new(),
         // A spectrum that steepens (sign > 0) or flattens over the milestones.
-        spectrum: (1..=64)
-            .map(|i| (i as f64).powf(-(0.8 + 0.05 * x * sign)))
-            .collect(),
-        outlier_idx: if i < 3 { vec![7, 3] } else { Vec::new() },
+        spectrum: {
+            let s: Vec<f64> = (1..=64)
+                .map(|i| (i as f64).powf(-(0.8 + 0.05 * x * sign)))
+                .collect();
+            let total: f64 = s.iter().sum();
+            s.iter().map(|v| v / total).collect()
+        },
+        // Row 7 is an outlier early on only; row 3 throughout.
+        outlier_idx: if i < 3 { vec![7, 3] } else { vec![3, 11] },
         map: None,
     }
 }
@@ -76,7 +81,7 @@ fn metrics(i: usize, sign: f64, labels: bool) -> LayerMetrics {
 fn result(run: &str, i: usize, layer: &str, outcome: Result<LayerMetrics, String>) -> Event {
     let step = 10 * (i as u64 + 1);
     let step_name = format!("epoch_{step:04}");
-    Event::Engine(EngineEvent::Result(MilestoneResult {
+    Event::Engine(EngineEvent::Result(Box::new(MilestoneResult {
         key: MilestoneKey {
             run: run.into(),
             step,
@@ -86,7 +91,7 @@ fn result(run: &str, i: usize, layer: &str, outcome: Result<LayerMetrics, String
         step_name,
         cached: false,
         outcome,
-    }))
+    })))
 }
 
 /// 3 runs, 12 milestones each; one missing silhouette, one broken file, a
@@ -984,4 +989,97 @@ fn detail_says_which_probe_it_correlates_with_and_warns_when_it_cannot_move() {
     assert!(row(&own, "probe acc").contains("0.75"), "{own}");
     assert!(!own.contains("! probe"), "{own}");
     insta::assert_snapshot!("detail_trainer_probe_warning_80x24", auto);
+}
+
+/// A map of 3 classes, one per quadrant-ish blob.
+fn small_map() -> crate::metrics::EmbeddingMap {
+    let mut xy = Vec::new();
+    let mut class = Vec::new();
+    for c in 0..3u32 {
+        for i in 0..40 {
+            let t = i as f32 * 0.15;
+            let (cx, cy) = [(-3.0, 0.0), (3.0, 2.0), (3.0, -2.0)][c as usize];
+            xy.push([cx + t.sin() * 0.5, cy + t.cos() * 0.5]);
+            class.push(c);
+        }
+    }
+    crate::metrics::EmbeddingMap {
+        xy,
+        class,
+        class_names: vec!["0".into(), "1".into(), "2".into()],
+        by_labels: true,
+        explained: [0.41, 0.12],
+    }
+}
+
+#[test]
+fn p_opens_the_selected_runs_spectra_then_all_runs_then_closes() {
+    let mut app = colour_app();
+    press(&mut app, KeyCode::Char('p'));
+    assert_eq!(app.overlay(), Some(Overlay::Spectrum));
+    assert!(!app.spectrum_all);
+    let one = view::spectrum_plot(&app);
+    // 12-13 milestones with a spectrum on z: 8 spread picks, oldest first,
+    // the newest last.
+    assert_eq!(one.lines.len(), 8);
+    assert_eq!(one.lines[0].label, "step 10");
+    assert!(one
+        .lines
+        .last()
+        .is_some_and(|l| l.label.starts_with("step 1")));
+    insta::assert_snapshot!("spectrum_one_run_80x24", render(&app, 80, 24));
+    press(&mut app, KeyCode::Char('p'));
+    assert!(app.spectrum_all);
+    let all = view::spectrum_plot(&app);
+    assert_eq!(all.lines.len(), app.visible_runs().count());
+    insta::assert_snapshot!("spectrum_all_runs_120x40", render(&app, 120, 40));
+    press(&mut app, KeyCode::Char('p'));
+    assert_eq!(app.overlay(), None);
+}
+
+#[test]
+fn m_shows_the_newest_map_and_says_when_there_is_none() {
+    let mut app = colour_app();
+    press(&mut app, KeyCode::Char('m'));
+    assert_eq!(app.overlay(), Some(Overlay::Map));
+    let none = view::map_plot(&app);
+    assert!(none.xy.is_empty());
+    assert!(none
+        .note
+        .as_deref()
+        .is_some_and(|n| n.contains("no map yet")));
+    // A new result with a map: the view draws it, coloured by labels.
+    let run = app.selected.clone().expect("a selected run");
+    let mut m = metrics(20, 1.0, true);
+    m.map = Some(std::sync::Arc::new(small_map()));
+    app.update(
+        result(&run, 20, "z", Ok(m)),
+        app.now + Duration::from_secs(1),
+    );
+    let plot = view::map_plot(&app);
+    assert_eq!(plot.xy.len(), 120);
+    assert_eq!(plot.coloured_by, "labels");
+    assert!(plot.title.contains("step 210"), "{}", plot.title);
+    // The milestone keeps its numbers but not the map (one map per layer).
+    let kept = &app.runs[&run].milestones[&210].layers["z"];
+    assert!(kept.as_ref().is_ok_and(|lm| lm.map.is_none()));
+    insta::assert_snapshot!("map_80x24", render(&app, 80, 24));
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.overlay(), None);
+}
+
+#[test]
+fn detail_lists_the_latest_outliers_and_which_were_outliers_before() {
+    let mut app = colour_app();
+    press(&mut app, KeyCode::Enter);
+    let screen = render(&app, 160, 60);
+    assert!(
+        screen.contains("outliers at step 110 (z, farthest first): rows 3 11"),
+        "latest outliers listed, farthest first:\n{screen}"
+    );
+    assert!(
+        // moco's z: 10 milestones; rows 7, 3 in the first three, 3, 11 after.
+        screen.contains("outliers earlier too (of 9 earlier milestones): 3 (9x), 11 (6x)"),
+        "persistent rows counted:\n{screen}"
+    );
 }

@@ -78,7 +78,7 @@ pub enum EngineEvent {
         file: PathBuf,
     },
     /// A result (or a per-file error) for one (run, step, layer).
-    Result(MilestoneResult),
+    Result(Box<MilestoneResult>),
     /// A milestone (all its layers) disappeared.
     MilestoneRemoved { run: String, step: u64 },
     /// A milestone file whose results are out changed on disk: it is

@@ -517,7 +517,7 @@ impl Tracker {
         out.extend(
             results
                 .into_iter()
-                .map(|r| Effect::Emit(Box::new(EngineEvent::Result(r)))),
+                .map(|r| Effect::Emit(Box::new(EngineEvent::Result(Box::new(r))))),
         );
         out
     }
@@ -539,7 +539,7 @@ impl Tracker {
         out.extend(
             again
                 .into_iter()
-                .map(|r| Effect::Emit(Box::new(EngineEvent::Result(r)))),
+                .map(|r| Effect::Emit(Box::new(EngineEvent::Result(Box::new(r))))),
         );
     }
 
@@ -862,7 +862,7 @@ mod tests {
                     run: "r".into(),
                     step: 20
                 },
-                EngineEvent::Result(result(z, "h")),
+                EngineEvent::Result(Box::new(result(z, "h"))),
             ]
         );
         assert!(out.contains(&Effect::Unqueue(P.into())));
@@ -1003,7 +1003,7 @@ mod tests {
         let mut f = Fake::new();
         f.scan(P, 10, true, 0.0);
         let out = f.tracker.cached(Path::new(P), vec![result(P, "h")]);
-        assert_eq!(events(&out), [EngineEvent::Result(result(P, "h"))]);
+        assert_eq!(events(&out), [EngineEvent::Result(Box::new(result(P, "h")))]);
         assert!(f.due(100.0).is_empty());
         assert_eq!(f.tracker.catch_up(false), Some(vec![]));
     }

@@ -259,5 +259,59 @@ fn latest_lines<'a>(app: &App, theme: &Theme, run: &'a RunState) -> Vec<Line<'a>
         }
     }
     lines.extend(notes);
+    if let Some(layer) = app.current_layer() {
+        lines.extend(outlier_lines(theme, run, &layer));
+    }
     lines
+}
+
+/// The latest milestone's strongest outliers on `layer` and which of those
+/// rows were outliers in earlier milestones too (persistent samples).
+fn outlier_lines<'a>(theme: &Theme, run: &RunState, layer: &str) -> Vec<Line<'a>> {
+    let per_step: Vec<(u64, &[u32])> = run
+        .milestones
+        .iter()
+        .filter_map(|(step, m)| match m.layers.get(layer) {
+            Some(Ok(lm)) => Some((*step, lm.outlier_idx.as_slice())),
+            _ => None,
+        })
+        .collect();
+    let Some(((step, latest), earlier)) = per_step.split_last() else {
+        return Vec::new();
+    };
+    if latest.is_empty() {
+        return Vec::new();
+    }
+    let rows: Vec<String> = latest.iter().map(u32::to_string).collect();
+    let mut out = vec![Line::styled(
+        format!(
+            "outliers at step {step} ({}, farthest first): rows {}",
+            sanitize(layer),
+            rows.join(" ")
+        ),
+        theme.strong(),
+    )];
+    let persistent: Vec<String> = latest
+        .iter()
+        .filter_map(|row| {
+            let times = earlier.iter().filter(|(_, idx)| idx.contains(row)).count();
+            (times > 0).then(|| format!("{row} ({times}x)"))
+        })
+        .collect();
+    out.push(Line::styled(
+        if persistent.is_empty() {
+            format!(
+                "none of them was an outlier in the {} earlier milestone(s)",
+                earlier.len()
+            )
+        } else {
+            format!(
+                "outliers earlier too (of {} earlier milestones): {}",
+                earlier.len(),
+                persistent.join(", ")
+            )
+        },
+        theme.dim(),
+    ));
+    out
 }

@@ -49,6 +49,16 @@ pub fn draw(app: &App, frame: &mut Frame) {
                 Overlay::Detail => detail::draw(app, &theme, frame, main),
                 Overlay::Errors => errors::draw(app, &theme, frame, main),
                 Overlay::Help => help::draw(app, &theme, frame, main),
+                Overlay::Spectrum => {
+                    frame.render_widget(ratatui::widgets::Clear, main);
+                    let plot = spectrum_plot(app);
+                    spectrum::draw(&plot, &theme, frame.buffer_mut(), main);
+                }
+                Overlay::Map => {
+                    frame.render_widget(ratatui::widgets::Clear, main);
+                    let plot = map_plot(app);
+                    map::draw(&plot, &theme, frame.buffer_mut(), main);
+                }
             }
         }
         status::draw_footer(app, &theme, frame, bottom);
@@ -57,6 +67,130 @@ pub fn draw(app: &App, frame: &mut Frame) {
         theme::asciify(frame.buffer_mut());
     }
     scrub(frame.buffer_mut());
+}
+
+/// Most milestones one run's spectrum view draws (spread over the run,
+/// the newest always among them).
+const SPECTRUM_LINES: usize = 8;
+
+/// The spectrum view's content: the selected run's spectra over its
+/// milestones on the current layer, or every visible run's latest one.
+pub fn spectrum_plot(app: &App) -> spectrum::SpectrumPlot {
+    let layer = app.current_layer().unwrap_or_default();
+    let latest_of = |r: &crate::tui::app::RunState| {
+        r.milestones
+            .iter()
+            .rev()
+            .find_map(|(step, m)| match m.layers.get(&layer) {
+                Some(Ok(lm)) if !lm.spectrum.is_empty() => Some((*step, lm.spectrum.clone())),
+                _ => None,
+            })
+    };
+    if app.spectrum_all {
+        let lines: Vec<spectrum::SpectrumLine> = app
+            .visible_runs()
+            .filter_map(|r| {
+                let (step, values) = latest_of(r)?;
+                Some(spectrum::SpectrumLine {
+                    label: format!("{} @{step}", r.info.name),
+                    values,
+                    style: spectrum::LineStyle::Run(r.colour),
+                })
+            })
+            .collect();
+        return spectrum::SpectrumPlot {
+            title: format!("spectrum · layer {layer} · all runs' latest · p close"),
+            lines,
+            note: Some("normalised singular values of the centred embeddings".into()),
+        };
+    }
+    let Some(run) = app.selected_run() else {
+        return spectrum::SpectrumPlot {
+            title: "spectrum".into(),
+            lines: Vec::new(),
+            note: Some("no run selected".into()),
+        };
+    };
+    let with: Vec<(u64, &Vec<f64>)> = run
+        .milestones
+        .iter()
+        .filter_map(|(step, m)| match m.layers.get(&layer) {
+            Some(Ok(lm)) if !lm.spectrum.is_empty() => Some((*step, &lm.spectrum)),
+            _ => None,
+        })
+        .collect();
+    // Evenly spread picks, the first and the newest included.
+    let n = with.len();
+    let mut picks: Vec<usize> = if n <= SPECTRUM_LINES {
+        (0..n).collect()
+    } else {
+        (0..SPECTRUM_LINES)
+            .map(|i| i * (n - 1) / (SPECTRUM_LINES - 1))
+            .collect()
+    };
+    picks.dedup();
+    let of = picks.len();
+    let lines = picks
+        .iter()
+        .enumerate()
+        .map(|(rank, &i)| spectrum::SpectrumLine {
+            label: format!("step {}", with[i].0),
+            values: with[i].1.clone(),
+            style: spectrum::LineStyle::Age { rank, of },
+        })
+        .collect();
+    spectrum::SpectrumPlot {
+        title: format!("spectrum · {} · layer {layer} · p all runs", run.info.name),
+        lines,
+        note: Some(format!(
+            "normalised singular values of the centred embeddings; {of} of {n} milestones"
+        )),
+    }
+}
+
+/// The embedding map view's content: the selected run's newest map on the
+/// current layer.
+pub fn map_plot(app: &App) -> map::MapPlot {
+    let layer = app.current_layer().unwrap_or_default();
+    let empty = |title: String, note: &str| map::MapPlot {
+        title,
+        xy: Vec::new(),
+        class: Vec::new(),
+        class_names: Vec::new(),
+        coloured_by: String::new(),
+        explained: [0.0; 2],
+        note: Some(note.to_string()),
+    };
+    let Some(run) = app.selected_run() else {
+        return empty("embedding map".into(), "no run selected");
+    };
+    let title = |step: Option<u64>| {
+        format!(
+            "embedding map · {} · layer {layer}{} · m close",
+            run.info.name,
+            step.map_or(String::new(), |s| format!(" · step {s}"))
+        )
+    };
+    match run.maps.get(&layer) {
+        Some((step, m)) => map::MapPlot {
+            title: title(Some(*step)),
+            xy: m.xy.clone(),
+            class: m.class.clone(),
+            class_names: m.class_names.clone(),
+            coloured_by: if m.by_labels {
+                "labels"
+            } else {
+                "k-means clusters"
+            }
+            .into(),
+            explained: m.explained,
+            note: None,
+        },
+        None => empty(
+            title(None),
+            "no map yet: maps come with newly computed milestones (not from the cache)",
+        ),
+    }
 }
 
 /// The last line of defence: a cell holding a control, C1 or bidi
