@@ -303,7 +303,17 @@ pub fn compute_layer_prescaled(
 
     // One eigendecomposition of the centred covariance serves the
     // spectrum, alpha-ReQ, the Gaussian entropy and the map's axes.
-    let cov = spectrum::CovSpectrum::with_axes(x, 2);
+    // With N >= D the D x D Gram of x serves RankMe (uncentred) and,
+    // centred by subtraction, the covariance spectrum: one pass over x.
+    let (rankme, cov) = if n >= dim {
+        let gram = linalg::gram_lower(x, None);
+        (
+            rank::rankme_of_gram(&gram, n, dim),
+            spectrum::CovSpectrum::with_axes_sharing(x, &gram, 2),
+        )
+    } else {
+        (rank::rankme(x), spectrum::CovSpectrum::with_axes(x, 2))
+    };
     // Differential entropies shift by log2 of the scale per dimension.
     let entropy_shift = dim as f64 * true_exp as f64;
     let entropy_of =
@@ -328,7 +338,6 @@ pub fn compute_layer_prescaled(
             EntropyEstimator::Knn => entropy::knn_entropy_bits(rows, 3) + entropy_shift,
         };
     let entropy_bits = entropy_of(x, true, &mut warnings);
-    let rankme = rank::rankme(x);
     let spectrum_values = cov
         .as_ref()
         .map(|c| c.normalised_singular(spectrum::SPECTRUM_KEEP))

@@ -20,7 +20,16 @@ pub fn rankme(x: ArrayView2<f32>) -> f64 {
     if n == 0 || d == 0 {
         return f64::NAN;
     }
-    let Some(eig) = sym_eigenvalues_lower(&gram_lower(x, None)) else {
+    rankme_of_gram(&gram_lower(x, None), n, d)
+}
+
+/// [`rankme`] from the lower triangle of `x^T x` (`gram_lower(x, None)`)
+/// of an `n` x `d` matrix.
+pub fn rankme_of_gram(gram: &faer::Mat<f64>, n: usize, d: usize) -> f64 {
+    if n == 0 || d == 0 || gram.nrows() != d {
+        return f64::NAN;
+    }
+    let Some(eig) = sym_eigenvalues_lower(gram) else {
         return f64::NAN;
     };
     // Ascending order: the largest min(n, d) are at the end.

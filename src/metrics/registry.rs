@@ -188,9 +188,10 @@ impl Serialize for Metric {
     }
 }
 
+/// The key, honouring width and alignment (`{:<14}`).
 impl fmt::Display for Metric {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.key())
+        f.pad(self.key())
     }
 }
 

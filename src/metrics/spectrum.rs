@@ -79,6 +79,39 @@ impl CovSpectrum {
         Self::compute(x, k, Side::for_shape(n, d))
     }
 
+    /// [`CovSpectrum::with_axes`] reusing `uncentred`, the lower triangle
+    /// of `x^T x` (as [`gram_lower`]`(x, None)` gives it, which RankMe also
+    /// needs): the centred Gram is `x^T x - n m m^T`. That subtraction
+    /// cancels when the means dwarf the spread; then (any column with
+    /// mean^2 > 1e8 x its variance, or N < D) the centred Gram is computed
+    /// from the data as [`CovSpectrum::with_axes`] does.
+    pub fn with_axes_sharing(
+        x: ArrayView2<f32>,
+        uncentred: &Mat<f64>,
+        k: usize,
+    ) -> Option<CovSpectrum> {
+        let (n, d) = x.dim();
+        if n < 2 || d == 0 || n < d || uncentred.nrows() != d {
+            return Self::with_axes(x, k);
+        }
+        let means = column_means(x);
+        let nf = n as f64;
+        let mut g = uncentred.clone();
+        for j in 0..d {
+            for i in j..d {
+                g[(i, j)] -= nf * means[i] * means[j];
+            }
+        }
+        let cancels = (0..d).any(|j| {
+            let var = g[(j, j)] / nf;
+            means[j] * means[j] > 1e8 * var.max(0.0)
+        });
+        if cancels {
+            return Self::with_axes(x, k);
+        }
+        Self::from_gram(x, k, Side::Columns, means, g)
+    }
+
     pub(crate) fn compute(x: ArrayView2<f32>, k: usize, side: Side) -> Option<CovSpectrum> {
         let (n, d) = x.dim();
         if n < 2 || d == 0 {
@@ -89,6 +122,18 @@ impl CovSpectrum {
             Side::Columns => gram_lower(x, Some(&means)),
             Side::Rows => row_gram_lower(x, Some(&means)),
         };
+        Self::from_gram(x, k, side, means, gram)
+    }
+
+    /// The spectrum from the centred Gram matrix of `side` (lower triangle).
+    fn from_gram(
+        x: ArrayView2<f32>,
+        k: usize,
+        side: Side,
+        means: Vec<f64>,
+        gram: Mat<f64>,
+    ) -> Option<CovSpectrum> {
+        let (n, d) = x.dim();
         let scale = 1.0 / (n - 1) as f64;
         let trace = (0..gram.nrows()).map(|j| gram[(j, j)]).sum::<f64>() * scale;
         let keep = n.min(d);
@@ -282,6 +327,33 @@ pub(crate) fn fix_sign(v: &mut [f64]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sharing_the_uncentred_gram_gives_the_same_spectrum() {
+        // Offsets of 3 and -7 on spread-1 columns: subtracting n m m^T from
+        // x^T x must give the directly centred spectrum (and axes).
+        let x = ndarray::Array2::from_shape_fn((300, 6), |(i, j)| {
+            let t = ((i * 37 + j * 11) % 97) as f32 / 97.0 - 0.5;
+            t * (j + 1) as f32 + if j % 2 == 0 { 3.0 } else { -7.0 }
+        });
+        let direct = CovSpectrum::with_axes(x.view(), 2).expect("direct");
+        let g = crate::metrics::linalg::gram_lower(x.view(), None);
+        let shared = CovSpectrum::with_axes_sharing(x.view(), &g, 2).expect("shared");
+        for (a, b) in direct.eigenvalues().iter().zip(shared.eigenvalues()) {
+            assert!((a - b).abs() <= 1e-9 * direct.eigenvalues()[0], "{a} {b}");
+        }
+        for (u, v) in direct.axes().iter().zip(shared.axes()) {
+            for (a, b) in u.iter().zip(v) {
+                assert!((a - b).abs() < 1e-9, "{a} {b}");
+            }
+        }
+        // Means that dwarf the spread fall back to centring the data.
+        let far = x.mapv(|v| v * 1e-6 + 1e3);
+        let g = crate::metrics::linalg::gram_lower(far.view(), None);
+        let shared = CovSpectrum::with_axes_sharing(far.view(), &g, 2).expect("shared");
+        let direct = CovSpectrum::with_axes(far.view(), 2).expect("direct");
+        assert_eq!(shared.eigenvalues(), direct.eigenvalues());
+    }
     use ndarray::{array, Array2};
 
     /// Sylvester's 16 x 16 Hadamard matrix: entry (i, k) is

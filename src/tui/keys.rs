@@ -158,7 +158,7 @@ pub const BINDINGS: &[Binding] = &[
     Binding {
         keys: &[(key(KeyCode::Esc), Action::Back)],
         label: "Esc",
-        help: "close help, errors or detail",
+        help: "close help, errors, detail, spectrum or map",
         footer: None,
     },
     Binding {

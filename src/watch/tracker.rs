@@ -1003,7 +1003,10 @@ mod tests {
         let mut f = Fake::new();
         f.scan(P, 10, true, 0.0);
         let out = f.tracker.cached(Path::new(P), vec![result(P, "h")]);
-        assert_eq!(events(&out), [EngineEvent::Result(Box::new(result(P, "h")))]);
+        assert_eq!(
+            events(&out),
+            [EngineEvent::Result(Box::new(result(P, "h")))]
+        );
         assert!(f.due(100.0).is_empty());
         assert_eq!(f.tracker.catch_up(false), Some(vec![]));
     }

@@ -17,7 +17,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
 /// Narrowest metric column: sparkline, value and trend.
-const MIN_CELL: u16 = 20;
+const MIN_CELL: u16 = 18;
 /// Lines per run row (the sparkline is this tall): at least 2 (name and
 /// metadata), up to 8 when the terminal has room for every run.
 const MIN_ROW: u16 = 2;
