@@ -66,6 +66,54 @@ fn main() -> anyhow::Result<()> {
     let t_layer_gauss = median_ms(reps, || {
         black_box(compute_layer(xv, None, &gauss).ok());
     });
+    // The new metrics as compute_layer runs them (N >= D: the spectrum
+    // reuses RankMe's Gram of x, so its own cost is the subtraction and the
+    // eigendecomposition with two axes).
+    let gram = sslwatch::metrics::linalg::gram_lower(xv, None);
+    let shared = CovSpectrum::with_axes_sharing(xv, &gram, 2);
+    let mut new_rows: Vec<(String, f64)> = vec![
+        (
+            "spectrum+alpha+axes (sharing Gram)".into(),
+            median_ms(reps, || {
+                let sp = CovSpectrum::with_axes_sharing(xv, &gram, 2);
+                black_box(
+                    sp.as_ref()
+                        .map(|sp| (sp.normalised_singular(SPECTRUM_KEEP), sp.alpha_req())),
+                );
+            }),
+        ),
+        (
+            "map projection (1,000 rows)".into(),
+            median_ms(reps, || {
+                if let Some(sp) = &shared {
+                    black_box(projection::pca_2d_from(
+                        sp,
+                        xv,
+                        sslwatch::metrics::MAP_POINTS,
+                        0,
+                    ));
+                }
+            }),
+        ),
+        (
+            "outliers + inlier hist entropy".into(),
+            median_ms(reps, || {
+                if let Some(o) = outliers::outliers(xv) {
+                    let h = outliers::inlier_rows(xv, &o)
+                        .map(|m| entropy::hist_entropy_bits(m.view(), s.entropy_bins));
+                    black_box(h);
+                }
+            }),
+        ),
+        (
+            format!("uniformity ({} rows)", s.uniformity_sample),
+            median_ms(reps, || {
+                black_box(uniformity::uniformity_with(xv, s.uniformity_sample, 0));
+            }),
+        ),
+    ];
+    let new_total: f64 = new_rows.iter().map(|(_, ms)| ms).sum();
+    new_rows.push(("all new metrics".into(), new_total));
     let mut rows: Vec<(String, f64)> = vec![
         (
             "spectrum+alpha (CovSpectrum::of)".into(),
@@ -78,37 +126,9 @@ fn main() -> anyhow::Result<()> {
             }),
         ),
         (
-            "spectrum+alpha+axes (with_axes 2)".into(),
-            median_ms(reps, || {
-                black_box(CovSpectrum::with_axes(xv, 2));
-            }),
-        ),
-        (
-            "pca_2d (own decomposition)".into(),
-            median_ms(reps, || {
-                black_box(projection::pca_2d(xv, projection::MAP_ROWS, 0));
-            }),
-        ),
-        (
             "gauss_entropy_bits".into(),
             median_ms(reps, || {
                 black_box(entropy::gauss_entropy_bits(xv));
-            }),
-        ),
-        (
-            "outliers".into(),
-            median_ms(reps, || {
-                black_box(outliers::outliers(xv));
-            }),
-        ),
-        (
-            "outliers + inlier hist entropy".into(),
-            median_ms(reps, || {
-                if let Some(o) = outliers::outliers(xv) {
-                    let h = outliers::inlier_rows(xv, &o)
-                        .map(|m| entropy::hist_entropy_bits(m.view(), s.entropy_bins));
-                    black_box(h);
-                }
             }),
         ),
     ];
@@ -124,6 +144,13 @@ fn main() -> anyhow::Result<()> {
     }
     println!("compute_layer (hist, no labels)   {t_layer:9.1} ms");
     println!("compute_layer (gauss, no labels)  {t_layer_gauss:9.1} ms");
+    let rest = t_layer - new_total;
+    for (name, ms) in &new_rows {
+        println!(
+            "{name:<34}{ms:9.1} ms  {:5.1}% of the rest of compute_layer ({rest:.1} ms)",
+            100.0 * ms / rest
+        );
+    }
     for (name, ms) in &rows {
         println!(
             "{name:<34}{ms:9.1} ms  {:5.1}% of compute_layer",

@@ -5,6 +5,15 @@
 //! watching them and scheduling work ([`watch`]). Front ends (the report, the
 //! TUI, the demo) consume the engine's [`watch::event::EngineEvent`] stream and
 //! never compute metrics themselves.
+//!
+//! The public surface: [`metrics::compute_layer`] and the metric kernels
+//! (one module each), the metric registry ([`metrics::Metric`],
+//! [`metrics::Values`]); [`read::EmbeddingFile`] and the writers in
+//! [`read::write`]; [`runs`] (layout, `run.json`, the per-run summary);
+//! [`watch::EngineHandle`] and its [`watch::event::EngineEvent`] stream;
+//! the front ends ([`report`], [`tui`], [`demo`], [`study`]). Helpers that
+//! only serve those (the memory estimate, value scaling, the file watcher,
+//! the tracker, the key table, series smoothing) are `pub(crate)`.
 
 pub mod demo;
 pub mod memory;

@@ -3,7 +3,7 @@
 //! way `sslwatch metrics`, `report` and the watcher all use it.
 
 pub mod ami;
-pub mod budget;
+pub(crate) mod budget;
 pub mod correlation;
 pub mod entropy;
 pub mod kmeans;
@@ -15,7 +15,7 @@ pub mod probe;
 pub mod projection;
 pub mod rank;
 pub mod registry;
-pub mod scale;
+pub(crate) mod scale;
 pub mod silhouette;
 pub mod spectrum;
 pub mod uniformity;

@@ -10,8 +10,8 @@
 
 pub mod app;
 pub mod event;
-pub mod keys;
-pub mod series;
+pub(crate) mod keys;
+pub(crate) mod series;
 pub mod theme;
 pub mod view;
 

@@ -6,7 +6,7 @@
 pub mod cache;
 mod engine;
 pub mod event;
-pub mod fswatch;
+pub(crate) mod fswatch;
 mod queue;
 mod tracker;
 mod worker;
