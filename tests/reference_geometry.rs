@@ -125,7 +125,24 @@ for i in range(5):
         if c[np.argmax(np.abs(c))] < 0:
             c *= -1
     signed = (x - x.mean(axis=0)) @ comps.T
+    # entropy_inliers: the histogram entropy (64 bins, constant columns
+    # left out) of the rows that are not outliers.
+    keep = np.ones(n, dtype=bool)
+    keep[flagged] = False
+    xi = x[keep]
+    hs = []
+    for j in range(dim):
+        col = xi[:, j]
+        lo, hi = col.min(), col.max()
+        if hi <= lo:
+            continue
+        b = np.minimum(np.floor((col - lo) / (hi - lo) * 64).astype(np.int64), 63)
+        p = np.bincount(b, minlength=64) / len(col)
+        p = p[p > 0]
+        hs.append(float(-(p * np.log2(p)).sum()))
+    ent_inl = float(np.mean(hs)) if hs else None
     out.append({
+        "entropy_inliers": ent_inl,
         "sv": sv.tolist(), "alpha": alpha, "uniformity": unif,
         "outliers": order.tolist(), "frac": len(flagged) / n,
         "abs_xy": np.abs(coords).tolist(), "xy": signed.tolist(),
@@ -196,6 +213,35 @@ fn uniformity_matches_scipy_pdist() {
         // Matrix 3 has one zero row, left out.
         assert_eq!(u.zero_rows, usize::from(i == 3), "matrix {i}");
     }
+}
+
+#[test]
+fn compute_layer_reports_outliers_and_the_entropy_without_them_as_numpy() {
+    if !reference_available() {
+        return;
+    }
+    use sslwatch::metrics::{compute_layer, Metric, MetricSettings};
+    let mats = matrices();
+    let want = reference();
+    // The planted-outlier matrix: outlier_frac, outlier_idx (file rows) and
+    // entropy_inliers through compute_layer, as the report prints them.
+    let (m, _) = compute_layer(mats[3].view(), None, &MetricSettings::default()).expect("metrics");
+    let w = &want[3];
+    assert_eq!(m.get(Metric::OutlierFrac), w["frac"].as_f64());
+    let order: Vec<u32> = w["outliers"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|v| v.as_u64().expect("index") as u32)
+        .collect();
+    assert_eq!(m.outlier_idx, order[..order.len().min(OUTLIER_IDX_KEEP)]);
+    let got = m.get(Metric::EntropyInliers).expect("entropy_inliers");
+    let exp = w["entropy_inliers"].as_f64().expect("number");
+    assert!((got - exp).abs() <= 1e-9 * exp.abs(), "{got} vs {exp}");
+    // The planted far rows stretch the histogram ranges: without them the
+    // entropy differs, so the test compares two distinct numbers.
+    let full = m.get(Metric::EntropyBits).expect("entropy");
+    assert!((full - got).abs() > 1e-3, "{full} vs {got}");
 }
 
 #[test]
