@@ -79,7 +79,10 @@ pub fn working_set_bytes(
         gram_bytes(d, threads),
         // The covariance spectrum (with the map's axes), then the outliers
         // with the entropy of the inlier rows, then uniformity.
-        super::spectrum::working_set_bytes(n, d, threads as usize) as f64 + nf * 8.0,
+        // (RankMe's uncentred Gram stays alive beside it when they share it).
+        super::spectrum::working_set_bytes(n, d, threads as usize) as f64
+            + df * df * F64
+            + nf * 8.0,
         super::outliers::working_set_bytes(n, d, threads as usize) as f64
             + entropy_bytes(n, d, settings, threads),
         super::uniformity::working_set_bytes(n, d, settings.uniformity_sample, threads as usize)
