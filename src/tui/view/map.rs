@@ -19,8 +19,7 @@ use crate::tui::theme::{Theme, CLASS_COLOURS};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::symbols::Marker;
-use ratatui::text::Span;
-use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Widget};
+use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Widget};
 
 /// Class characters when classes are told apart without colour.
 const GLYPHS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -78,22 +77,9 @@ fn axis_name(pc: usize, explained: f64) -> String {
 }
 
 pub fn draw(plot: &MapPlot, theme: &Theme, buf: &mut Buffer, area: Rect) {
-    let area = area.intersection(buf.area);
-    if area.is_empty() {
+    let Some(inner) = super::spectrum::framed(&plot.title, theme, buf, area) else {
         return;
-    }
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_set(theme.border_set())
-        .title(Span::styled(
-            format!(" {} ", sanitize(&plot.title)),
-            theme.strong(),
-        ));
-    let inner = block.inner(area);
-    block.render(area, buf);
-    if inner.is_empty() {
-        return;
-    }
+    };
 
     // Finite points with their class.
     let points: Vec<(f64, f64, usize)> = plot

@@ -77,23 +77,14 @@ const SPECTRUM_LINES: usize = 8;
 /// milestones on the current layer, or every visible run's latest one.
 pub fn spectrum_plot(app: &App) -> spectrum::SpectrumPlot {
     let layer = app.current_layer().unwrap_or_default();
-    let latest_of = |r: &crate::tui::app::RunState| {
-        r.milestones
-            .iter()
-            .rev()
-            .find_map(|(step, m)| match m.layers.get(&layer) {
-                Some(Ok(lm)) if !lm.spectrum.is_empty() => Some((*step, lm.spectrum.clone())),
-                _ => None,
-            })
-    };
     if app.spectrum_all {
         let lines: Vec<spectrum::SpectrumLine> = app
             .visible_runs()
             .filter_map(|r| {
-                let (step, values) = latest_of(r)?;
+                let (step, values) = spectra(r, &layer).next_back()?;
                 Some(spectrum::SpectrumLine {
                     label: format!("{} @{step}", r.info.name),
-                    values,
+                    values: values.clone(),
                     style: spectrum::LineStyle::Run(r.colour),
                 })
             })
@@ -111,14 +102,7 @@ pub fn spectrum_plot(app: &App) -> spectrum::SpectrumPlot {
             note: Some("no run selected".into()),
         };
     };
-    let with: Vec<(u64, &Vec<f64>)> = run
-        .milestones
-        .iter()
-        .filter_map(|(step, m)| match m.layers.get(&layer) {
-            Some(Ok(lm)) if !lm.spectrum.is_empty() => Some((*step, &lm.spectrum)),
-            _ => None,
-        })
-        .collect();
+    let with: Vec<(u64, &Vec<f64>)> = spectra(run, &layer).collect();
     // Evenly spread picks, the first and the newest included.
     let n = with.len();
     let mut picks: Vec<usize> = if n <= SPECTRUM_LINES {
@@ -146,6 +130,19 @@ pub fn spectrum_plot(app: &App) -> spectrum::SpectrumPlot {
             "normalised singular values of the centred embeddings; {of} of {n} milestones"
         )),
     }
+}
+
+/// The run's milestones that have a spectrum on `layer`, in step order.
+fn spectra<'a>(
+    run: &'a crate::tui::app::RunState,
+    layer: &'a str,
+) -> impl DoubleEndedIterator<Item = (u64, &'a Vec<f64>)> + 'a {
+    run.milestones
+        .iter()
+        .filter_map(move |(step, m)| match m.layers.get(layer) {
+            Some(Ok(lm)) if !lm.spectrum.is_empty() => Some((*step, &lm.spectrum)),
+            _ => None,
+        })
 }
 
 /// The embedding map view's content: the selected run's newest map on the

@@ -103,23 +103,29 @@ fn decade(e: i32) -> String {
     }
 }
 
-pub fn draw(plot: &SpectrumPlot, theme: &Theme, buf: &mut Buffer, area: Rect) {
+/// Draw the bordered block titled `title` (sanitised) over `area`, clipped
+/// to the buffer; the inside, or `None` when nothing fits there.
+pub(super) fn framed(title: &str, theme: &Theme, buf: &mut Buffer, area: Rect) -> Option<Rect> {
     let area = area.intersection(buf.area);
     if area.is_empty() {
-        return;
+        return None;
     }
     let block = Block::default()
         .borders(Borders::ALL)
         .border_set(theme.border_set())
         .title(Span::styled(
-            format!(" {} ", sanitize(&plot.title)),
+            format!(" {} ", sanitize(title)),
             theme.strong(),
         ));
     let inner = block.inner(area);
     block.render(area, buf);
-    if inner.is_empty() {
+    (!inner.is_empty()).then_some(inner)
+}
+
+pub fn draw(plot: &SpectrumPlot, theme: &Theme, buf: &mut Buffer, area: Rect) {
+    let Some(inner) = framed(&plot.title, theme, buf, area) else {
         return;
-    }
+    };
 
     let glyphs = uses_glyphs(theme);
     let lines: Vec<_> = plot
