@@ -17,8 +17,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use sslwatch::metrics::{kmeans, silhouette};
 use sslwatch::read::write::{npy_bytes_f32, npy_bytes_i64, write_atomic};
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::Command;
 use tempfile::TempDir;
 
 const SNIPPET: &str = r#"
@@ -47,21 +47,8 @@ fn reference(dir: &Path, x: &Array2<f32>, labels: &[u32], k: usize) -> Reference
     write_atomic(&xp, &npy_bytes_f32(x.view())).expect("write x.npy");
     let l: Vec<i64> = labels.iter().map(|&v| i64::from(v)).collect();
     write_atomic(&lp, &npy_bytes_i64(&l)).expect("write labels.npy");
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(SNIPPET)
-        .arg(&xp)
-        .arg(&lp)
-        .arg(k.to_string())
-        .output()
-        .expect("run python3");
-    assert!(
-        out.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("python printed one JSON object");
+    let k = k.to_string();
+    let v = common::python_json(SNIPPET, [xp.as_os_str(), lp.as_os_str(), OsStr::new(&k)]);
     Reference {
         silhouette: v["silhouette"].as_f64().expect("silhouette number"),
         inertia: v.get("inertia").and_then(|i| i.as_f64()),

@@ -23,24 +23,12 @@ use sslwatch::metrics::spectrum::{CovSpectrum, SPECTRUM_KEEP};
 use sslwatch::metrics::uniformity::uniformity;
 use sslwatch::read::write::{npy_bytes_f32, write_atomic};
 use std::path::Path;
-use std::process::Command;
 use std::sync::OnceLock;
 use tempfile::TempDir;
 
 /// Run `script` with the data directory as argv[1]; it prints one JSON value.
 fn python(script: &str, dir: &Path) -> Value {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(dir)
-        .output()
-        .expect("run python3");
-    assert!(
-        out.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("python prints JSON")
+    common::python_json(script, [dir])
 }
 
 fn write_f32(dir: &Path, name: &str, x: &Array2<f32>) {

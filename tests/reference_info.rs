@@ -22,23 +22,11 @@ use sslwatch::metrics::{
 };
 use sslwatch::read::write::{npy_bytes_f32, npy_bytes_i64, write_atomic};
 use std::path::Path;
-use std::process::Command;
 use tempfile::TempDir;
 
 /// Run `script` with the data directory as argv[1]; it prints one JSON value.
 fn python(script: &str, dir: &Path) -> Value {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(dir)
-        .output()
-        .expect("run python3");
-    assert!(
-        out.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("python prints JSON")
+    common::python_json(script, [dir])
 }
 
 fn write_i64(dir: &Path, name: &str, v: &[i64]) {
