@@ -375,33 +375,4 @@ mod tests {
         assert_eq!(scalars.lines().count(), 2);
         assert!(dir.path().join("labels.npy").is_file());
     }
-
-    /// Prints how the metrics evolve (`cargo test --release demo -- --ignored --nocapture`).
-    #[test]
-    #[ignore]
-    fn print_metric_trajectories() {
-        let labels: Vec<i64> = (0..SAMPLES).map(|i| (i % CLASSES) as i64).collect();
-        let settings = crate::metrics::MetricSettings::default();
-        for (i, family) in [Family::SimClr, Family::Moco, Family::SimSiam]
-            .into_iter()
-            .enumerate()
-        {
-            let mut sim = Sim::new(family, PathBuf::new(), &labels, DIM, i as u64);
-            println!("{family:?} outlier {:?}", sim.outlier);
-            for k in (0..40).step_by(3) {
-                let (x, probe) = sim.embeddings(k, 40);
-                let (m, _) =
-                    crate::metrics::compute_layer(x.view(), Some(&labels), &settings).unwrap();
-                println!(
-                    "  k={k:2} ent={:.3} sil={:.3} ami={:.3} rankme={:.1} probe={:.3} sim_probe={probe:.3} {:.2}s",
-                    m.get(crate::metrics::Metric::EntropyBits).unwrap_or(f64::NAN),
-                    m.get(crate::metrics::Metric::Silhouette).unwrap_or(f64::NAN),
-                    m.get(crate::metrics::Metric::AmiAgreement).unwrap_or(f64::NAN),
-                    m.get(crate::metrics::Metric::Rankme).unwrap_or(f64::NAN),
-                    m.get(crate::metrics::Metric::ProbeAcc).unwrap_or(f64::NAN),
-                    m.seconds
-                );
-            }
-        }
-    }
 }

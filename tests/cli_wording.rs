@@ -14,10 +14,27 @@ fn sslwatch(args: &[&str]) -> Output {
 fn report_poll_without_follow_is_refused_instead_of_ignored() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_str().unwrap();
-    let out = sslwatch(&["report", root, "--poll", "1", "--no-cache"]);
+    let out = sslwatch(&["report", root, "--poll=1", "--no-cache"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--poll") && err.contains("--follow"), "{err}");
+}
+
+#[test]
+fn report_poll_before_root_takes_root_as_the_root_not_as_the_interval() {
+    // `--poll ROOT`: the interval needs `=`, so ROOT stays the root (the
+    // ROOT is missing here: the error must name it, not a float parse).
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("rd2");
+    let out = sslwatch(&["report", "--poll", root.to_str().unwrap(), "--no-cache"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("invalid value"), "{err}");
+    assert!(err.contains("--follow"), "{err}");
+    // `--poll=SECONDS` still sets the interval.
+    let out = sslwatch(&["report", "--poll=x", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value 'x'"));
 }
 
 /// Only in builds without the trainer (the default one).

@@ -287,7 +287,7 @@ fn walk(p: &Path) -> Vec<(PathBuf, u64)> {
 fn forced_polling_sees_new_files() {
     let root = tempfile::tempdir().unwrap();
     let ms = run_dir(root.path(), "r");
-    let mut p = follow(root.path(), &["--poll", "0.2"]);
+    let mut p = follow(root.path(), &["--poll=0.2"]);
     p.until_stderr("polling every 0.2 s (--poll)");
     put(&ms.join("epoch_0007.npy"), &npy(40, 1));
     p.until("step 7", |l| has_ok(l, "r", 7));

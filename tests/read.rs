@@ -3,6 +3,8 @@
 //! and each way a file can be bad (with the right error kind and a message
 //! that names the file).
 
+mod common;
+
 use sslwatch::read::{check_complete, read_embeddings, read_labels, Layer, ReadError};
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
@@ -748,19 +750,9 @@ fn layers_of_an_archive_are_read_one_at_a_time_from_their_headers() {
 // ---------------------------------------------------- numpy cross-check
 
 #[test]
+#[ignore = "reference check: needs python3 with numpy; run with `cargo test -- --include-ignored`"]
 fn files_written_by_numpy_read_back_with_the_same_values() {
-    let have_numpy = std::process::Command::new("python3")
-        .args(["-c", "import numpy"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !have_numpy {
-        if std::env::var("SSLWATCH_REQUIRE_REFERENCE").as_deref() == Ok("1") {
-            panic!("numpy is required (SSLWATCH_REQUIRE_REFERENCE=1) but not installed");
-        }
-        println!("skipped: numpy not installed");
-        return;
-    }
+    common::require_reference();
     let dir = tmp();
     let script = r#"
 import sys, numpy as np

@@ -24,9 +24,16 @@ pub struct EngineArgs {
     /// Only this layer (h, z, p, emb, or an .npz array name).
     #[arg(long, value_name = "L")]
     pub layer: Option<String>,
-    /// Poll for changes every SECONDS (default 2) instead of file-system
-    /// events; chosen automatically on network filesystems (NFS, SMB, sshfs, Lustre, ...).
-    #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "2")]
+    /// Poll for changes every SECONDS (`--poll` alone: 2; `--poll=10`)
+    /// instead of file-system events; chosen automatically on network
+    /// filesystems (NFS, SMB, sshfs, Lustre, ...).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "2"
+    )]
     pub poll: Option<f64>,
     /// Keep the result cache in DIR (default: the user's cache directory; never inside ROOT).
     #[arg(long, value_name = "DIR", conflicts_with = "no_cache")]
