@@ -20,6 +20,8 @@ pub const MAX_MILESTONES_PER_RUN: usize = 10_000;
 pub const MAX_PROBLEMS: usize = 1_000;
 /// A run whose last milestone arrived within this long is "live".
 pub const LIVE_FOR: Duration = Duration::from_secs(300);
+/// How long a notice (what a key just did) stays in the footer.
+pub const NOTICE_FOR: Duration = Duration::from_secs(6);
 
 /// Options the user chose on the command line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -202,6 +204,9 @@ pub struct App {
     pub typing: Option<FilterInput>,
     pub pinned: BTreeSet<String>,
     pub smoothing: bool,
+    /// The grid's scale is one per column shared by all runs (`S`); by
+    /// default each cell has its run's own.
+    pub shared_scale: bool,
     /// The spectrum view shows every run's latest spectrum (else the
     /// selected run's milestones).
     pub spectrum_all: bool,
@@ -210,6 +215,8 @@ pub struct App {
     /// Time of the latest update: what "now" means when drawing.
     pub now: Instant,
     pub quit: bool,
+    /// What a key just did, and when (shown for [`NOTICE_FOR`]).
+    notice: Option<(String, Instant)>,
     /// Runs whose derived state is out of date.
     stale: BTreeSet<String>,
     /// Derived: layer names present in any run, in display order.
@@ -250,10 +257,12 @@ impl App {
             typing: None,
             pinned: BTreeSet::new(),
             smoothing: false,
+            shared_scale: false,
             spectrum_all: false,
             errors_scroll: 0,
             now,
             quit: false,
+            notice: None,
             stale: BTreeSet::new(),
             layer_list: Vec::new(),
         }
@@ -293,7 +302,13 @@ impl App {
         match event {
             Event::Key(key) => self.on_key(key),
             Event::Resize(..) => true,
-            Event::Tick => !self.runs.is_empty() || !self.computing.is_empty(),
+            Event::Tick => {
+                let notice_ended = self.notice.is_some() && self.notice().is_none();
+                if notice_ended {
+                    self.notice = None;
+                }
+                notice_ended || !self.runs.is_empty() || !self.computing.is_empty()
+            }
             Event::Engine(ev) => {
                 self.on_engine(ev, now);
                 true
@@ -561,6 +576,14 @@ impl App {
                 }
             }
             Action::Smooth => self.smoothing = !self.smoothing,
+            Action::Scale => {
+                self.shared_scale = !self.shared_scale;
+                self.say(if self.shared_scale {
+                    "grid scale: one per column, shared by all runs (S: per run)"
+                } else {
+                    "grid scale: each run's own min-max (S: shared)"
+                });
+            }
             Action::Spectrum => match top {
                 Some(Overlay::Spectrum) if !self.spectrum_all => self.spectrum_all = true,
                 Some(Overlay::Spectrum) => {
@@ -619,18 +642,35 @@ impl App {
     }
 
     fn cycle_layer(&mut self) {
-        let layers = self.layers();
-        if layers.is_empty() {
-            return;
-        }
-        let next = match self.current_layer() {
-            Some(cur) => match layers.iter().position(|l| *l == cur) {
+        let layers = self.layers().to_vec();
+        let next = match (self.current_layer(), layers.len()) {
+            (_, 0) => {
+                self.say("no layer yet: L cycles the layers once results arrive");
+                return;
+            }
+            (Some(cur), 1) if cur == layers[0] => {
+                self.say(format!("only one layer here: {}", layers[0]));
+                return;
+            }
+            (Some(cur), _) => match layers.iter().position(|l| *l == cur) {
                 Some(i) => layers[(i + 1) % layers.len()].clone(),
                 None => layers[0].clone(),
             },
-            None => layers[0].clone(),
+            (None, _) => layers[0].clone(),
         };
+        self.say(format!("layer {next} ({} layers: L next)", layers.len()));
         self.layer = Some(next);
+    }
+
+    /// Show `text` in the footer for a few seconds.
+    pub fn say(&mut self, text: impl Into<String>) {
+        self.notice = Some((text.into(), self.now));
+    }
+
+    /// The notice to show now, if one is recent.
+    pub fn notice(&self) -> Option<&str> {
+        let (text, at) = self.notice.as_ref()?;
+        (self.now.saturating_duration_since(*at) < NOTICE_FOR).then_some(text.as_str())
     }
 
     // ---- queries used by the views -----------------------------------------
@@ -671,10 +711,13 @@ impl App {
         &self.layer_list
     }
 
-    /// The layer shown: the chosen one, else the first present.
+    /// The layer shown: the chosen one (`L`, or `--layer` to start on)
+    /// while some run has it or before any layer is known, else the first
+    /// present.
     pub fn current_layer(&self) -> Option<String> {
         self.layer
             .clone()
+            .filter(|l| self.layer_list.is_empty() || self.layer_list.contains(l))
             .or_else(|| self.layer_list.first().cloned())
     }
 

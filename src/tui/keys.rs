@@ -26,6 +26,8 @@ pub enum Action {
     Pin,
     /// Smoothing on / off.
     Smooth,
+    /// The grid's vertical scales: per run (default) / shared per column.
+    Scale,
     /// Errors pane on / off.
     Errors,
     /// Help overlay on / off.
@@ -132,6 +134,12 @@ pub const BINDINGS: &[Binding] = &[
         footer: Some("s smooth"),
     },
     Binding {
+        keys: &[(ch('S'), Action::Scale)],
+        label: "S",
+        help: "grid scale: each run's own min-max (default) / one per column for all runs",
+        footer: None,
+    },
+    Binding {
         keys: &[(ch('p'), Action::Spectrum)],
         label: "p",
         help: "spectrum (press again: all runs' latest)",
@@ -230,6 +238,10 @@ mod tests {
             (press(KeyCode::Char('/')), Action::Filter),
             (press(KeyCode::Char(' ')), Action::Pin),
             (press(KeyCode::Char('s')), Action::Smooth),
+            (
+                KeyEvent::new(KeyCode::Char('S'), KeyModifiers::SHIFT),
+                Action::Scale,
+            ),
             (press(KeyCode::Char('e')), Action::Errors),
             (
                 KeyEvent::new(KeyCode::Char('?'), KeyModifiers::SHIFT),

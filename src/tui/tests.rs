@@ -723,10 +723,16 @@ fn a_narrow_status_line_keeps_the_root_and_drops_the_details_first() {
     assert!(status.contains("(catching up)"), "{status}");
     let narrow = render(&app, 80, 24);
     let status = narrow.lines().next().unwrap_or_default();
-    assert!(status.contains("SIMULATED runs: /t"), "{status}");
+    // Both ends of the root stay (which demo, which directory); what is
+    // being computed goes before the root is cut further.
+    assert!(status.contains("SIMULATED"), "{status}");
+    assert!(status.contains("demo-1234-567890"), "{status}");
     assert!(!status.contains("(catching up)"), "{status}");
+    assert!(status.contains("queue 146"), "{status}");
+    let mid = render(&app, 120, 24);
+    let status = mid.lines().next().unwrap_or_default();
     assert!(
-        status.contains("queue 146") && status.contains("simclr-like @30"),
+        status.contains(root) && status.contains("simclr-like @30"),
         "{status}"
     );
 }
@@ -1082,4 +1088,203 @@ fn detail_lists_the_latest_outliers_and_which_were_outliers_before() {
         screen.contains("outliers earlier too (of 9 earlier milestones): 3 (9x), 11 (6x)"),
         "persistent rows counted:\n{screen}"
     );
+}
+
+// ---- the grid's scales, columns, footer and notices -------------------------
+
+/// Two runs on one layer: "wide" moves over 0..1 on every metric, "narrow"
+/// between 0.10 and 0.12 (the SimSiam-next-to-SimCLR silhouette case).
+fn two_scales_app() -> App {
+    let t0 = Instant::now();
+    let mut app = App::new(ROOT, Options::default(), t0);
+    for i in 0..10 {
+        let wide = i as f64 / 9.0;
+        let narrow = 0.10 + 0.02 * i as f64 / 9.0;
+        for (run, v) in [("a-wide", wide), ("b-narrow", narrow)] {
+            let mut m = metrics(i, 1.0, false);
+            for metric in crate::tui::app::grid_metrics() {
+                m.values.set(metric, Some(v));
+            }
+            app.update(result(run, i, "z", Ok(m)), t0);
+        }
+    }
+    app
+}
+
+/// The distinct sparkline glyphs in the grid row at `y`, left of `x_end`.
+fn spark_glyphs(
+    buf: &ratatui::buffer::Buffer,
+    y: u16,
+    x0: u16,
+    x_end: u16,
+) -> BTreeMap<String, usize> {
+    let mut seen = BTreeMap::new();
+    for x in x0..x_end {
+        let s = buf[(x, y)].symbol();
+        if "▁▂▃▄▅▆▇█".contains(s) && !s.trim().is_empty() {
+            *seen.entry(s.to_string()).or_insert(0) += 1;
+        }
+    }
+    seen
+}
+
+#[test]
+fn grid_scales_each_run_on_its_own_range_until_s_shares_them() {
+    let mut app = two_scales_app();
+    assert!(!app.shared_scale);
+    let (w, h) = (100, 30);
+    let text = render(&app, w, h);
+    assert!(text.contains("per-run scale"), "{text}");
+    // The narrow run's own range is written in its cell.
+    assert!(text.contains("0.10–0.12"), "{text}");
+    let buf = frame_buffer(&app, w, h);
+    let narrow_row = (0..h)
+        .find(|&y| render_row(&buf, y).contains("b-narrow"))
+        .expect("narrow row");
+    // Per run, the narrow run's sparkline climbs to the top line of its
+    // row (right of the 25-column label).
+    let top = spark_glyphs(&buf, narrow_row, 25, w);
+    assert!(
+        !top.is_empty(),
+        "per-run: the narrow run reaches its top line"
+    );
+
+    press(&mut app, KeyCode::Char('S'));
+    assert!(app.shared_scale);
+    let text = render(&app, w, h);
+    assert!(!text.contains("per-run scale"), "{text}");
+    assert!(
+        text.contains("0.00–1.00"),
+        "shared range in the header:\n{text}"
+    );
+    assert!(
+        text.contains("grid scale: one per column"),
+        "S says what it did:\n{text}"
+    );
+    let buf = frame_buffer(&app, w, h);
+    let top = spark_glyphs(&buf, narrow_row, 25, w);
+    assert!(
+        top.is_empty(),
+        "shared: the narrow run stays at the bottom of the 0..1 scale: {top:?}"
+    );
+}
+
+#[test]
+fn grid_says_how_many_metric_columns_are_hidden_on_each_side() {
+    let mut app = colour_app();
+    let n = crate::tui::app::grid_metrics().len();
+    let text = render(&app, 80, 24);
+    let header = text.lines().nth(1).unwrap_or_default().to_string();
+    let shown = view::grid::columns(&app, 80 - 20).shown.len();
+    assert!(shown < n);
+    assert!(
+        header.contains(&format!("{}›", n - shown)),
+        "right mark with the count:\n{header}"
+    );
+    assert!(
+        !header.contains('‹'),
+        "nothing hidden on the left yet:\n{header}"
+    );
+    for _ in 0..shown {
+        press(&mut app, KeyCode::Char('l'));
+    }
+    let header = render(&app, 80, 24)
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        header.contains('‹'),
+        "scrolled: the left mark appears:\n{header}"
+    );
+}
+
+#[test]
+fn footer_keeps_every_key_at_80_and_100_columns() {
+    let app = colour_app();
+    for (w, h) in [(80, 24), (100, 30)] {
+        let text = render(&app, w, h);
+        let lines: Vec<&str> = text.lines().collect();
+        let footer = lines[lines.len() - 2..].join("\n");
+        for item in crate::tui::keys::BINDINGS.iter().filter_map(|b| b.footer) {
+            assert!(
+                footer.contains(item),
+                "{w}x{h}: {item:?} missing from\n{footer}"
+            );
+        }
+    }
+    // Wide enough: one line.
+    let text = render(&app, 200, 60);
+    let last = text.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("j/k run") && last.contains("q quit"),
+        "{last}"
+    );
+}
+
+#[test]
+fn grid_rows_fill_a_tall_terminal() {
+    let app = colour_app();
+    let text = render(&app, 200, 60);
+    let lines: Vec<&str> = text.lines().collect();
+    // Between the header (status + 2 lines) and the footer, blank lines
+    // are at most a few (rounding of the shared height).
+    let body = &lines[3..lines.len() - 1];
+    let blank = body.iter().filter(|l| l.trim().is_empty()).count();
+    assert!(blank <= 6, "{blank} blank rows of {}:\n{text}", body.len());
+}
+
+#[test]
+fn smoothing_keeps_the_raw_latest_value_next_to_the_smoothed_one() {
+    let mut app = two_scales_app();
+    press(&mut app, KeyCode::Char('s'));
+    let text = render(&app, 100, 30);
+    // Raw latest of the wide run is 1.00; its smoothed latest is lower.
+    let run = &app.runs["a-wide"];
+    let smoothed = app
+        .series(run, Metric::EntropyBits, "z")
+        .last()
+        .and_then(|(_, v)| *v)
+        .expect("smoothed");
+    assert!(smoothed < 0.99);
+    assert!(text.contains(" 1.00"), "raw latest:\n{text}");
+    assert!(
+        text.contains(&format!("ema {}", view::format::value(smoothed))),
+        "smoothed latest:\n{text}"
+    );
+}
+
+#[test]
+fn l_with_one_layer_says_so_and_layer_start_keeps_cycling() {
+    let mut app = two_scales_app();
+    press(&mut app, KeyCode::Char('L'));
+    assert_eq!(app.current_layer().as_deref(), Some("z"));
+    let text = render(&app, 100, 30);
+    assert!(text.contains("only one layer here: z"), "{text}");
+    // --layer names the layer to start on; L still cycles.
+    let mut app = colour_app();
+    assert_eq!(app.current_layer().as_deref(), Some("z"));
+    press(&mut app, KeyCode::Char('L'));
+    assert_eq!(app.current_layer().as_deref(), Some("h"));
+    press(&mut app, KeyCode::Char('L'));
+    assert_eq!(app.current_layer().as_deref(), Some("z"));
+    // A start layer no run has falls back to the first present one.
+    let mut app = fixture(Options {
+        layer: Some("nope".into()),
+        ..Options::default()
+    })
+    .0;
+    assert_eq!(app.current_layer().as_deref(), Some("h"));
+    press(&mut app, KeyCode::Char('L'));
+    assert_eq!(app.current_layer().as_deref(), Some("z"));
+}
+
+#[test]
+fn notices_go_after_a_few_seconds() {
+    let mut app = two_scales_app();
+    press(&mut app, KeyCode::Char('S'));
+    assert!(app.notice().is_some());
+    let later = app.now + crate::tui::app::NOTICE_FOR;
+    assert!(app.update(Event::Tick, later));
+    assert!(app.notice().is_none());
 }

@@ -183,6 +183,15 @@ impl Theme {
         }
     }
 
+    /// Marks of columns hidden to the left and to the right ("‹2", "9›").
+    pub fn more_marks(&self) -> (&'static str, &'static str) {
+        if self.ascii {
+            ("<", ">")
+        } else {
+            ("‹", "›")
+        }
+    }
+
     /// Range dash ("0.1–0.4").
     pub fn range_dash(&self) -> &'static str {
         if self.ascii {

@@ -81,6 +81,20 @@ pub fn truncate_start(text: &str, width: usize, ellipsis: &str) -> String {
     text::truncate_start(text, width, ellipsis).into_owned()
 }
 
+/// Cut `text` to `width` columns in the middle: a third of the room for its
+/// start, the rest for its end (`/scratch/u…/cifar10/runs`): a root keeps
+/// both where it is and which one it is.
+pub fn truncate_middle(text: &str, width: usize, ellipsis: &str) -> String {
+    if cols(text) <= width {
+        return text.to_string();
+    }
+    let room = width.saturating_sub(cols(ellipsis));
+    let head_w = room / 3;
+    let head = text::truncate_end(text, head_w, "");
+    let tail = text::truncate_start(text, room - cols(&head), "");
+    format!("{head}{ellipsis}{tail}")
+}
+
 /// A count with its noun: "1 run", "3 runs".
 pub fn plural(n: usize, noun: &str) -> String {
     format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
@@ -101,6 +115,16 @@ pub fn spread(left: &str, right: &str, width: usize, ellipsis: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn middle_truncation_keeps_both_ends_in_the_width() {
+        let root = "/scratch/someone/experiments/cifar10/runs";
+        let cut = truncate_middle(root, 20, "…");
+        assert_eq!(cut, "/scrat…/cifar10/runs");
+        assert_eq!(cols(&cut), 20);
+        assert_eq!(truncate_middle(root, 80, "…"), root);
+        assert_eq!(truncate_middle("abcdef", 1, "…"), "…");
+    }
 
     #[test]
     fn values_fit_six_columns() {

@@ -1,8 +1,13 @@
 //! The grid: one row per run, one column per metric. Each cell is a
 //! sparkline over the run's milestones (gaps where a value is missing), the
-//! latest value and a trend mark. A column's vertical scale is shared by all
-//! runs (filtered out or not, so it does not jump while filtering) and its
-//! range is shown under the metric's name.
+//! raw latest value and a trend mark (raw even while the sparkline is
+//! smoothed). By default each cell has its own vertical scale, the run's
+//! min-max, written under the latest value, so a run whose values move in a
+//! small band is not a flat line under another run's outlier; `S` switches
+//! to one scale per column shared by all runs (filtered out or not, so it
+//! does not jump while filtering), written under the metric's name. Columns
+//! that do not fit are scrolled with h/l, and the header says how many are
+//! hidden on each side.
 
 use super::sparkline::Sparkline;
 use super::{format, put};
@@ -19,20 +24,33 @@ use ratatui::Frame;
 /// Narrowest metric column: sparkline, value and trend.
 const MIN_CELL: u16 = 18;
 /// Lines per run row (the sparkline is this tall): at least 2 (name and
-/// metadata), up to 8 when the terminal has room for every run.
+/// metadata); the rows share the terminal's height, up to 20 lines each.
 const MIN_ROW: u16 = 2;
-const MAX_ROW: u16 = 8;
+const MAX_ROW: u16 = 20;
 /// Columns used by " value trend" after a cell's sparkline.
 const VALUE_W: u16 = 8;
+/// With per-run scales the value column also holds the run's "lo-hi".
+const VALUE_W_PER_RUN: u16 = 11;
 
-/// The metric columns that fit in `avail` columns, keeping the selected
-/// metric in view.
-pub fn columns(app: &App, avail: u16) -> Vec<Metric> {
+/// The metric columns in view: those that fit in `avail` columns, scrolled
+/// so the selected metric is in view, and how many are hidden to the left
+/// and to the right.
+pub struct Columns {
+    pub shown: Vec<Metric>,
+    pub hidden_left: usize,
+    pub hidden_right: usize,
+}
+
+pub fn columns(app: &App, avail: u16) -> Columns {
     let all = grid_metrics();
     let n = ((avail / MIN_CELL) as usize).clamp(1, all.len());
     let sel = all.iter().position(|m| *m == app.metric).unwrap_or(0);
     let start = (sel + 1).saturating_sub(n);
-    all[start..start + n].to_vec()
+    Columns {
+        shown: all[start..start + n].to_vec(),
+        hidden_left: start,
+        hidden_right: all.len() - start - n,
+    }
 }
 
 pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
@@ -44,33 +62,40 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     }
     let label_w = (area.width / 4).clamp(18, 30).min(area.width);
     let avail = area.width - label_w;
-    let cols = columns(app, avail);
+    let Columns {
+        shown: cols,
+        hidden_left,
+        hidden_right,
+    } = columns(app, avail);
     let cell_w = avail / cols.len().max(1) as u16;
+    let per_run = !app.shared_scale;
 
-    // Every run's (smoothed) series per column; the scale is shared by all
-    // runs, visible or not.
-    let all_series: Vec<Vec<(String, Vec<Option<f64>>)>> = cols
+    // Every run's raw series per column (the number, the trend and the
+    // scales) and the series drawn (smoothed when smoothing is on).
+    let cells: Vec<Vec<Cell>> = cols
         .iter()
         .map(|m| {
             app.runs
                 .values()
-                .map(|r| {
-                    let v = app
+                .map(|r| Cell {
+                    run: r.info.name.clone(),
+                    raw: r.raw(*m, &layer).iter().map(|(_, v)| *v).collect(),
+                    drawn: app
                         .series(r, *m, &layer)
                         .into_iter()
                         .map(|(_, v)| v)
-                        .collect();
-                    (r.info.name.clone(), v)
+                        .collect(),
                 })
                 .collect()
         })
         .collect();
-    let ranges: Vec<Option<(f64, f64)>> = all_series
+    // The raw range holds the smoothed curve too (an average of raw values).
+    let shared: Vec<Option<(f64, f64)>> = cells
         .iter()
-        .map(|col| series::range(col.iter().map(|(_, v)| v.as_slice())))
+        .map(|col| series::range(col.iter().map(|c| c.raw.as_slice())))
         .collect();
 
-    // Header: metric names, then ranges.
+    // Header: metric names, then the scale.
     let buf = frame.buffer_mut();
     let y0 = area.y;
     let head = if runs.len() == app.runs.len() {
@@ -106,6 +131,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             theme.dim(),
         );
     }
+    let (left_mark, right_mark) = theme.more_marks();
     for (i, m) in cols.iter().enumerate() {
         let x = area.x + label_w + i as u16 * cell_w;
         let style = if *m == app.metric {
@@ -113,27 +139,47 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         } else {
             theme.strong()
         };
-        let name = format::truncate(
-            m.label(),
-            cell_w.saturating_sub(1) as usize,
-            theme.ellipsis(),
-        );
-        put(buf, x, y0, format!(" {name} "), cell_w as usize, style);
+        // Hidden columns: "<3" before the first name, "9>" after the last.
+        let before = if i == 0 && hidden_left > 0 {
+            format!("{left_mark}{hidden_left} ")
+        } else {
+            String::new()
+        };
+        let after = if i + 1 == cols.len() && hidden_right > 0 {
+            format!(" {hidden_right}{right_mark}")
+        } else {
+            String::new()
+        };
+        let room =
+            (cell_w as usize).saturating_sub(1 + format::cols(&before) + format::cols(&after) + 1);
+        let name = format::truncate(m.label(), room, theme.ellipsis());
+        put(buf, x, y0, " ", 1, style);
+        put(buf, x + 1, y0, &before, cell_w as usize, theme.dim());
+        let name_x = x + 1 + format::cols(&before) as u16;
+        put(buf, name_x, y0, format!("{name} "), room + 1, style);
+        if !after.is_empty() {
+            let ax = (x + cell_w).saturating_sub(format::cols(&after) as u16);
+            put(buf, ax, y0, &after, format::cols(&after), theme.dim());
+        }
         if area.height > 1 {
-            let range = match ranges[i] {
-                Some((lo, hi)) => format!(
-                    "{}{}{}",
-                    format::value(lo),
-                    theme.range_dash(),
-                    format::value(hi)
-                ),
-                None => "-".into(),
+            let scale = if per_run {
+                "per-run scale".to_string()
+            } else {
+                match shared[i] {
+                    Some((lo, hi)) => format!(
+                        "{}{}{}",
+                        format::value(lo),
+                        theme.range_dash(),
+                        format::value(hi)
+                    ),
+                    None => "-".into(),
+                }
             };
             put(
                 buf,
                 x + 1,
                 y0 + 1,
-                range,
+                scale,
                 cell_w.saturating_sub(1) as usize,
                 theme.dim(),
             );
@@ -167,15 +213,23 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             run,
             selected,
         );
-        for i in 0..cols.len() {
+        for (i, col) in cells.iter().enumerate() {
             let x = area.x + label_w + i as u16 * cell_w;
-            let values = all_series[i]
-                .iter()
-                .find(|(n, _)| *n == run.info.name)
-                .map(|(_, v)| v.as_slice())
-                .unwrap_or(&[]);
-            let cell = Rect::new(x, y, cell_w, row_h);
-            draw_cell(theme, frame, cell, values, ranges[i], theme.run(run.colour));
+            let Some(cell) = col.iter().find(|c| c.run == run.info.name) else {
+                continue;
+            };
+            let scale = if per_run {
+                series::range([cell.raw.as_slice()])
+            } else {
+                shared[i]
+            };
+            let look = CellLook {
+                scale,
+                per_run,
+                smoothed: app.smoothing,
+                style: theme.run(run.colour),
+            };
+            draw_cell(theme, frame, Rect::new(x, y, cell_w, row_h), cell, &look);
         }
     }
     if runs.len() > fit {
@@ -248,19 +302,38 @@ fn draw_label(
     frame.render_widget(Paragraph::new(text), area);
 }
 
-fn draw_cell(
-    theme: &Theme,
-    frame: &mut Frame,
-    area: Rect,
-    values: &[Option<f64>],
-    range: Option<(f64, f64)>,
+/// One run's values in one column.
+struct Cell {
+    run: String,
+    raw: Vec<Option<f64>>,
+    drawn: Vec<Option<f64>>,
+}
+
+/// How a cell is drawn.
+struct CellLook {
+    /// The sparkline's vertical scale: the run's own or the column's.
+    scale: Option<(f64, f64)>,
+    /// Write the run's own "lo-hi" under the latest value.
+    per_run: bool,
+    /// The sparkline is smoothed: write the smoothed latest too.
+    smoothed: bool,
     style: Style,
-) {
-    let spark_w = area.width.saturating_sub(VALUE_W + 1);
-    let latest = values.iter().rev().find_map(|v| *v);
-    let span = range.map(|(lo, hi)| hi - lo).unwrap_or(0.0);
-    if let Some(range) = range {
-        let resampled = series::resample_latest(values, spark_w as usize);
+}
+
+/// Sparkline (left), then in the value column: the raw latest value and
+/// its trend; under it the cell's own range (per-run scale) and the
+/// smoothed latest (`ema 0.12`, when smoothing is on), as the height allows.
+fn draw_cell(theme: &Theme, frame: &mut Frame, area: Rect, cell: &Cell, look: &CellLook) {
+    let value_w = if look.per_run {
+        VALUE_W_PER_RUN
+    } else {
+        VALUE_W
+    };
+    let spark_w = area.width.saturating_sub(value_w + 1);
+    let latest = cell.raw.iter().rev().find_map(|v| *v);
+    let span = look.scale.map(|(lo, hi)| hi - lo).unwrap_or(0.0);
+    if let Some(range) = look.scale {
+        let resampled = series::resample_latest(&cell.drawn, spark_w as usize);
         let spark_area = Rect {
             x: area.x + 1,
             width: spark_w,
@@ -271,13 +344,13 @@ fn draw_cell(
                 values: &resampled,
                 range,
                 ascii: theme.ascii,
-                style,
+                style: look.style,
             },
             spark_area,
         );
     }
     let [up, down, flat] = theme.trend_marks();
-    let mark = match series::trend(values, span) {
+    let mark = match series::trend(&cell.raw, span) {
         Some(Trend::Up) => up,
         Some(Trend::Down) => down,
         Some(Trend::Flat) => flat,
@@ -285,12 +358,38 @@ fn draw_cell(
     };
     let text = match latest {
         Some(v) => format!("{:>6}{mark}", format::value(v)),
-        None if values.is_empty() => format!("{:>6} ", ""),
+        None if cell.raw.is_empty() => format!("{:>6} ", ""),
         None => format!("{:>6} ", "-"),
     };
     let x = area.x + 1 + spark_w;
-    let max = (VALUE_W as usize).min(area.right().saturating_sub(x) as usize);
-    put(frame.buffer_mut(), x, area.y, text, max, style);
+    let max = (value_w as usize).min(area.right().saturating_sub(x) as usize);
+    let buf = frame.buffer_mut();
+    put(buf, x, area.y, text, max, look.style);
+    let mut lines = Vec::new();
+    if look.per_run {
+        if let Some((lo, hi)) = look.scale {
+            lines.push(format!(
+                "{}{}{}",
+                format::value(lo),
+                theme.range_dash(),
+                format::value(hi)
+            ));
+        }
+    }
+    if look.smoothed {
+        if let Some(v) = cell.drawn.iter().rev().find_map(|v| *v) {
+            lines.push(format!("ema {}", format::value(v)));
+        }
+    }
+    for (row, line) in lines.into_iter().enumerate() {
+        let y = area.y + 1 + row as u16;
+        if y >= area.bottom() {
+            break;
+        }
+        let w = format::cols(&line);
+        let lx = (x + value_w).saturating_sub(w as u16).max(x);
+        put(buf, lx, y, line, max, theme.dim());
+    }
 }
 
 fn empty_message(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {

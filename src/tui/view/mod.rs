@@ -33,10 +33,11 @@ pub fn draw(app: &App, frame: &mut Frame) {
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         too_small(frame, area);
     } else {
+        let footer = status::footer_height(area.width);
         let [top, main, bottom] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Min(0),
-            Constraint::Length(1),
+            Constraint::Length(footer),
         ])
         .areas(area);
         status::draw_status(app, &theme, frame, top);
