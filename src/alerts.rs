@@ -31,6 +31,7 @@ use crate::metrics::{LayerMetrics, Metric, Values};
 use crate::text;
 use crate::watch::event::{EngineEvent, MilestoneResult};
 use serde::Serialize;
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -331,7 +332,8 @@ fn divergence_text(err: &str) -> Option<&str> {
 #[derive(Debug, Clone, PartialEq)]
 enum Obs {
     Metrics {
-        values: Values,
+        /// Boxed: the other variants are a fraction of its size.
+        values: Box<Values>,
         dim: usize,
         n: usize,
         nonfinite_rows: usize,
@@ -347,7 +349,7 @@ impl Obs {
     fn of(outcome: &Result<LayerMetrics, String>) -> Obs {
         match outcome {
             Ok(m) => Obs::Metrics {
-                values: m.values,
+                values: Box::new(m.values),
                 dim: m.dim,
                 n: m.n,
                 nonfinite_rows: m.nonfinite_rows,
@@ -594,8 +596,9 @@ impl Alerts {
                     }
                 }
                 self.layers.retain(|_, steps| !steps.is_empty());
-                self.active
-                    .retain(|(r, layer, _), a| !(r == run && layer.is_some() && a.step == Some(*step)));
+                self.active.retain(|(r, layer, _), a| {
+                    !(r == run && layer.is_some() && a.step == Some(*step))
+                });
                 Vec::new()
             }
             EngineEvent::RunRemoved { run } => {
@@ -639,17 +642,17 @@ impl Alerts {
                     threshold,
                     message,
                 } => {
-                    if !self.active.contains_key(&key) {
+                    if let Entry::Vacant(slot) = self.active.entry(key) {
                         let alert = Alert {
                             run: run.clone(),
                             layer: Some(r.key.layer.clone()),
                             step: Some(step),
-                            rule: key.2.clone(),
+                            rule: slot.key().2.clone(),
                             value,
                             threshold,
                             message,
                         };
-                        self.active.insert(key, alert.clone());
+                        slot.insert(alert.clone());
                         fired.push(alert);
                     }
                 }

@@ -618,6 +618,37 @@ mod tests {
     }
 
     #[test]
+    fn alerts_are_json_lines_or_sanitised_alert_lines() {
+        let a = Alert {
+            run: "r\x1b[2J".into(),
+            layer: None,
+            step: Some(3),
+            rule: "stale".into(),
+            value: Some(1.0),
+            threshold: None,
+            message: "no new milestone".into(),
+        };
+        let v = alert_json(&a);
+        assert_eq!(v["event"], "alert");
+        assert_eq!(v["run"], "r\x1b[2J", "JSON keeps the exact name");
+        assert_eq!(v["step"], 3);
+        assert_eq!(v["layer"], Value::Null);
+        assert_eq!(v["rule"], "stale");
+        assert_eq!(v["value"], 1.0);
+        assert_eq!(v["threshold"], Value::Null);
+        assert_eq!(v["message"], "no new milestone");
+        assert_eq!(
+            alert_line(&a),
+            "ALERT r\\x1b[2J 3 -: no new milestone",
+            "the terminal line escapes it"
+        );
+        assert_eq!(render_alerts(&[], Format::Table), "Alerts: none\n");
+        assert_eq!(render_alerts(&[], Format::Json), "");
+        let listed = render_alerts(std::slice::from_ref(&a), Format::Csv);
+        assert_eq!(listed, format!("Alerts (1):\n  {}\n", alert_line(&a)));
+    }
+
+    #[test]
     fn csv_quotes_and_keeps_column_count() {
         let header = csv_header();
         assert!(header.starts_with("run,step,step_name,layer,status,cached,n,dim,k,entropy_bits,"));

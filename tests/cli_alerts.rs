@@ -46,7 +46,10 @@ fn report(root: &Path, extra: &[&str]) -> Output {
     let mut args = vec!["report", root.to_str().unwrap(), "--no-cache"];
     args.extend(FAST);
     args.extend(extra);
-    Command::new(BIN).args(&args).output().expect("run sslwatch")
+    Command::new(BIN)
+        .args(&args)
+        .output()
+        .expect("run sslwatch")
 }
 
 fn json_lines(out: &[u8]) -> Vec<Value> {
@@ -150,15 +153,25 @@ fn a_user_rule_in_follow_exits_3_at_the_milestone_that_breaks_it() {
 fn a_report_lists_the_alerts_its_rows_trigger() {
     let root = collapsing_root();
     let out = report(root.path(), &["--format", "json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines = json_lines(&out.stdout);
     let fired = alerts(&lines);
     assert!(!fired.is_empty(), "{lines:#?}");
-    assert!(fired.iter().all(|a| a["step"] == 2 && a["run"] == "r"), "{fired:#?}");
+    assert!(
+        fired.iter().all(|a| a["step"] == 2 && a["run"] == "r"),
+        "{fired:#?}"
+    );
     assert!(fired
         .iter()
         .any(|a| a["rule"].as_str().unwrap().starts_with("collapse_")));
-    assert!(!fired.iter().any(|a| a["rule"] == "stale"), "no stale in a scan");
+    assert!(
+        !fired.iter().any(|a| a["rule"] == "stale"),
+        "no stale in a scan"
+    );
 
     // The table's summary lists them as ALERT lines.
     let out = report(root.path(), &[]);
@@ -169,7 +182,12 @@ fn a_report_lists_the_alerts_its_rows_trigger() {
         .skip_while(|l| !l.starts_with("Alerts ("))
         .nth(1)
         .unwrap_or_else(|| panic!("no Alerts list:\n{text}"));
-    assert!(listed.trim_start().starts_with("ALERT r 2 emb: dimensional collapse"), "{text}");
+    assert!(
+        listed
+            .trim_start()
+            .starts_with("ALERT r 2 emb: dimensional collapse"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -180,7 +198,11 @@ fn a_user_rule_that_never_holds_stays_quiet_and_one_that_holds_fires_once() {
         root.path(),
         &["--format", "json", "--no-alerts", "--alert", "silhouette>2"],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines = json_lines(&out.stdout);
     assert!(alerts(&lines).is_empty(), "{lines:#?}");
     assert_eq!(lines.iter().filter(|v| v["status"] == "ok").count(), 2);
@@ -188,9 +210,19 @@ fn a_user_rule_that_never_holds_stays_quiet_and_one_that_holds_fires_once() {
     // "Above -2" holds at both steps: one alert, at the first.
     let out = report(
         root.path(),
-        &["--format", "json", "--no-alerts", "--alert", "silhouette>-2"],
+        &[
+            "--format",
+            "json",
+            "--no-alerts",
+            "--alert",
+            "silhouette>-2",
+        ],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines = json_lines(&out.stdout);
     let fired = alerts(&lines);
     assert_eq!(fired.len(), 1, "{fired:#?}");
@@ -204,7 +236,10 @@ fn exit_on_alert_needs_follow() {
     let out = report(root.path(), &["--exit-on-alert"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--exit-on-alert") && err.contains("--follow"), "{err}");
+    assert!(
+        err.contains("--exit-on-alert") && err.contains("--follow"),
+        "{err}"
+    );
     assert!(out.stdout.is_empty());
 }
 
@@ -232,7 +267,10 @@ fn sigterm_stops_follow_with_the_summary_on_stdout() {
     put(&ms.join("1.npy"), &npy_bytes_f32(healthy().view()));
     let mut p = follow(root.path(), &[]);
     p.until("the first row", |l| has_ok(l, "r", 1));
-    assert!(!p.seen.iter().any(|v| v["event"] == "summary"), "not before");
+    assert!(
+        !p.seen.iter().any(|v| v["event"] == "summary"),
+        "not before"
+    );
     // SAFETY: kill(2) on our own child's pid.
     unsafe { libc::kill(p.child.id() as libc::pid_t, libc::SIGTERM) };
     let status = wait_exit(&mut p);
@@ -256,7 +294,12 @@ fn results_carry_the_milestone_files_modification_time() {
     let ms = run_dir(root.path(), "r");
     put(&ms.join("1.npy"), &npy_bytes_f32(healthy().view()));
     put(&ms.join("2.npy"), b"not an npy file at all, just text");
-    let mtime = |name: &str| std::fs::metadata(ms.join(name)).unwrap().modified().unwrap();
+    let mtime = |name: &str| {
+        std::fs::metadata(ms.join(name))
+            .unwrap()
+            .modified()
+            .unwrap()
+    };
     let scan = || {
         let settings = MetricSettings {
             k: Some(2),

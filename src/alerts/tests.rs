@@ -61,16 +61,25 @@ fn divergence_fires_on_nonfinite_rows_and_on_a_diverged_error_only() {
     assert_eq!(fired[0].value, Some(3.0));
     assert_eq!(fired[0].threshold, Some(0.0));
     assert_eq!(fired[0].layer.as_deref(), Some("h"));
-    assert!(fired[0].message.contains("3 of 103 rows"), "{}", fired[0].message);
+    assert!(
+        fired[0].message.contains("3 of 103 rows"),
+        "{}",
+        fired[0].message
+    );
 
     // The error text a worker writes for a diverged layer.
     let mut b = only(Rule::Divergence);
-    let why = MetricsError::Diverged { nonfinite: 6, n: 10 };
+    let why = MetricsError::Diverged {
+        nonfinite: 6,
+        n: 10,
+    };
     let text = format!("/r/r/milestones/3/h.npy: layer h: {why}");
     let fired = b.on_result(&result("r", 3, "h", Err(text)));
     assert_eq!(rules(&fired), [(3, "divergence")]);
     assert!(
-        fired[0].message.starts_with("diverged: 6 of 10 rows contain NaN or Inf"),
+        fired[0]
+            .message
+            .starts_with("diverged: 6 of 10 rows contain NaN or Inf"),
         "{}",
         fired[0].message
     );
@@ -179,13 +188,19 @@ fn an_alert_fires_once_until_its_condition_clears_then_again() {
     let r = |x| [(Metric::Rankme, x)];
     let mut a = only(Rule::CollapseRankme);
     assert_eq!(a.on_result(&ok(1, &r(1.0))).len(), 1);
-    assert!(a.on_result(&ok(2, &r(1.2))).is_empty(), "still collapsed: once");
+    assert!(
+        a.on_result(&ok(2, &r(1.2))).is_empty(),
+        "still collapsed: once"
+    );
     let active: Vec<&Alert> = a.active().collect();
     assert_eq!(active.len(), 1);
     assert_eq!(active[0].step, Some(1), "the alert says when it fired");
     assert!(a.on_result(&ok(3, &r(80.0))).is_empty());
     assert_eq!(a.active().count(), 0, "cleared");
-    assert_eq!(rules(&a.on_result(&ok(4, &r(1.0)))), [(4, "collapse_rankme")]);
+    assert_eq!(
+        rules(&a.on_result(&ok(4, &r(1.0)))),
+        [(4, "collapse_rankme")]
+    );
 }
 
 #[test]
@@ -241,7 +256,11 @@ fn a_late_older_result_never_decides_a_by_step_rule() {
     let mut b = only(Rule::AmiCollapse);
     assert!(b.on_result(&ok(5, &v(0.01))).is_empty(), "no earlier peak");
     let fired = b.on_result(&ok(3, &v(0.3)));
-    assert_eq!(rules(&fired), [(5, "ami_collapse")], "about the newest step");
+    assert_eq!(
+        rules(&fired),
+        [(5, "ami_collapse")],
+        "about the newest step"
+    );
 }
 
 #[test]
@@ -295,7 +314,11 @@ fn a_live_run_goes_stale_once_and_recovers_with_a_new_milestone() {
     assert_eq!(fired[0].step, Some(10));
     assert_eq!(fired[0].value, Some(31.0 * 60.0));
     assert_eq!(fired[0].threshold, Some(30.0 * 60.0));
-    assert!(fired[0].message.contains("31.0 min"), "{}", fired[0].message);
+    assert!(
+        fired[0].message.contains("31.0 min"),
+        "{}",
+        fired[0].message
+    );
     assert!(a.tick(t0 + min(40)).is_empty(), "once");
     assert_eq!(a.active().count(), 1);
 
@@ -387,12 +410,24 @@ fn bad_rules_name_the_problem_the_form_and_the_metric_keys() {
         problem("probe_acc<=0.5"),
         ParseProblem::BadValue("=0.5".into())
     );
-    assert_eq!(problem("probe_acc<nan"), ParseProblem::BadValue("nan".into()));
-    assert_eq!(problem("probe_acc<inf"), ParseProblem::BadValue("inf".into()));
-    assert_eq!(problem("probe_acc<0.5@-1"), ParseProblem::BadStep("-1".into()));
+    assert_eq!(
+        problem("probe_acc<nan"),
+        ParseProblem::BadValue("nan".into())
+    );
+    assert_eq!(
+        problem("probe_acc<inf"),
+        ParseProblem::BadValue("inf".into())
+    );
+    assert_eq!(
+        problem("probe_acc<0.5@-1"),
+        ParseProblem::BadStep("-1".into())
+    );
     assert_eq!(problem("probe_acc<0.5@"), ParseProblem::BadStep("".into()));
     let text = Rule::parse("accuracy<0.5").unwrap_err().to_string();
-    assert!(text.starts_with("'accuracy<0.5': unknown metric 'accuracy'"), "{text}");
+    assert!(
+        text.starts_with("'accuracy<0.5': unknown metric 'accuracy'"),
+        "{text}"
+    );
     assert!(text.contains("METRIC<VALUE[@STEP]"), "{text}");
     for m in Metric::ALL {
         assert!(text.contains(m.key()), "{text} lacks {m}");

@@ -99,7 +99,9 @@ mod tests {
         let all = args(&["rankme<5"], "30m", false).config().unwrap();
         assert_eq!(all.rules.len(), Rule::BUILT_IN.len() + 1);
         assert_eq!(all.stale_after, Duration::from_secs(1800));
-        let mine = args(&["rankme<5", "rankme<5"], "2h", true).config().unwrap();
+        let mine = args(&["rankme<5", "rankme<5"], "2h", true)
+            .config()
+            .unwrap();
         assert_eq!(mine.rules.len(), 1, "{:?}", mine.rules);
         assert_eq!(mine.rules[0].key(), "user:rankme<5");
         let err = args(&["rankme"], "30m", false).config().unwrap_err().0;

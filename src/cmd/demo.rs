@@ -109,7 +109,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             start(cfg).and_then(|handle| {
                 // No alerts: FollowOptions::default().
                 let options = Default::default();
-                follow(handle, Format::from(args.format), &stop, Some(&banner), &options)
+                follow(
+                    handle,
+                    Format::from(args.format),
+                    &stop,
+                    Some(&banner),
+                    &options,
+                )
             })
         }
     };
