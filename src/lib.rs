@@ -11,10 +11,12 @@
 //! [`metrics::Values`]); [`read::EmbeddingFile`] and the writers in
 //! [`read::write`]; [`runs`] (layout, `run.json`, the per-run summary);
 //! [`watch::EngineHandle`] and its [`watch::event::EngineEvent`] stream;
-//! the front ends ([`report`], [`tui`], [`demo`], [`study`]). Helpers that
+//! the front ends ([`report`], [`tui`], [`demo`], [`study`]) and the alert
+//! rules they share ([`alerts`]). Helpers that
 //! only serve those (the memory estimate, value scaling, the file watcher,
 //! the tracker, the key table, series smoothing) are `pub(crate)`.
 
+pub mod alerts;
 pub mod demo;
 pub mod memory;
 pub mod metrics;

@@ -8,14 +8,17 @@
 //! either every metric (null where it does not apply) or `error`. Other
 //! lines carry an `event` key instead of `status`:
 //! `{"event":"run_removed","run":...}`,
-//! `{"event":"milestone_removed","run":...,"step":...}` and, at the end of
-//! a report without `--follow`, one `{"event":"summary",...}` per run and layer.
+//! `{"event":"milestone_removed","run":...,"step":...}`,
+//! `{"event":"alert",...}` ([`alert_json`]) and, at the end of a report
+//! without `--follow` (and when `--follow` is stopped), one
+//! `{"event":"summary",...}` per run and layer.
 //!
 //! Table and Markdown text is for a terminal: names, paths, warnings and
 //! errors from disk go through [`crate::text::sanitize`] and columns are
 //! aligned by display width. CSV and JSON keep the exact strings (they
 //! escape by their own rules).
 
+use crate::alerts::Alert;
 use crate::metrics::{LayerMetrics, Metric, View};
 use crate::runs::analysis::{self, LayerSummary, ProbeChoice};
 use crate::runs::ScalarPoint;
@@ -107,6 +110,65 @@ pub fn event_json(ev: &EngineEvent) -> Option<Value> {
         })),
         _ => None,
     }
+}
+
+/// The JSON line of an alert: `event` = `alert`, `run`, `step`, `layer`
+/// (null for the per-run stale rule), `rule` (its stable key), `value`,
+/// `threshold` (null where there is none) and `message`.
+pub fn alert_json(a: &Alert) -> Value {
+    json!({
+        "event": "alert",
+        "run": a.run,
+        "step": a.step,
+        "layer": a.layer,
+        "rule": a.rule,
+        "value": a.value,
+        "threshold": a.threshold,
+        "message": a.message,
+    })
+}
+
+/// `ALERT run step layer: message` for a terminal (sanitised; `-` for no
+/// step or layer).
+pub fn alert_line(a: &Alert) -> String {
+    format!(
+        "ALERT {} {} {}: {}",
+        sanitize(&a.run),
+        a.step.map_or_else(|| "-".into(), |s| s.to_string()),
+        a.layer.as_deref().map_or_else(|| "-".into(), sanitize),
+        sanitize(&a.message)
+    )
+}
+
+/// The alerts a report's rows triggered, after its summary: JSON lines, or
+/// an `Alerts` list of [`alert_line`]s (table and CSV: the CSV one goes to
+/// stderr), or a Markdown section.
+pub fn render_alerts(alerts: &[Alert], format: Format) -> String {
+    let mut out = String::new();
+    match format {
+        Format::Json => {
+            for a in alerts {
+                let _ = writeln!(out, "{}", alert_json(a));
+            }
+        }
+        Format::Table | Format::Csv if alerts.is_empty() => out.push_str("Alerts: none\n"),
+        Format::Table | Format::Csv => {
+            let _ = writeln!(out, "Alerts ({}):", alerts.len());
+            for a in alerts {
+                let _ = writeln!(out, "  {}", alert_line(a));
+            }
+        }
+        Format::Markdown => {
+            out.push_str("\n### Alerts\n\n");
+            if alerts.is_empty() {
+                out.push_str("None.\n");
+            }
+            for a in alerts {
+                let _ = writeln!(out, "- {}", md_cell(&alert_line(a)));
+            }
+        }
+    }
+    out
 }
 
 fn num(v: Option<f64>) -> String {
@@ -532,6 +594,7 @@ mod tests {
             step_name: "epoch_0020".into(),
             file: PathBuf::from("/r/a,b/milestones/epoch_0020/h.npy"),
             cached: true,
+            modified: None,
             outcome,
         }
     }
@@ -552,6 +615,37 @@ mod tests {
         assert_eq!(err["error"], "x.npy: corrupt: bad magic");
         let gone = event_json(&EngineEvent::RunRemoved { run: "r".into() }).unwrap();
         assert_eq!(gone, json!({"event": "run_removed", "run": "r"}));
+    }
+
+    #[test]
+    fn alerts_are_json_lines_or_sanitised_alert_lines() {
+        let a = Alert {
+            run: "r\x1b[2J".into(),
+            layer: None,
+            step: Some(3),
+            rule: "stale".into(),
+            value: Some(1.0),
+            threshold: None,
+            message: "no new milestone".into(),
+        };
+        let v = alert_json(&a);
+        assert_eq!(v["event"], "alert");
+        assert_eq!(v["run"], "r\x1b[2J", "JSON keeps the exact name");
+        assert_eq!(v["step"], 3);
+        assert_eq!(v["layer"], Value::Null);
+        assert_eq!(v["rule"], "stale");
+        assert_eq!(v["value"], 1.0);
+        assert_eq!(v["threshold"], Value::Null);
+        assert_eq!(v["message"], "no new milestone");
+        assert_eq!(
+            alert_line(&a),
+            "ALERT r\\x1b[2J 3 -: no new milestone",
+            "the terminal line escapes it"
+        );
+        assert_eq!(render_alerts(&[], Format::Table), "Alerts: none\n");
+        assert_eq!(render_alerts(&[], Format::Json), "");
+        let listed = render_alerts(std::slice::from_ref(&a), Format::Csv);
+        assert_eq!(listed, format!("Alerts (1):\n  {}\n", alert_line(&a)));
     }
 
     #[test]

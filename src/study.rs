@@ -825,6 +825,7 @@ mod tests {
                         step_name: format!("epoch_{step:04}"),
                         file: PathBuf::from("x"),
                         cached: false,
+                        modified: None,
                         outcome: Ok(f(method, seed, step)),
                     },
                 );

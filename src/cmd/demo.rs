@@ -106,8 +106,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 args.interval,
                 args.steps
             );
-            start(cfg)
-                .and_then(|handle| follow(handle, Format::from(args.format), &stop, Some(&banner)))
+            start(cfg).and_then(|handle| {
+                // No alerts: FollowOptions::default().
+                let options = Default::default();
+                follow(
+                    handle,
+                    Format::from(args.format),
+                    &stop,
+                    Some(&banner),
+                    &options,
+                )
+            })
         }
     };
     if let Err(e) = writer.stop() {

@@ -1,5 +1,6 @@
 //! One module per subcommand: its flags (`Args`) and its `run`.
 
+pub mod alert_args;
 pub mod demo;
 pub mod metric_args;
 pub mod metrics;

@@ -1,11 +1,14 @@
 //! `sslwatch report ROOT`: compute (or load from the cache) every milestone
 //! under ROOT and print it, or with `--follow` keep watching and print each
-//! result as it arrives.
+//! result as it arrives, with the alerts its rules raise.
 
+use super::alert_args::AlertArgs;
 use super::metric_args::MetricArgs;
 use super::out::{warn, warn_lines, Stdout, StdoutError};
 use super::UsageError;
 use crossbeam_channel::{select, Receiver};
+use sslwatch::alerts::{Alert, AlertConfig, Alerts, Rule};
+use sslwatch::metrics::EntropyEstimator;
 use sslwatch::report::{self, Collected, Format};
 use sslwatch::runs::analysis::ProbeChoice;
 use sslwatch::text;
@@ -13,7 +16,10 @@ use sslwatch::watch::event::EngineEvent;
 use sslwatch::watch::{CacheChoice, Engine, EngineConfig, EngineError, EngineHandle, WatchChoice};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+/// The exit code of `report --follow --exit-on-alert` at its first alert.
+pub const ALERT_EXIT: u8 = 3;
 
 /// Flags shared by every command that runs the engine on a root
 /// (`report`, `watch`): `#[command(flatten)]` them.
@@ -65,6 +71,8 @@ pub struct EngineArgs {
     pub probe_source: ProbeArg,
     #[command(flatten)]
     pub metric: MetricArgs,
+    #[command(flatten)]
+    pub alerts: AlertArgs,
 }
 
 /// `--probe-source`.
@@ -140,6 +148,20 @@ impl EngineArgs {
         cfg.layer_filter = self.layer.clone();
         Ok(cfg)
     }
+
+    /// Check the alert flags into the rules. The entropy rule compares a
+    /// layer's entropy with a fraction of its peak, which means something
+    /// for the histogram estimator (bounded, 0 to log2(bins) bits) only:
+    /// the gauss and knn estimators are differential entropies in the
+    /// data's units, which fall when the scale shrinks and can be negative,
+    /// so with them the rule is off.
+    pub fn alert_config(&self) -> Result<AlertConfig, UsageError> {
+        let mut config = self.alerts.config()?;
+        if self.metric.settings()?.entropy != EntropyEstimator::Hist {
+            config.rules.retain(|r| *r != Rule::EntropyCollapse);
+        }
+        Ok(config)
+    }
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,18 +194,64 @@ pub struct Args {
     /// Keep watching and print each result as it arrives, until Ctrl-C.
     #[arg(long)]
     pub follow: bool,
+    /// With --follow: stop at the first alert, with exit code 3 (after
+    /// printing it and the summary).
+    #[arg(long)]
+    pub exit_on_alert: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let cfg = args.engine.config(args.follow)?;
+    let alerts = args.engine.alert_config()?;
+    if args.exit_on_alert && !args.follow {
+        return Err(UsageError(
+            "--exit-on-alert stops a followed ROOT at its first alert: add --follow (without it, report reads ROOT once)"
+                .into(),
+        )
+        .into());
+    }
+    if args.exit_on_alert && alerts.rules.is_empty() {
+        return Err(UsageError(
+            "--exit-on-alert with --no-alerts and no --alert: there is no rule to fire".into(),
+        )
+        .into());
+    }
     let format = Format::from(args.format);
+    let probe = args.engine.probe_source.into();
     if args.follow {
         let stop = stop_signal()?;
         let handle = start(cfg)?;
-        follow(handle, format, &stop, None)
+        let options = FollowOptions {
+            alerts,
+            exit_on_alert: args.exit_on_alert,
+            probe,
+        };
+        follow(handle, format, &stop, None, &options)
     } else {
         let handle = start(cfg)?;
-        once(handle, format, args.engine.probe_source.into())
+        once(handle, format, probe, alerts.without_stale())
+    }
+}
+
+/// What `--follow` does besides printing results.
+#[derive(Debug, Clone)]
+pub struct FollowOptions {
+    /// The rules whose alerts are printed as they fire.
+    pub alerts: AlertConfig,
+    /// Stop at the first alert with exit code [`ALERT_EXIT`].
+    pub exit_on_alert: bool,
+    /// The probe accuracy of the summary printed when stopped.
+    pub probe: ProbeChoice,
+}
+
+impl Default for FollowOptions {
+    /// No alerts, the default probe.
+    fn default() -> Self {
+        FollowOptions {
+            alerts: AlertConfig::none(),
+            exit_on_alert: false,
+            probe: ProbeChoice::default(),
+        }
     }
 }
 
@@ -242,9 +310,57 @@ fn print_header(
     }
 }
 
+/// The per-run summary of what was collected: on stdout for table,
+/// Markdown and JSON (`{"event":"summary"}` lines), on stderr for CSV (its
+/// stdout is one table).
+fn print_summary(
+    all: &Collected,
+    probe: ProbeChoice,
+    format: Format,
+    out: &mut Stdout,
+) -> Result<(), StdoutError> {
+    let summary = report::render_summary(&all.summaries(probe), format);
+    print_after_rows(&summary, format, out)
+}
+
+/// Text after the rows: stderr for CSV, else stdout after a blank line
+/// for the table.
+fn print_after_rows(text: &str, format: Format, out: &mut Stdout) -> Result<(), StdoutError> {
+    if format == Format::Csv {
+        warn_lines(text);
+        return Ok(());
+    }
+    if format == Format::Table {
+        out.line("")?;
+    }
+    out.text(text)
+}
+
+/// `alerts` as `--follow` prints them: JSON lines on stdout, else an
+/// `ALERT ...` line each on stderr.
+fn print_alerts(alerts: &[Alert], format: Format, out: &mut Stdout) -> Result<(), StdoutError> {
+    for a in alerts {
+        if format == Format::Json {
+            out.line(report::alert_json(a))?;
+        } else {
+            warn(report::alert_line(a));
+        }
+    }
+    if !alerts.is_empty() {
+        out.flush()?;
+    }
+    Ok(())
+}
+
 /// Without `--follow`: gather until the engine has caught up and stopped,
-/// then print every row and the summary.
-fn once(handle: EngineHandle, format: Format, probe: ProbeChoice) -> anyhow::Result<ExitCode> {
+/// then print every row, the summary and the alerts the rows trigger
+/// (judged in step order; `alerts` has no stale rule).
+fn once(
+    handle: EngineHandle,
+    format: Format,
+    probe: ProbeChoice,
+    alerts: AlertConfig,
+) -> anyhow::Result<ExitCode> {
     let events = handle.events();
     let mut all = Collected::default();
     let mut header = None;
@@ -267,14 +383,11 @@ fn once(handle: EngineHandle, format: Format, probe: ProbeChoice) -> anyhow::Res
         warn("sslwatch: no milestones found (a run is a directory holding milestones/<step>/<layer>.npy, <step>.npz or <step>.npy)");
     } else {
         out.text(&report::render_results(&rows, format))?;
-        let summary = report::render_summary(&all.summaries(probe), format);
-        if format == Format::Csv {
-            warn_lines(&summary);
-        } else {
-            if format == Format::Table {
-                out.line("")?;
-            }
-            out.text(&summary)?;
+        print_summary(&all, probe, format, &mut out)?;
+        if !alerts.rules.is_empty() {
+            let mut judge = Alerts::new(alerts);
+            let fired: Vec<Alert> = rows.iter().flat_map(|r| judge.on_result(r)).collect();
+            print_after_rows(&report::render_alerts(&fired, format), format, &mut out)?;
         }
     }
     out.flush()?;
@@ -282,35 +395,59 @@ fn once(handle: EngineHandle, format: Format, probe: ProbeChoice) -> anyhow::Res
     Ok(ExitCode::SUCCESS)
 }
 
-/// `--follow`: print each result as it arrives until `stop` fires (Ctrl-C,
-/// SIGTERM) or the engine ends. `banner` is printed (to stderr) first.
-/// A write to stdout that fails stops the engine and ends with the error
-/// (a broken pipe exits 0 quietly, see `main`).
+/// `--follow`: print each result as it arrives, and each alert of
+/// `options.alerts` as it fires, until `stop` fires (Ctrl-C, SIGTERM), the
+/// engine ends or (`options.exit_on_alert`) an alert fires; then stop the
+/// engine and print the summary of what was collected. `banner` is printed
+/// (to stderr) first. Exit code 0, or [`ALERT_EXIT`] when stopped by an
+/// alert. A write to stdout that fails stops the engine and ends with the
+/// error (a broken pipe exits 0 quietly, see `main`).
 pub fn follow(
     mut handle: EngineHandle,
     format: Format,
     stop: &Receiver<()>,
     banner: Option<&str>,
+    options: &FollowOptions,
 ) -> anyhow::Result<ExitCode> {
     if let Some(b) = banner {
         warn_lines(b);
     }
     let events = handle.events();
+    let mut alerts = Alerts::new(options.alerts.clone());
+    // The stale rule needs the clock to move on without events.
+    let ticks = alerts
+        .tick_interval()
+        .map_or_else(crossbeam_channel::never, crossbeam_channel::tick);
     let mut all = Collected::default();
     let mut out = Stdout::lock();
     let mut header_done = false;
     let mut failed = None;
+    let mut code = ExitCode::SUCCESS;
     loop {
-        let ev = select! {
+        let fired = select! {
             recv(events) -> ev => match ev {
-                Ok(ev) => ev,
+                Ok(ev) => {
+                    all.apply(&ev);
+                    if let Err(e) = follow_event(&ev, &all, format, &mut out, &mut header_done) {
+                        failed = Some(e);
+                        break;
+                    }
+                    alerts.on_event(&ev)
+                }
                 Err(_) => break,
             },
+            recv(ticks) -> _ => alerts.tick(SystemTime::now()),
             recv(stop) -> _ => break,
         };
-        all.apply(&ev);
-        if let Err(e) = follow_event(&ev, &all, format, &mut out, &mut header_done) {
+        if let Err(e) = print_alerts(&fired, format, &mut out) {
             failed = Some(e);
+            break;
+        }
+        if options.exit_on_alert && !fired.is_empty() {
+            warn(format_args!(
+                "sslwatch: stopping at the first alert (--exit-on-alert, exit code {ALERT_EXIT})"
+            ));
+            code = ExitCode::from(ALERT_EXIT);
             break;
         }
     }
@@ -318,8 +455,12 @@ pub fn follow(
     if let Some(e) = failed {
         return Err(e.into());
     }
+    if !all.results.is_empty() {
+        print_summary(&all, options.probe, format, &mut out)?;
+        out.flush()?;
+    }
     warn(format_args!("sslwatch: stopped: {}", all.counts()));
-    Ok(ExitCode::SUCCESS)
+    Ok(code)
 }
 
 /// What `--follow` says about one event: progress on stderr, a row on stdout.

@@ -19,6 +19,9 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Flags first, so a typo is reported the same way everywhere.
     let cfg = args.engine.config(true)?;
+    // Checked here so a bad --alert exits 2 as in `report`; the UI's
+    // alert badge is wired on top of sslwatch::alerts.
+    let _alerts = args.engine.alert_config()?;
     let root = args.engine.root.display().to_string();
     if !std::io::stdout().is_terminal() {
         return Err(UsageError(format!(

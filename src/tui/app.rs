@@ -395,6 +395,7 @@ impl App {
             file,
             cached,
             outcome,
+            ..
         } = result;
         self.computing
             .retain(|c| !(c.run == key.run && c.step == key.step));

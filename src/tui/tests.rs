@@ -90,6 +90,7 @@ fn result(run: &str, i: usize, layer: &str, outcome: Result<LayerMetrics, String
         file: PathBuf::from(format!("{ROOT}/{run}/milestones/{step_name}/{layer}.npy")),
         step_name,
         cached: false,
+        modified: None,
         outcome,
     })))
 }

@@ -9,7 +9,7 @@
 //! run.json and scalars, the cache, the queue and the workers' channels.
 
 use super::cache::{self, Cache, LabelsId, Lookup, RecordAt};
-use super::event::{EngineEvent, MilestoneKey, MilestoneResult, RunInfo, WatchMode};
+use super::event::{stamp_time, EngineEvent, MilestoneKey, MilestoneResult, RunInfo, WatchMode};
 use super::fswatch::{self, Dirty, FsSignal, FsWatch};
 use super::queue::{Item, Queue};
 use super::tracker::{Effect, LabelsNow, Probed, Said, Tracker};
@@ -963,6 +963,7 @@ impl Core {
                 step_name: e.step_name.clone(),
                 file: path.to_path_buf(),
                 cached: true,
+                modified: stamp_time(&e.stamp),
                 outcome: match (r.metrics, r.error) {
                     (Some(m), _) => Ok(m),
                     (None, e) => Err(e.unwrap_or_else(|| "unknown error".into())),
@@ -1088,6 +1089,7 @@ impl Core {
                             step_name: step_name.clone(),
                             file: d.path.clone(),
                             cached: false,
+                            modified: stamp_time(&stamp),
                             outcome,
                         },
                     )

@@ -2,12 +2,13 @@
 //! TUI, demo) is a consumer of this stream; none computes metrics itself.
 
 use crate::metrics::LayerMetrics;
+use crate::runs::FileStamp;
 // A run's side-file types live with their readers in `runs`; the engine's
 // events carry them, so they stay reachable from here.
 pub use crate::runs::meta::{RunMeta, ScalarPoint};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// How the engine learns about file changes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,8 +50,21 @@ pub struct MilestoneResult {
     pub file: PathBuf,
     /// Loaded from the cache rather than computed now.
     pub cached: bool,
+    /// The milestone file's modification time, from the stamp the engine
+    /// read it at (cached results too): when the trainer wrote it. `None`
+    /// where the filesystem gives no time. The alerts' stale rule and the
+    /// TUI's live marker compare the newest of a run's with the clock.
+    #[serde(default)]
+    pub modified: Option<SystemTime>,
     /// The metrics, or the error text (naming the file and the problem).
     pub outcome: Result<LayerMetrics, String>,
+}
+
+/// The modification time a [`FileStamp`] holds (`None` when unknown: 0).
+pub(crate) fn stamp_time(stamp: &FileStamp) -> Option<SystemTime> {
+    (stamp.mtime_ns > 0)
+        .then(|| SystemTime::UNIX_EPOCH.checked_add(Duration::from_nanos(stamp.mtime_ns)))
+        .flatten()
 }
 
 /// Everything the engine tells its consumers.

@@ -12,7 +12,7 @@
 //! A new version (stamp) of a Done or Failed file starts again at Seen.
 
 use super::cache::LabelsId;
-use super::event::{EngineEvent, MilestoneKey, MilestoneResult};
+use super::event::{stamp_time, EngineEvent, MilestoneKey, MilestoneResult};
 use super::queue::Item;
 use crate::runs::{FileStamp, MilestoneFile, MilestoneFormat};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -482,6 +482,7 @@ impl Tracker {
             step_name: e.step_name.clone(),
             file: path.to_path_buf(),
             cached: false,
+            modified: stamp_time(&e.stamp),
             outcome: Err(msg),
         };
         self.startup.remove(path);
@@ -687,6 +688,7 @@ mod tests {
             step_name: "epoch_0020".into(),
             file: path.into(),
             cached: false,
+            modified: None,
             outcome: Ok(LayerMetrics::default()),
         }
     }
