@@ -5,7 +5,7 @@
 use super::metric_args::MetricArgs;
 use super::out::{warn, warn_lines, Stdout, StdoutError};
 use super::UsageError;
-use crossbeam_channel::{select, Receiver};
+use crossbeam_channel::{never, select, Receiver};
 use sslwatch::report::{self, Collected, Format};
 use sslwatch::runs::analysis::ProbeChoice;
 use sslwatch::text;
@@ -16,11 +16,19 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 /// Flags shared by every command that runs the engine on a root
-/// (`report`, `watch`): `#[command(flatten)]` them.
+/// (`report`, `watch`, `study`): `#[command(flatten)]` them.
 #[derive(clap::Args, Debug, Clone)]
 pub struct EngineArgs {
     /// The directory holding the runs (any directory with a `milestones/` below it).
     pub root: PathBuf,
+    #[command(flatten)]
+    pub opts: EngineOptions,
+}
+
+/// The engine's flags other than ROOT, also `demo`'s (whose root is the
+/// directory it writes).
+#[derive(clap::Args, Debug, Clone)]
+pub struct EngineOptions {
     /// Only this layer (h, z, p, emb, or an .npz array name).
     #[arg(long, value_name = "L")]
     pub layer: Option<String>,
@@ -103,8 +111,23 @@ fn seconds(flag: &str, s: f64, min: f64, max: f64) -> Result<Duration, UsageErro
 impl EngineArgs {
     /// Check the flags into the engine's configuration (`follow`: keep watching).
     pub fn config(&self, follow: bool) -> Result<EngineConfig, UsageError> {
+        self.opts
+            .config(self.root.clone(), follow, CacheChoice::Default)
+    }
+}
+
+impl EngineOptions {
+    /// Check the flags into the engine's configuration for `root`
+    /// (`follow`: keep watching; `default_cache`: the cache without
+    /// `--cache-dir` or `--no-cache`).
+    pub fn config(
+        &self,
+        root: PathBuf,
+        follow: bool,
+        default_cache: CacheChoice,
+    ) -> Result<EngineConfig, UsageError> {
         let settings = self.metric.settings()?;
-        let mut cfg = EngineConfig::new(self.root.clone(), settings);
+        let mut cfg = EngineConfig::new(root, settings);
         cfg.budget = self.metric.budget()?;
         let (lo, hi) = sslwatch::watch::SETTLE_RANGE;
         cfg.settle = seconds("settle", self.settle, lo.as_secs_f64(), hi.as_secs_f64())?;
@@ -130,7 +153,7 @@ impl EngineArgs {
         cfg.cache = match (&self.cache_dir, self.no_cache) {
             (_, true) => CacheChoice::Off,
             (Some(d), false) => CacheChoice::Dir(d.clone()),
-            (None, false) => CacheChoice::Default,
+            (None, false) => default_cache,
         };
         if let Some(l) = &self.layer {
             if l.is_empty() {
@@ -180,10 +203,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.follow {
         let stop = stop_signal()?;
         let handle = start(cfg)?;
-        follow(handle, format, &stop, None)
+        follow(handle, format, &stop, None, None)
     } else {
         let handle = start(cfg)?;
-        once(handle, format, args.engine.probe_source.into())
+        once(handle, format, args.engine.opts.probe_source.into())
     }
 }
 
@@ -282,24 +305,38 @@ fn once(handle: EngineHandle, format: Format, probe: ProbeChoice) -> anyhow::Res
     Ok(ExitCode::SUCCESS)
 }
 
+/// What ends `follow` by itself, besides Ctrl-C/SIGTERM and the engine's
+/// end: `demo` stops once every milestone its writer wrote is computed.
+pub trait Until {
+    /// A channel that fires or disconnects when [`Until::done`] must be
+    /// asked without an event (the demo's writer finished or failed).
+    fn wake(&self) -> Receiver<()>;
+    /// Asked after each event, once it is printed, and after a wake
+    /// (`None`): true ends `follow`.
+    fn done(&mut self, event: Option<&EngineEvent>) -> bool;
+}
+
 /// `--follow`: print each result as it arrives until `stop` fires (Ctrl-C,
-/// SIGTERM) or the engine ends. `banner` is printed (to stderr) first.
-/// A write to stdout that fails stops the engine and ends with the error
-/// (a broken pipe exits 0 quietly, see `main`).
+/// SIGTERM), `until` says done, or the engine ends. `banner` is printed (to
+/// stderr) first. A write to stdout that fails stops the engine and ends
+/// with the error (a broken pipe exits 0 quietly, see `main`).
 pub fn follow(
     mut handle: EngineHandle,
     format: Format,
     stop: &Receiver<()>,
     banner: Option<&str>,
+    mut until: Option<&mut dyn Until>,
 ) -> anyhow::Result<ExitCode> {
     if let Some(b) = banner {
         warn_lines(b);
     }
     let events = handle.events();
+    let mut wake = until.as_ref().map_or_else(never, |u| u.wake());
     let mut all = Collected::default();
     let mut out = Stdout::lock();
     let mut header_done = false;
     let mut failed = None;
+    let mut finished = false;
     loop {
         let ev = select! {
             recv(events) -> ev => match ev {
@@ -307,10 +344,23 @@ pub fn follow(
                 Err(_) => break,
             },
             recv(stop) -> _ => break,
+            recv(wake) -> _ => {
+                // Once: a disconnected channel would fire on every turn.
+                wake = never();
+                if until.as_mut().is_some_and(|u| u.done(None)) {
+                    finished = true;
+                    break;
+                }
+                continue;
+            }
         };
         all.apply(&ev);
         if let Err(e) = follow_event(&ev, &all, format, &mut out, &mut header_done) {
             failed = Some(e);
+            break;
+        }
+        if until.as_mut().is_some_and(|u| u.done(Some(&ev))) {
+            finished = true;
             break;
         }
     }
@@ -318,7 +368,11 @@ pub fn follow(
     if let Some(e) = failed {
         return Err(e.into());
     }
-    warn(format_args!("sslwatch: stopped: {}", all.counts()));
+    if finished {
+        warn(format_args!("sslwatch: {}", all.counts()));
+    } else {
+        warn(format_args!("sslwatch: stopped: {}", all.counts()));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -30,8 +30,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let options = tui::Options {
         ascii: args.ascii,
         color: !Theme::no_color_env(),
-        layer: args.engine.layer.clone(),
-        probe: args.engine.probe_source.into(),
+        layer: args.engine.opts.layer.clone(),
+        probe: args.engine.opts.probe_source.into(),
     };
     let engine = super::report::start(cfg)?;
     tui::run(&root, engine.events(), options)?;
