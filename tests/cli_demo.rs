@@ -85,9 +85,9 @@ fn p(path: &Path) -> &str {
 
 /// Whether `lines` hold an ok result for (run, step, layer).
 fn has_result(lines: &[Value], run: &str, step: u64, layer: &str) -> bool {
-    lines.iter().any(|v| {
-        v["run"] == run && v["step"] == step && v["layer"] == layer && v["status"] == "ok"
-    })
+    lines
+        .iter()
+        .any(|v| v["run"] == run && v["step"] == step && v["layer"] == layer && v["status"] == "ok")
 }
 
 #[test]
@@ -291,7 +291,10 @@ fn demo_takes_poll_and_layer_and_refuses_a_layer_it_does_not_write() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--layer p") && err.contains("h and z"), "{err}");
+    assert!(
+        err.contains("--layer p") && err.contains("h and z"),
+        "{err}"
+    );
 }
 
 #[test]

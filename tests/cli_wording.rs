@@ -170,7 +170,11 @@ fn report_of_one_run_uses_the_labels_npy_of_its_tree_and_says_which() {
     let (results, err) = report_run(&run, &dir.path().join("elsewhere"));
     assert_eq!(results.len(), 1, "{results:?}\n{err}");
     for key in ["ami_labels", "probe_acc", "knn_acc"] {
-        assert!(results[0][key].is_number(), "{key}: {:?}\n{err}", results[0]);
+        assert!(
+            results[0][key].is_number(),
+            "{key}: {:?}\n{err}",
+            results[0]
+        );
     }
     let used = tree.join("labels.npy");
     let said = format!("{}: labels.npy above ROOT", used.display());

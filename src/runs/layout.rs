@@ -738,8 +738,8 @@ mod tests {
         assert_eq!(
             used,
             [
-                Path::new("cifar10/labels.npy"),
                 Path::new("cifar10/own/labels.npy"),
+                Path::new("cifar10/labels.npy"),
                 Path::new("labels.npy")
             ]
         );
