@@ -533,7 +533,7 @@ fn judge(rule: &Rule, step: u64, obs: &Obs, history: &BTreeMap<u64, Obs>) -> Ver
 }
 
 /// When a run last produced a milestone.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct RunClock {
     /// The newest milestone file's modification time.
     newest: Option<SystemTime>,
@@ -547,7 +547,7 @@ struct RunClock {
 type AlertKey = (String, Option<String>, String);
 
 /// The alert state over one engine's events.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Alerts {
     config: AlertConfig,
     /// Per (run, layer): what the rules need of each step.

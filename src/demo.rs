@@ -31,6 +31,13 @@ pub const DIM: usize = 128;
 pub const CLASSES: usize = 10;
 /// Epochs between milestones (step names are `epoch_0005`, `epoch_0010`, ...).
 pub const EPOCHS_PER_MILESTONE: u64 = 5;
+/// The layers of every milestone (`<step>/h.npy`, `<step>/z.npy`).
+pub const LAYERS: [&str; 2] = ["h", "z"];
+
+/// The step number of milestone `k` (0-based): `epoch_0005` is step 5.
+pub fn step_of(k: usize) -> u64 {
+    (k as u64 + 1) * EPOCHS_PER_MILESTONE
+}
 
 /// What the demo writer writes.
 #[derive(Debug, Clone)]
@@ -104,12 +111,20 @@ pub fn run_name(i: usize) -> String {
 pub struct DemoWriter {
     stop: Option<Sender<()>>,
     thread: Option<JoinHandle<Result<(), String>>>,
+    /// Disconnected when the thread ends (its sender drops with it).
+    finished: Receiver<()>,
     dir: PathBuf,
 }
 
 impl DemoWriter {
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// A channel that disconnects when the writer is done (every milestone
+    /// written, stopped, or failed): a `select!` arm for "it finished".
+    pub fn finished(&self) -> Receiver<()> {
+        self.finished.clone()
     }
 
     /// Stop writing (after the file in progress) and wait for the thread.
@@ -140,14 +155,21 @@ impl Drop for DemoWriter {
 }
 
 /// Start writing simulated runs into `cfg.dir` in a background thread.
-/// `labels.npy` and each run's `run.json` are written before this returns.
+/// `labels.npy` and each run's `run.json` are written, and the milestones
+/// of an earlier demo in the same directory removed, before this returns.
+/// A run directory the demo did not write (its `run.json` does not say
+/// `"simulated": true`) is refused with [`std::io::ErrorKind::AlreadyExists`].
 pub fn spawn_writer(cfg: DemoConfig) -> std::io::Result<DemoWriter> {
     std::fs::create_dir_all(&cfg.dir)?;
+    let runs = cfg.runs.max(1);
+    for i in 0..runs {
+        claim_run_dir(&cfg.dir.join(run_name(i)))?;
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let labels: Vec<i64> = (0..cfg.samples).map(|i| (i % CLASSES) as i64).collect();
     write_atomic(&cfg.dir.join("labels.npy"), &npy_bytes_i64(&labels))?;
     let mut sims = Vec::new();
-    for i in 0..cfg.runs.max(1) {
+    for i in 0..runs {
         let name = run_name(i);
         let family = Family::of(i);
         let dir = cfg.dir.join(&name);
@@ -164,15 +186,65 @@ pub fn spawn_writer(cfg: DemoConfig) -> std::io::Result<DemoWriter> {
         sims.push(Sim::new(family, dir, &labels, cfg.dim, rng.gen()));
     }
     let (stop_tx, stop_rx) = bounded::<()>(0);
+    let (finished_tx, finished) = bounded::<()>(0);
     let out_dir = cfg.dir.clone();
     let thread = std::thread::Builder::new()
         .name("sslwatch-demo".into())
-        .spawn(move || write_all(cfg, sims, stop_rx))?;
+        .spawn(move || {
+            let _finished = finished_tx;
+            write_all(cfg, sims, stop_rx)
+        })?;
     Ok(DemoWriter {
         stop: Some(stop_tx),
         thread: Some(thread),
+        finished,
         dir: out_dir,
     })
+}
+
+/// Make `dir` ready for a fresh simulated run: refuse a run the demo did
+/// not write, and remove an earlier demo's milestones there (a later
+/// `--steps` or `--sim-seed` must not leave old ones to be shown, or
+/// computed before their replacements and taken for them).
+fn claim_run_dir(dir: &Path) -> std::io::Result<()> {
+    let milestones = dir.join("milestones");
+    let ours = match read_small(&dir.join("run.json")) {
+        Ok(bytes) => is_simulated(&bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => !milestones.exists(),
+        Err(e) => return Err(e),
+    };
+    if !ours {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!(
+                "{} holds a run that `sslwatch demo` did not write (no run.json saying \"simulated\": true): \
+                 the demo does not overwrite it; choose another --dir",
+                dir.display()
+            ),
+        ));
+    }
+    match std::fs::remove_dir_all(&milestones) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// A file's first MiB (the demo's `run.json` is a few hundred bytes).
+fn read_small(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(1 << 20)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Whether a `run.json` is the demo's (`"simulated": true`).
+fn is_simulated(run_json: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(run_json)
+        .ok()
+        .and_then(|v| v.get("simulated")?.as_bool())
+        == Some(true)
 }
 
 fn write_all(cfg: DemoConfig, mut sims: Vec<Sim>, stop: Receiver<()>) -> Result<(), String> {
@@ -271,13 +343,20 @@ impl Sim {
     fn write_milestone(&mut self, k: usize, steps: usize) -> std::io::Result<()> {
         let (h, probe) = self.embeddings(k, steps);
         let z = h.dot(&self.proj);
-        let epoch = (k as u64 + 1) * EPOCHS_PER_MILESTONE;
+        let epoch = step_of(k);
         let step_dir = self
             .dir
             .join("milestones")
             .join(format!("epoch_{epoch:04}"));
-        write_atomic(&step_dir.join("h.npy"), &npy_bytes_f16(h.view()))?;
-        write_atomic(&step_dir.join("z.npy"), &npy_bytes_f16(z.view()))?;
+        let [h_name, z_name] = LAYERS;
+        write_atomic(
+            &step_dir.join(format!("{h_name}.npy")),
+            &npy_bytes_f16(h.view()),
+        )?;
+        write_atomic(
+            &step_dir.join(format!("{z_name}.npy")),
+            &npy_bytes_f16(z.view()),
+        )?;
         let t = (k + 1) as f64 / steps.max(1) as f64;
         let jitter: f64 = self.rng.gen_range(-0.02..0.02);
         let loss = match self.family {
@@ -374,5 +453,51 @@ mod tests {
         let scalars = std::fs::read_to_string(run.join("scalars.jsonl")).unwrap();
         assert_eq!(scalars.lines().count(), 2);
         assert!(dir.path().join("labels.npy").is_file());
+    }
+
+    fn tiny(dir: &Path, steps: usize) -> DemoConfig {
+        let mut cfg = DemoConfig::new(dir);
+        cfg.runs = 1;
+        cfg.steps = steps;
+        cfg.interval = Duration::ZERO;
+        cfg.samples = 20;
+        cfg.dim = 4;
+        cfg
+    }
+
+    #[test]
+    fn a_second_demo_in_the_same_directory_starts_from_no_milestones() {
+        let dir = tempfile::tempdir().unwrap();
+        spawn_writer(tiny(dir.path(), 3)).unwrap().join().unwrap();
+        let m = dir.path().join("simclr-like/milestones");
+        assert!(m.join("epoch_0015").is_dir());
+        let w = spawn_writer(tiny(dir.path(), 1)).unwrap();
+        let finished = w.finished();
+        // The finished channel disconnects when the thread ends.
+        assert!(finished.recv().is_err());
+        assert!(w.is_finished());
+        let mut names: Vec<_> = std::fs::read_dir(&m)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["epoch_0005"]);
+    }
+
+    #[test]
+    fn a_run_the_demo_did_not_write_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("simclr-like");
+        std::fs::create_dir_all(run.join("milestones/epoch_0001")).unwrap();
+        std::fs::write(run.join("run.json"), br#"{"method": "simclr"}"#).unwrap();
+        let err = spawn_writer(tiny(dir.path(), 1)).err().unwrap();
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+        assert!(err.to_string().contains("choose another --dir"), "{err}");
+        assert!(run.join("milestones/epoch_0001").is_dir());
+        assert_eq!(
+            std::fs::read(run.join("run.json")).unwrap(),
+            br#"{"method": "simclr"}"#
+        );
+        assert!(!dir.path().join("labels.npy").exists());
     }
 }

@@ -7,8 +7,10 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 /// Label-free live monitoring of self-supervised training runs.
+// Help is wrapped to the terminal (clap's `wrap_help`), and at most 100
+// columns wide: long lines in a wide terminal are hard to read.
 #[derive(Parser, Debug)]
-#[command(name = "sslwatch", version, about, long_about = None)]
+#[command(name = "sslwatch", version, about, long_about = None, max_term_width = 100)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

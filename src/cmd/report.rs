@@ -6,7 +6,7 @@ use super::alert_args::AlertArgs;
 use super::metric_args::MetricArgs;
 use super::out::{warn, warn_lines, Stdout, StdoutError};
 use super::UsageError;
-use crossbeam_channel::{select, Receiver};
+use crossbeam_channel::{never, select, Receiver};
 use sslwatch::alerts::{Alert, AlertConfig, Alerts, Rule};
 use sslwatch::metrics::EntropyEstimator;
 use sslwatch::report::{self, Collected, Format};
@@ -22,12 +22,22 @@ use std::time::{Duration, SystemTime};
 pub const ALERT_EXIT: u8 = 3;
 
 /// Flags shared by every command that runs the engine on a root
-/// (`report`, `watch`): `#[command(flatten)]` them.
+/// (`report`, `watch`, `study`): `#[command(flatten)]` them.
 #[derive(clap::Args, Debug, Clone)]
 pub struct EngineArgs {
     /// The directory holding the runs (any directory with a `milestones/` below it).
     pub root: PathBuf,
-    /// Only this layer (h, z, p, emb, or an .npz array name).
+    #[command(flatten)]
+    pub opts: EngineOptions,
+}
+
+/// The engine's flags other than ROOT, also `demo`'s (whose root is the
+/// directory it writes).
+#[derive(clap::Args, Debug, Clone)]
+pub struct EngineOptions {
+    /// The layer (h, z, p, emb, or an .npz array name): `report` and
+    /// `plot` compute only this one; `watch` and `demo` show it first and
+    /// `L` cycles through every layer.
     #[arg(long, value_name = "L")]
     pub layer: Option<String>,
     /// Poll for changes every SECONDS (`--poll` alone: 2; `--poll=10`)
@@ -111,8 +121,23 @@ fn seconds(flag: &str, s: f64, min: f64, max: f64) -> Result<Duration, UsageErro
 impl EngineArgs {
     /// Check the flags into the engine's configuration (`follow`: keep watching).
     pub fn config(&self, follow: bool) -> Result<EngineConfig, UsageError> {
+        self.opts
+            .config(self.root.clone(), follow, CacheChoice::Default)
+    }
+}
+
+impl EngineOptions {
+    /// Check the flags into the engine's configuration for `root`
+    /// (`follow`: keep watching; `default_cache`: the cache without
+    /// `--cache-dir` or `--no-cache`).
+    pub fn config(
+        &self,
+        root: PathBuf,
+        follow: bool,
+        default_cache: CacheChoice,
+    ) -> Result<EngineConfig, UsageError> {
         let settings = self.metric.settings()?;
-        let mut cfg = EngineConfig::new(self.root.clone(), settings);
+        let mut cfg = EngineConfig::new(root, settings);
         cfg.budget = self.metric.budget()?;
         let (lo, hi) = sslwatch::watch::SETTLE_RANGE;
         cfg.settle = seconds("settle", self.settle, lo.as_secs_f64(), hi.as_secs_f64())?;
@@ -138,7 +163,7 @@ impl EngineArgs {
         cfg.cache = match (&self.cache_dir, self.no_cache) {
             (_, true) => CacheChoice::Off,
             (Some(d), false) => CacheChoice::Dir(d.clone()),
-            (None, false) => CacheChoice::Default,
+            (None, false) => default_cache,
         };
         if let Some(l) = &self.layer {
             if l.is_empty() {
@@ -202,7 +227,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let cfg = args.engine.config(args.follow)?;
-    let alerts = args.engine.alert_config()?;
+    let alerts = args.engine.opts.alert_config()?;
     if args.exit_on_alert && !args.follow {
         return Err(UsageError(
             "--exit-on-alert stops a followed ROOT at its first alert: add --follow (without it, report reads ROOT once)"
@@ -217,7 +242,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .into());
     }
     let format = Format::from(args.format);
-    let probe = args.engine.probe_source.into();
+    let probe = args.engine.opts.probe_source.into();
     if args.follow {
         let stop = stop_signal()?;
         let handle = start(cfg)?;
@@ -226,7 +251,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             exit_on_alert: args.exit_on_alert,
             probe,
         };
-        follow(handle, format, &stop, None, &options)
+        follow(handle, format, &stop, None, &options, None)
     } else {
         let handle = start(cfg)?;
         once(handle, format, probe, alerts.without_stale())
@@ -395,19 +420,33 @@ fn once(
     Ok(ExitCode::SUCCESS)
 }
 
+/// What ends `follow` by itself, besides Ctrl-C/SIGTERM, an alert with
+/// `--exit-on-alert` and the engine's end: `demo` stops once every
+/// milestone its writer wrote is computed.
+pub trait Until {
+    /// A channel that fires or disconnects when [`Until::done`] must be
+    /// asked without an event (the demo's writer finished or failed).
+    fn wake(&self) -> Receiver<()>;
+    /// Asked after each event, once it is printed, and after a wake
+    /// (`None`): true ends `follow`.
+    fn done(&mut self, event: Option<&EngineEvent>) -> bool;
+}
+
 /// `--follow`: print each result as it arrives, and each alert of
 /// `options.alerts` as it fires, until `stop` fires (Ctrl-C, SIGTERM), the
-/// engine ends or (`options.exit_on_alert`) an alert fires; then stop the
-/// engine and print the summary of what was collected. `banner` is printed
-/// (to stderr) first. Exit code 0, or [`ALERT_EXIT`] when stopped by an
-/// alert. A write to stdout that fails stops the engine and ends with the
-/// error (a broken pipe exits 0 quietly, see `main`).
+/// engine ends, `until` says done or (`options.exit_on_alert`) an alert
+/// fires; then stop the engine and print the summary of what was
+/// collected. `banner` is printed (to stderr) first. Exit code 0, or
+/// [`ALERT_EXIT`] when stopped by an alert. A write to stdout that fails
+/// stops the engine and ends with the error (a broken pipe exits 0
+/// quietly, see `main`).
 pub fn follow(
     mut handle: EngineHandle,
     format: Format,
     stop: &Receiver<()>,
     banner: Option<&str>,
     options: &FollowOptions,
+    mut until: Option<&mut dyn Until>,
 ) -> anyhow::Result<ExitCode> {
     if let Some(b) = banner {
         warn_lines(b);
@@ -417,14 +456,17 @@ pub fn follow(
     // The stale rule needs the clock to move on without events.
     let ticks = alerts
         .tick_interval()
-        .map_or_else(crossbeam_channel::never, crossbeam_channel::tick);
+        .map_or_else(never, crossbeam_channel::tick);
+    let mut wake = until.as_ref().map_or_else(never, |u| u.wake());
     let mut all = Collected::default();
     let mut out = Stdout::lock();
     let mut header_done = false;
     let mut failed = None;
     let mut code = ExitCode::SUCCESS;
+    let mut finished = false;
     loop {
-        let fired = select! {
+        // What this turn brought: an event (printed), a tick or a wake.
+        let (event, woke, fired) = select! {
             recv(events) -> ev => match ev {
                 Ok(ev) => {
                     all.apply(&ev);
@@ -432,12 +474,18 @@ pub fn follow(
                         failed = Some(e);
                         break;
                     }
-                    alerts.on_event(&ev)
+                    let fired = alerts.on_event(&ev);
+                    (Some(ev), false, fired)
                 }
                 Err(_) => break,
             },
-            recv(ticks) -> _ => alerts.tick(SystemTime::now()),
+            recv(ticks) -> _ => (None, false, alerts.tick(SystemTime::now())),
             recv(stop) -> _ => break,
+            recv(wake) -> _ => {
+                // Once: a disconnected channel would fire on every turn.
+                wake = never();
+                (None, true, Vec::new())
+            }
         };
         if let Err(e) = print_alerts(&fired, format, &mut out) {
             failed = Some(e);
@@ -450,6 +498,11 @@ pub fn follow(
             code = ExitCode::from(ALERT_EXIT);
             break;
         }
+        let ask = event.is_some() || woke;
+        if ask && until.as_mut().is_some_and(|u| u.done(event.as_ref())) {
+            finished = true;
+            break;
+        }
     }
     handle.stop();
     if let Some(e) = failed {
@@ -459,7 +512,11 @@ pub fn follow(
         print_summary(&all, options.probe, format, &mut out)?;
         out.flush()?;
     }
-    warn(format_args!("sslwatch: stopped: {}", all.counts()));
+    if finished {
+        warn(format_args!("sslwatch: {}", all.counts()));
+    } else {
+        warn(format_args!("sslwatch: stopped: {}", all.counts()));
+    }
     Ok(code)
 }
 

@@ -163,7 +163,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let s = study::analyse(
         &all,
         &methods,
-        args.engine.probe_source.into(),
+        args.engine.opts.probe_source.into(),
         args.findings_layer.as_deref(),
     );
     let mut out = Stdout::lock();

@@ -14,14 +14,18 @@ pub struct Args {
     /// fonts without them. Colours follow NO_COLOR.
     #[arg(long)]
     pub ascii: bool,
+    /// Ring the terminal bell when an alert fires (the badge and the run's
+    /// `!` mark are always shown).
+    #[arg(long)]
+    pub bell: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Flags first, so a typo is reported the same way everywhere.
-    let cfg = args.engine.config(true)?;
-    // Checked here so a bad --alert exits 2 as in `report`; the UI's
-    // alert badge is wired on top of sslwatch::alerts.
-    let _alerts = args.engine.alert_config()?;
+    let mut cfg = args.engine.config(true)?;
+    // --layer is the layer the UI shows first; L cycles through all of them.
+    cfg.layer_filter = None;
+    let alerts = args.engine.opts.alert_config()?;
     let root = args.engine.root.display().to_string();
     if !std::io::stdout().is_terminal() {
         return Err(UsageError(format!(
@@ -33,8 +37,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let options = tui::Options {
         ascii: args.ascii,
         color: !Theme::no_color_env(),
-        layer: args.engine.layer.clone(),
-        probe: args.engine.probe_source.into(),
+        layer: args.engine.opts.layer.clone(),
+        probe: args.engine.opts.probe_source.into(),
+        alerts,
+        bell: args.bell,
     };
     let engine = super::report::start(cfg)?;
     tui::run(&root, engine.events(), options)?;

@@ -8,6 +8,10 @@
 //!   run.json, labels.npy, scalars.jsonl        optional
 //!   milestones/<step>/<layer>.npy | <step>.npz | <step>.npy (layer "emb")
 //! ```
+//!
+//! A run's labels are the nearest `labels.npy` upward from its directory
+//! ([`LabelsLookup`]), so `report ROOT/run` finds the `ROOT/labels.npy` of
+//! the tree it belongs to.
 
 use crate::read::{ArrayInfo, Container};
 use std::collections::HashSet;
@@ -216,8 +220,8 @@ pub struct RunScan {
     /// Path relative to ROOT, `/`-separated; ROOT's own name if ROOT is a run.
     pub name: String,
     pub dir: PathBuf,
-    /// The labels that apply: the run's `labels.npy`, else ROOT's.
-    pub labels: Option<(PathBuf, FileStamp)>,
+    /// The labels that apply: the nearest `labels.npy` upward ([`LabelsLookup`]).
+    pub labels: Option<LabelsFile>,
     pub run_json: Option<FileStamp>,
     pub scalars: Option<FileStamp>,
     pub files: Vec<MilestoneFile>,
@@ -253,11 +257,18 @@ impl Scan {
 /// Errors only when `root` itself cannot be listed.
 pub fn scan_root(root: &Path) -> std::io::Result<Scan> {
     fs::read_dir(root)?;
-    let root_labels = labels_at(root);
+    let home = home_dir();
+    let mut lookup = LabelsLookup::new(root, home.as_deref());
     let mut scan = Scan::default();
+    let mut said_above = false;
     for (name, dir) in find_runs_noting(root, &mut scan) {
-        let own = labels_at(&dir);
-        let labels = own.or_else(|| root_labels.clone());
+        let labels = lookup.for_run(&dir);
+        if let Some((path, _)) = &labels {
+            if !said_above && !path.starts_with(root) {
+                said_above = true;
+                scan.note(path, LABELS_ABOVE_ROOT);
+            }
+        }
         let run = scan_run(name, dir, labels, &mut scan);
         scan.runs.push(run);
     }
@@ -265,9 +276,99 @@ pub fn scan_root(root: &Path) -> std::io::Result<Scan> {
     Ok(scan)
 }
 
-fn labels_at(dir: &Path) -> Option<(PathBuf, FileStamp)> {
+/// Said (once, on the labels file) when runs use a `labels.npy` found above ROOT.
+pub const LABELS_ABOVE_ROOT: &str =
+    "labels.npy above ROOT: used for the runs under ROOT that have none nearer";
+
+/// The labels file that applies to a run (path and version).
+pub type LabelsFile = (PathBuf, FileStamp);
+
+fn labels_at(dir: &Path) -> Option<LabelsFile> {
     let p = dir.join("labels.npy");
     FileStamp::read(&p).map(|s| (p, s))
+}
+
+/// The user's home directory (canonical), where the search for labels above
+/// ROOT stops.
+fn home_dir() -> Option<PathBuf> {
+    let home = directories::BaseDirs::new()?.home_dir().to_path_buf();
+    Some(home.canonicalize().unwrap_or(home))
+}
+
+/// The one rule for which `labels.npy` applies to a run: the nearest one
+/// upward from the run's directory. First the run's own, then each parent
+/// directory up to and including ROOT, then the directories above ROOT
+/// towards the filesystem root, stopping before the user's home directory
+/// and before a directory holding `.git` (neither is a training tree any
+/// more, and their `labels.npy` is not the runs'). One lookup serves a
+/// whole scan: each directory is looked at once.
+pub struct LabelsLookup<'a> {
+    root: &'a Path,
+    /// What the directories above ROOT give (looked at on first need).
+    above: Option<Option<LabelsFile>>,
+    home: Option<&'a Path>,
+    /// Directories inside ROOT already looked at.
+    seen: std::collections::HashMap<PathBuf, Option<LabelsFile>>,
+}
+
+impl<'a> LabelsLookup<'a> {
+    /// `root` as the engine watches it (canonical); `home`: where the search
+    /// above ROOT stops (`None`: only at `.git` or the filesystem root).
+    pub fn new(root: &'a Path, home: Option<&'a Path>) -> LabelsLookup<'a> {
+        LabelsLookup {
+            root,
+            above: None,
+            home,
+            seen: Default::default(),
+        }
+    }
+
+    /// The labels that apply to the run in `dir` (ROOT or a directory below it).
+    pub fn for_run(&mut self, dir: &Path) -> Option<LabelsFile> {
+        let mut d = dir;
+        // A directory outside ROOT is only its own labels: never climb out
+        // of the tree through a path that is not below ROOT.
+        if !d.starts_with(self.root) {
+            return labels_at(d);
+        }
+        loop {
+            let found = self
+                .seen
+                .entry(d.to_path_buf())
+                .or_insert_with(|| labels_at(d))
+                .clone();
+            if found.is_some() {
+                return found;
+            }
+            if d == self.root {
+                break;
+            }
+            match d.parent() {
+                Some(p) => d = p,
+                None => break,
+            }
+        }
+        let (root, home) = (self.root, self.home);
+        self.above
+            .get_or_insert_with(|| labels_above(root, home))
+            .clone()
+    }
+}
+
+/// The nearest `labels.npy` above `root`, stopping before `home` and before
+/// a directory holding `.git`.
+fn labels_above(root: &Path, home: Option<&Path>) -> Option<LabelsFile> {
+    let mut d = root.parent();
+    while let Some(dir) = d {
+        if Some(dir) == home || fs::symlink_metadata(dir.join(".git")).is_ok() {
+            return None;
+        }
+        if let Some(found) = labels_at(dir) {
+            return Some(found);
+        }
+        d = dir.parent();
+    }
+    None
 }
 
 /// Every run directory under `root` with its name. ROOT itself is a run
@@ -387,7 +488,7 @@ fn is_dir(p: &Path) -> bool {
 pub fn scan_run(
     name: String,
     dir: PathBuf,
-    labels: Option<(PathBuf, FileStamp)>,
+    labels: Option<LabelsFile>,
     scan: &mut Scan,
 ) -> RunScan {
     let mut files = Vec::new();
@@ -616,6 +717,77 @@ mod tests {
             runs[1].labels.as_ref().unwrap().0,
             r.join("other/labels.npy")
         );
+    }
+
+    #[test]
+    fn labels_are_the_nearest_upward_within_root() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("root");
+        touch(&root.join("labels.npy"));
+        touch(&root.join("cifar10/labels.npy"));
+        touch(&root.join("cifar10/own/labels.npy"));
+        for run in ["cifar10/own", "cifar10/simclr", "stl10/moco"] {
+            fs::create_dir_all(root.join(run).join("milestones")).unwrap();
+        }
+        let scan = scan_root(&root).unwrap();
+        let used: Vec<_> = scan
+            .runs
+            .iter()
+            .map(|r| r.labels.as_ref().unwrap().0.strip_prefix(&root).unwrap())
+            .collect();
+        assert_eq!(
+            used,
+            [
+                Path::new("cifar10/own/labels.npy"),
+                Path::new("cifar10/labels.npy"),
+                Path::new("labels.npy")
+            ]
+        );
+        assert!(scan.notes.is_empty(), "{:?}", scan.notes);
+    }
+
+    #[test]
+    fn a_run_given_as_root_finds_the_labels_above_it_and_says_so() {
+        let t = tempfile::tempdir().unwrap();
+        let tree = t.path().join("tree");
+        touch(&tree.join("labels.npy"));
+        let run = tree.join("run");
+        fs::create_dir_all(run.join("milestones")).unwrap();
+        // ROOT is the run (`report tree/run`); a home that is not above it.
+        let mut lookup = LabelsLookup::new(&run, Some(Path::new("/nonexistent-home")));
+        assert_eq!(lookup.for_run(&run).unwrap().0, tree.join("labels.npy"));
+        let run_labels = run.join("labels.npy");
+        touch(&run_labels);
+        let mut lookup = LabelsLookup::new(&run, None);
+        assert_eq!(lookup.for_run(&run).unwrap().0, run_labels);
+    }
+
+    #[test]
+    fn the_search_above_root_stops_before_home_and_before_a_git_checkout() {
+        let t = tempfile::tempdir().unwrap();
+        let top = t.path();
+        touch(&top.join("labels.npy"));
+        // Home: T/home/exp/run; T/labels.npy is above home.
+        let home = top.join("home");
+        let run = home.join("exp/run");
+        fs::create_dir_all(run.join("milestones")).unwrap();
+        assert_eq!(LabelsLookup::new(&run, Some(&home)).for_run(&run), None);
+        // Without that stop it would be found.
+        assert!(LabelsLookup::new(&run, None).for_run(&run).is_some());
+        // A labels.npy in home itself is not used either.
+        touch(&home.join("labels.npy"));
+        assert_eq!(LabelsLookup::new(&run, Some(&home)).for_run(&run), None);
+        // Git: T/proj/.git, T/proj/labels.npy, T/proj/runs/run.
+        let proj = top.join("proj");
+        fs::create_dir_all(proj.join(".git")).unwrap();
+        touch(&proj.join("labels.npy"));
+        let run = proj.join("runs/run");
+        fs::create_dir_all(run.join("milestones")).unwrap();
+        assert_eq!(LabelsLookup::new(&run, None).for_run(&run), None);
+        // Inside ROOT a .git is no stop: ROOT is the training tree.
+        let root = proj.clone();
+        let found = LabelsLookup::new(&root, None).for_run(&run);
+        assert_eq!(found.unwrap().0, proj.join("labels.npy"));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::watch::event::{EngineEvent, MilestoneResult, RunInfo, WatchMode};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Milestones kept per run; the oldest steps are dropped beyond this.
 pub const MAX_MILESTONES_PER_RUN: usize = 10_000;
@@ -24,7 +24,7 @@ pub const LIVE_FOR: Duration = Duration::from_secs(300);
 pub const NOTICE_FOR: Duration = Duration::from_secs(6);
 
 /// Options the user chose on the command line.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Options {
     /// `--ascii`: no braille or block glyphs.
     pub ascii: bool,
@@ -35,8 +35,13 @@ pub struct Options {
     /// `--probe-source`: the probe accuracy of the probe curve and the
     /// detail's correlations.
     pub probe: ProbeChoice,
+    /// The alert rules (`--alert`, `--no-alerts`, `--stale-after`).
+    pub alerts: AlertConfig,
+    /// `--bell`: ring the terminal bell when an alert fires.
+    pub bell: bool,
 }
 
+use crate::alerts::{Alert, AlertConfig, Alerts};
 pub use crate::metrics::Metric;
 use crate::metrics::{EmbeddingMap, View};
 use std::sync::Arc;
@@ -92,6 +97,9 @@ pub struct RunState {
     pub scalar_probe: BTreeMap<u64, f64>,
     /// When the last new result arrived after the engine caught up.
     pub last_new: Option<Instant>,
+    /// The newest modification time of the run's milestone files: how
+    /// long ago the run last wrote one, even before this session.
+    pub last_modified: Option<SystemTime>,
     /// Index into the colour palette: first-seen order, stable.
     pub colour: usize,
     /// Derived in [`App::update`] (not per frame): each layer's summary.
@@ -217,6 +225,13 @@ pub struct App {
     pub quit: bool,
     /// What a key just did, and when (shown for [`NOTICE_FOR`]).
     notice: Option<(String, Instant)>,
+    /// The alert rules' state over the engine's events.
+    alerts: Alerts,
+    /// An alert fired and `--bell` asks for the bell: the caller rings it.
+    bell_due: bool,
+    /// The wall clock at one instant (set by the caller; tests choose it):
+    /// file modification times are compared with it.
+    wall: Option<(Instant, SystemTime)>,
     /// Runs whose derived state is out of date.
     stale: BTreeSet<String>,
     /// Derived: layer names present in any run, in display order.
@@ -236,6 +251,7 @@ fn layer_rank(name: &str) -> (usize, &str) {
 
 impl App {
     pub fn new(root: impl Into<String>, options: Options, now: Instant) -> App {
+        let alerts = Alerts::new(options.alerts.clone());
         App {
             root: root.into(),
             layer: options.layer.clone(),
@@ -263,6 +279,9 @@ impl App {
             now,
             quit: false,
             notice: None,
+            alerts,
+            bell_due: false,
+            wall: None,
             stale: BTreeSet::new(),
             layer_list: Vec::new(),
         }
@@ -303,6 +322,10 @@ impl App {
             Event::Key(key) => self.on_key(key),
             Event::Resize(..) => true,
             Event::Tick => {
+                if let Some(wall) = self.wall_now() {
+                    let fired = self.alerts.tick(wall);
+                    self.fired(fired);
+                }
                 let notice_ended = self.notice.is_some() && self.notice().is_none();
                 if notice_ended {
                     self.notice = None;
@@ -328,6 +351,8 @@ impl App {
     // ---- engine events -------------------------------------------------
 
     fn on_engine(&mut self, ev: EngineEvent, now: Instant) {
+        let fired = self.alerts.on_event(&ev);
+        self.fired(fired);
         match ev {
             EngineEvent::Started { mode, .. } | EngineEvent::Mode(mode) => self.mode = Some(mode),
             EngineEvent::RunFound(info) => {
@@ -395,7 +420,7 @@ impl App {
             file,
             cached,
             outcome,
-            ..
+            modified,
         } = result;
         self.computing
             .retain(|c| !(c.run == key.run && c.step == key.step));
@@ -413,6 +438,9 @@ impl App {
         let run = self.run_mut(&key.run);
         if caught_up && !cached {
             run.last_new = Some(now);
+        }
+        if modified.is_some() && modified > run.last_modified {
+            run.last_modified = modified;
         }
         let mut outcome = outcome;
         // Only the newest map of each layer is kept (they are large).
@@ -457,6 +485,7 @@ impl App {
                 milestones: BTreeMap::new(),
                 scalar_probe: BTreeMap::new(),
                 last_new: None,
+                last_modified: None,
                 colour,
                 summaries: BTreeMap::new(),
                 raw: HashMap::new(),
@@ -663,6 +692,46 @@ impl App {
         self.layer = Some(next);
     }
 
+    /// Alerts that just fired: the newest is said in the footer, and the
+    /// bell is due with `--bell`.
+    fn fired(&mut self, fired: Vec<Alert>) {
+        if let Some(a) = fired.last() {
+            let more = if fired.len() > 1 {
+                format!(" (+{} more)", fired.len() - 1)
+            } else {
+                String::new()
+            };
+            self.say(format!("ALERT {}: {}{more}", alert_place(a), a.message));
+            self.bell_due |= self.options.bell;
+        }
+    }
+
+    /// The alerts whose condition holds now.
+    pub fn active_alerts(&self) -> impl Iterator<Item = &Alert> {
+        self.alerts.active()
+    }
+
+    /// Whether `run` has an active alert.
+    pub fn run_alerted(&self, run: &str) -> bool {
+        self.alerts.active().any(|a| a.run == run)
+    }
+
+    /// Whether the bell is due (and clear it): the caller writes BEL.
+    pub fn take_bell(&mut self) -> bool {
+        std::mem::take(&mut self.bell_due)
+    }
+
+    /// Tell the app the wall clock at `at` (file times are compared with it).
+    pub fn set_wall_clock(&mut self, at: Instant, wall: SystemTime) {
+        self.wall = Some((at, wall));
+    }
+
+    /// The wall clock at `self.now`, if the caller set one.
+    pub fn wall_now(&self) -> Option<SystemTime> {
+        let (at, wall) = self.wall?;
+        Some(wall + self.now.saturating_duration_since(at))
+    }
+
     /// Show `text` in the footer for a few seconds.
     pub fn say(&mut self, text: impl Into<String>) {
         self.notice = Some((text.into(), self.now));
@@ -736,9 +805,14 @@ impl App {
         raw.iter().map(|(s, _)| *s).zip(smooth).collect()
     }
 
-    /// Time since the run's last new milestone (None before one arrives
-    /// after catching up).
+    /// Time since the run last wrote a milestone: from the newest
+    /// milestone file's modification time when the wall clock is known (so a
+    /// run that stopped before `watch` started says how long ago), else
+    /// since its last new result in this session.
     pub fn since_last(&self, run: &RunState) -> Option<Duration> {
+        if let (Some(wall), Some(m)) = (self.wall_now(), run.last_modified) {
+            return Some(wall.duration_since(m).unwrap_or_default());
+        }
         run.last_new.map(|t| self.now.saturating_duration_since(t))
     }
 
@@ -746,6 +820,18 @@ impl App {
     pub fn overlay(&self) -> Option<Overlay> {
         self.overlays.last().copied()
     }
+}
+
+/// "run step 20 layer z" of an alert, sanitised for the screen.
+pub fn alert_place(a: &Alert) -> String {
+    let mut s = crate::text::sanitize(&a.run).into_owned();
+    if let Some(step) = a.step {
+        s.push_str(&format!(" @{step}"));
+    }
+    if let Some(l) = &a.layer {
+        s.push_str(&format!(" layer {}", crate::text::sanitize(l)));
+    }
+    s
 }
 
 /// Unsmoothed values (see [`App::series`]).

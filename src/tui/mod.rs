@@ -95,6 +95,7 @@ fn event_loop(
     events: &Events,
 ) -> io::Result<()> {
     let mut app = App::new(root_label, options, Instant::now());
+    app.set_wall_clock(Instant::now(), std::time::SystemTime::now());
     let mut dirty = true;
     let mut last_draw: Option<Instant> = None;
     let mut next_tick = Instant::now() + TICK;
@@ -124,6 +125,11 @@ fn event_loop(
         if now >= next_tick {
             dirty |= app.update(Event::Tick, now);
             next_tick = now + TICK;
+        }
+        if app.take_bell() {
+            use std::io::Write as _;
+            let mut out = io::stdout();
+            let _ = out.write_all(b"\x07").and_then(|()| out.flush());
         }
         if app.quit {
             return Ok(());

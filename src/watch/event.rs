@@ -27,7 +27,8 @@ pub struct RunInfo {
     pub name: String,
     pub dir: PathBuf,
     pub meta: RunMeta,
-    /// Whether labels (run's own or ROOT's) apply to this run.
+    /// Whether labels apply to this run (the nearest `labels.npy` upward
+    /// from its directory, see `runs::layout::LabelsLookup`).
     pub has_labels: bool,
 }
 

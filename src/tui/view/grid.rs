@@ -264,10 +264,14 @@ fn draw_label(
 ) {
     let w = area.width as usize;
     let pointer = if selected { theme.pointer() } else { " " };
-    let pin = if app.pinned.contains(&run.info.name) {
-        "*"
+    // An active alert outranks the pin mark: "!" in the alert style.
+    let alerted = app.run_alerted(&run.info.name);
+    let (pin, pin_style) = if alerted {
+        ("!", theme.bad())
+    } else if app.pinned.contains(&run.info.name) {
+        ("*", Style::new())
     } else {
-        " "
+        (" ", Style::new())
     };
     let (live, idle) = theme.live_marks();
     let (mark, mark_style) = match app.since_last(run) {
@@ -286,7 +290,7 @@ fn draw_label(
     }
     let line1 = Line::from(vec![
         Span::raw(pointer),
-        Span::raw(pin),
+        Span::styled(pin, pin_style),
         Span::styled(name, name_style),
         Span::raw(" ".repeat(pad)),
         Span::styled(mark, mark_style),

@@ -98,6 +98,15 @@ fn status_right<'a>(app: &App, theme: &Theme, compact: Compact) -> Vec<Span<'a>>
             c.step,
         )));
     }
+    let alerts = app.active_alerts().count();
+    if alerts > 0 {
+        let mark = if theme.ascii { "!" } else { "⚠" };
+        right.push(Span::raw(sep));
+        right.push(Span::styled(
+            format!("{mark} {}", format::plural(alerts, "alert")),
+            theme.bad().patch(theme.selected()),
+        ));
+    }
     right.push(Span::raw(sep));
     let n = app.problems.len();
     let errors = format!("{n} error{}", if n == 1 { "" } else { "s" });
