@@ -18,6 +18,8 @@
 pub mod demo;
 pub mod memory;
 pub mod metrics;
+pub mod palette;
+pub mod plot;
 pub mod read;
 pub mod report;
 pub mod runs;
