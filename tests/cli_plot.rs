@@ -46,7 +46,10 @@ fn plot(root: &Path, out: &Path, extra: &[&str]) -> Output {
     let mut args = vec!["plot", p(root), "-o", p(out), "--no-cache"];
     args.extend(FAST);
     args.extend(extra);
-    Command::new(BIN).args(&args).output().expect("run sslwatch")
+    Command::new(BIN)
+        .args(&args)
+        .output()
+        .expect("run sslwatch")
 }
 
 fn stderr(o: &Output) -> String {
@@ -107,7 +110,13 @@ fn the_svg_has_a_line_per_run_in_each_panel_and_the_methods_in_the_legend() {
     let o = plot(
         root.path(),
         &fig,
-        &["--metrics", "entropy_bits,silhouette", "--annotate", "--width", "1600"],
+        &[
+            "--metrics",
+            "entropy_bits,silhouette",
+            "--annotate",
+            "--width",
+            "1600",
+        ],
     );
     let err = stderr(&o);
     assert!(o.status.success(), "{err}");
@@ -132,7 +141,11 @@ fn the_svg_has_a_line_per_run_in_each_panel_and_the_methods_in_the_legend() {
     }
     let t = texts(&svg);
     for legend in ["moco-v2", "plain", "simclr"] {
-        assert_eq!(t.iter().filter(|x| *x == legend).count(), 1, "{legend}: {t:?}");
+        assert_eq!(
+            t.iter().filter(|x| *x == legend).count(),
+            1,
+            "{legend}: {t:?}"
+        );
     }
     assert!(t.contains(&"entropy (bits)".to_string()), "{t:?}");
     // --annotate: the correlations with the own probe (labels.npy), per run.
@@ -141,7 +154,9 @@ fn the_svg_has_a_line_per_run_in_each_panel_and_the_methods_in_the_legend() {
         .filter(|x| x.starts_with("Spearman ρ with probe acc: "))
         .collect();
     assert_eq!(notes.len(), 2, "{t:?}");
-    assert!(notes.iter().all(|n| n.contains("moco-v2 ") && n.contains("simclr ")));
+    assert!(notes
+        .iter()
+        .all(|n| n.contains("moco-v2 ") && n.contains("simclr ")));
     // Nothing was written into ROOT.
     assert!(files(root.path()).iter().all(|f| !p(f).ends_with(".svg")));
 }
@@ -196,19 +211,34 @@ fn bad_flags_exit_2_in_words() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("unknown metric \"entropy\""), "{err}");
-    assert!(err.contains("entropy_bits") && err.contains("knn_acc"), "{err}");
+    assert!(
+        err.contains("entropy_bits") && err.contains("knn_acc"),
+        "{err}"
+    );
 
     let o = plot(root.path(), &out_dir.path().join("fig.pdf"), &[]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("must end in .svg or .png"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("must end in .svg or .png"),
+        "{}",
+        stderr(&o)
+    );
 
     let o = plot(root.path(), &fig, &["--width", "50"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("between 200 and 6000 pixels"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("between 200 and 6000 pixels"),
+        "{}",
+        stderr(&o)
+    );
 
     let o = plot(root.path(), &fig, &["--layer", "z"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("layer z"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("layer z: no such layer"),
+        "{}",
+        stderr(&o)
+    );
     assert!(files(out_dir.path()).is_empty());
 }
 
@@ -217,9 +247,17 @@ fn runs_keeps_the_matching_runs_in_their_own_colours() {
     let root = root();
     let out_dir = tempfile::tempdir().unwrap();
     let fig = out_dir.path().join("fig.svg");
-    let o = plot(root.path(), &fig, &["--runs", "s*-s?", "--metrics", "entropy_bits"]);
+    let o = plot(
+        root.path(),
+        &fig,
+        &["--runs", "s*-s?", "--metrics", "entropy_bits"],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("1 run(s), 1 panel(s)"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("1 run(s), 1 panel(s)"),
+        "{}",
+        stderr(&o)
+    );
     let svg = std::fs::read_to_string(&fig).unwrap();
     let s = strokes(&svg);
     // simclr-s0 keeps colour 2 (its place among all three runs).

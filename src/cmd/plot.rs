@@ -20,7 +20,12 @@ pub struct Args {
     pub engine: EngineArgs,
     /// The figure file: .svg or .png. Never inside ROOT (sslwatch only reads
     /// the training directory).
-    #[arg(short = 'o', long, value_name = "FILE", default_value = "sslwatch-plot.svg")]
+    #[arg(
+        short = 'o',
+        long,
+        value_name = "FILE",
+        default_value = "sslwatch-plot.svg"
+    )]
     pub output: PathBuf,
     /// The panels, one per metric (registry keys, comma-separated; panels
     /// without values are skipped).
@@ -167,9 +172,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let built = Figure::from_collected(&all, &meta, &spec).map_err(usage_or)?;
     let mut figure = built.figure;
-    let name = root
-        .file_name()
-        .map_or_else(|| root.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let name = root.file_name().map_or_else(
+        || root.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     figure.title = format!("{name} · {}", figure.title);
     plot::write(&figure, &args.output, args.width, args.height)?;
 
@@ -206,7 +212,11 @@ mod tests {
         let err = metrics(&["entropy_bits".into(), "entropy".into()]).unwrap_err();
         assert!(err.0.contains("unknown metric \"entropy\""), "{}", err.0);
         assert!(err.0.contains("silhouette") && err.0.contains("kmeans_inertia"));
-        let ok = metrics(&["silhouette".into(), " probe_acc".into(), "silhouette".into()]);
+        let ok = metrics(&[
+            "silhouette".into(),
+            " probe_acc".into(),
+            "silhouette".into(),
+        ]);
         assert_eq!(ok.unwrap(), vec![Metric::Silhouette, Metric::ProbeAcc]);
     }
 

@@ -141,8 +141,16 @@ impl Figure {
             .filter(|(_, r)| r.outcome.is_ok())
             .map(|(k, _)| k.run.as_str())
             .collect();
-        if with_results.is_empty() {
-            return Err(PlotError::NoResults);
+        match &spec.layer {
+            // The engine read only that layer (`--layer`): none of it anywhere.
+            Some(layer) if with_results.is_empty() => {
+                return Err(PlotError::NoLayer {
+                    layer: layer.clone(),
+                    available: Vec::new(),
+                })
+            }
+            _ if with_results.is_empty() => return Err(PlotError::NoResults),
+            _ => {}
         }
         let chosen: Vec<&str> = match &spec.runs {
             Some(pattern) => {
@@ -258,7 +266,11 @@ impl Figure {
 
 /// "Spearman ρ with probe acc: simclr +0.83 · moco-v2 -0.12 · simsiam n/a"
 /// (over all of each run's milestones).
-fn annotation(metric: Metric, series: &[Line], summaries: &BTreeMap<String, LayerSummary>) -> String {
+fn annotation(
+    metric: Metric,
+    series: &[Line],
+    summaries: &BTreeMap<String, LayerSummary>,
+) -> String {
     let parts: Vec<String> = series
         .iter()
         .map(|line| {

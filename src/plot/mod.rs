@@ -124,7 +124,7 @@ pub enum PlotError {
     NoResults,
     #[error("--runs {pattern}: no run matches (runs: {})", .runs.join(", "))]
     NoRunMatches { pattern: String, runs: Vec<String> },
-    #[error("layer {layer}: no such layer in the runs drawn (layers: {})", .available.join(", "))]
+    #[error("layer {layer}: no such layer in the runs drawn{}", layers_text(.available))]
     NoLayer {
         layer: String,
         available: Vec<String>,
@@ -142,6 +142,15 @@ pub enum PlotError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+/// " (layers: h, z)", or nothing when no layer is known.
+fn layers_text(available: &[String]) -> String {
+    if available.is_empty() {
+        String::new()
+    } else {
+        format!(" (layers: {})", available.join(", "))
+    }
 }
 
 impl PlotError {

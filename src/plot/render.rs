@@ -32,9 +32,8 @@ const GRID_MINOR: RGBColor = RGBColor(238, 238, 238);
 
 fn font_ready() -> Result<(), PlotError> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
-    let ok = *REGISTERED.get_or_init(|| {
-        plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok()
-    });
+    let ok = *REGISTERED
+        .get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok());
     if ok {
         Ok(())
     } else {
@@ -325,9 +324,11 @@ fn draw_panel<DB: DrawingBackend>(
 
     let points = || panel.series.iter().flat_map(|l| l.pieces.iter().flatten());
     let fold = |f: fn(&(f64, f64)) -> f64| {
-        points().map(f).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        })
+        points()
+            .map(f)
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+                (lo.min(v), hi.max(v))
+            })
     };
     if points().next().is_none() {
         let (bw, bh) = body.dim_in_pixel();

@@ -68,7 +68,9 @@ fn line(run: &str, legend: &str, colour: usize, pieces: Vec<Vec<(f64, f64)>>) ->
 }
 
 fn ramp(offset: f64) -> Vec<(f64, f64)> {
-    (0..5).map(|i| (i as f64 * 10.0, offset + i as f64)).collect()
+    (0..5)
+        .map(|i| (i as f64 * 10.0, offset + i as f64))
+        .collect()
 }
 
 /// Two panels side by side, three runs each (palette indices 0, 2, 5).
@@ -135,7 +137,11 @@ fn svg_has_a_polyline_per_run_in_each_panel_in_the_run_colours() {
 
     let t = texts(&svg);
     for legend in ["simclr", "moco-v2", "c-s0"] {
-        assert_eq!(t.iter().filter(|x| *x == legend).count(), 1, "{legend}: {t:?}");
+        assert_eq!(
+            t.iter().filter(|x| *x == legend).count(),
+            1,
+            "{legend}: {t:?}"
+        );
     }
     assert!(t.contains(&"entropy (bits)".to_string()), "{t:?}");
     assert!(t.contains(&"silhouette".to_string()), "{t:?}");
@@ -372,7 +378,10 @@ fn from_collected_draws_one_line_per_run_on_the_first_layer() {
             ("b", "b", 3)
         ]
     );
-    assert_eq!(entropy.series[0].pieces, vec![vec![(0.0, 0.0), (10.0, 1.0), (20.0, 2.0), (30.0, 3.0)]]);
+    assert_eq!(
+        entropy.series[0].pieces,
+        vec![vec![(0.0, 0.0), (10.0, 1.0), (20.0, 2.0), (30.0, 3.0)]]
+    );
     // The failed milestone is a gap.
     assert_eq!(
         entropy.series[1].pieces,
@@ -381,10 +390,16 @@ fn from_collected_draws_one_line_per_run_on_the_first_layer() {
     // Probe accuracy: b's from its scalars (auto prefers the trainer's).
     let probe = &fig.panels[1];
     assert_eq!(probe.metric, Metric::ProbeAcc);
-    assert_eq!(probe.annotation, None, "probe accuracy is not correlated with itself");
+    assert_eq!(
+        probe.annotation, None,
+        "probe accuracy is not correlated with itself"
+    );
     let b: Vec<f64> = probe.series[2].pieces[0].iter().map(|p| p.1).collect();
     assert_eq!(b.len(), 4);
-    assert!((b[0] - 0.9).abs() < 1e-12 && (b[3] - 0.6).abs() < 1e-12, "{b:?}");
+    assert!(
+        (b[0] - 0.9).abs() < 1e-12 && (b[3] - 0.6).abs() < 1e-12,
+        "{b:?}"
+    );
     // Entropy rises with the own probe (a-s0) and against b's trainer probe.
     assert_eq!(
         entropy.annotation.as_deref(),
@@ -428,7 +443,10 @@ fn from_collected_honours_layer_and_run_filters() {
     match Figure::from_collected(&c, &m, &layer) {
         Err(e @ PlotError::NoLayer { .. }) => {
             assert!(e.is_usage());
-            assert_eq!(e.to_string(), "layer emb: no such layer in the runs drawn (layers: h, z)");
+            assert_eq!(
+                e.to_string(),
+                "layer emb: no such layer in the runs drawn (layers: h, z)"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -444,4 +462,12 @@ fn from_collected_honours_layer_and_run_filters() {
         Figure::from_collected(&Collected::default(), &m, &Spec::default()),
         Err(PlotError::NoResults)
     ));
+    let z = Spec {
+        layer: Some("z".into()),
+        ..Spec::default()
+    };
+    match Figure::from_collected(&Collected::default(), &m, &z) {
+        Err(e) => assert_eq!(e.to_string(), "layer z: no such layer in the runs drawn"),
+        other => panic!("{other:?}"),
+    }
 }

@@ -41,6 +41,8 @@ pub fn require_reference() {
              (pip install numpy scipy scikit-learn): {}",
             String::from_utf8_lossy(&o.stderr).trim()
         ),
-        Err(e) => panic!("this reference check needs python3 (with numpy, scipy, scikit-learn): {e}"),
+        Err(e) => {
+            panic!("this reference check needs python3 (with numpy, scipy, scikit-learn): {e}")
+        }
     }
 }
