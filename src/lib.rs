@@ -20,6 +20,8 @@ pub mod alerts;
 pub mod demo;
 pub mod memory;
 pub mod metrics;
+pub mod palette;
+pub mod plot;
 pub mod read;
 pub mod report;
 pub mod runs;

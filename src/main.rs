@@ -22,6 +22,8 @@ enum Command {
     Metrics(cmd::metrics::Args),
     /// Compute (or load from cache) all runs under ROOT and print them.
     Report(cmd::report::Args),
+    /// Draw the runs' metrics over steps as a figure (SVG or PNG).
+    Plot(cmd::plot::Args),
     /// Watch ROOT live in a terminal UI.
     Watch(cmd::watch::Args),
     /// Simulated live runs, to see sslwatch work with one command.
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Metrics(a) => cmd::metrics::run(a),
         Command::Report(a) => cmd::report::run(a),
+        Command::Plot(a) => cmd::plot::run(a),
         Command::Watch(a) => cmd::watch::run(a),
         Command::Demo(a) => cmd::demo::run(a),
         Command::Train(a) => cmd::train::run(*a),

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod metric_args;
 pub mod metrics;
 pub mod out;
+pub mod plot;
 pub mod report;
 pub mod study;
 pub mod train;

@@ -238,10 +238,11 @@ pub struct App {
     layer_list: Vec<String>,
 }
 
-/// Preferred order of layer names; others follow alphabetically.
+/// Preferred order of layer names; others follow alphabetically (also
+/// `sslwatch plot`'s default layer).
 const LAYER_ORDER: [&str; 4] = ["h", "z", "p", "emb"];
 
-fn layer_rank(name: &str) -> (usize, &str) {
+pub(crate) fn layer_rank(name: &str) -> (usize, &str) {
     let i = LAYER_ORDER
         .iter()
         .position(|l| *l == name)

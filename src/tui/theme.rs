@@ -11,9 +11,8 @@ use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::symbols;
 
-/// Mid-tone xterm-256 colours, distinct from each other and readable on both
-/// dark and light terminals.
-const PALETTE: [u8; 10] = [33, 166, 35, 163, 37, 136, 161, 99, 130, 64];
+/// The run colours: shared with `sslwatch plot`'s figures ([`crate::palette`]).
+use crate::palette::RUN_PALETTE as PALETTE;
 
 /// Classes of the embedding map: the run palette, then ten more mid-tones.
 const CLASS_PALETTE: [u8; 20] = [
