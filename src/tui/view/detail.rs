@@ -13,7 +13,7 @@ use crate::tui::app::{detail_metrics, App, Metric, RunState};
 use crate::tui::series;
 use crate::tui::theme::Theme;
 use ratatui::layout::Rect;
-use ratatui::text::{Line, Span};
+use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
