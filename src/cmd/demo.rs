@@ -127,17 +127,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             // In the UI --layer is the layer shown first: every layer is computed.
             cfg.layer_filter = None;
             start(cfg).and_then(|engine| {
-            let label = format!("SIMULATED runs: {}", dir.display());
-            let options = tui::Options {
-                ascii: args.ascii,
-                color: !Theme::no_color_env(),
-                layer: args.engine.layer.clone(),
-                probe: args.engine.probe_source.into(),
-                alerts,
-                bell: false,
-            };
-            tui::run(&label, engine.events(), options)?;
-            Ok(ExitCode::SUCCESS)
+                let label = format!("SIMULATED runs: {}", dir.display());
+                let options = tui::Options {
+                    ascii: args.ascii,
+                    color: !Theme::no_color_env(),
+                    layer: args.engine.layer.clone(),
+                    probe: args.engine.probe_source.into(),
+                    alerts,
+                    bell: false,
+                };
+                tui::run(&label, engine.events(), options)?;
+                Ok(ExitCode::SUCCESS)
             })
         }
         Some(stop) => {

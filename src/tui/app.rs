@@ -806,6 +806,28 @@ impl App {
         raw.iter().map(|(s, _)| *s).zip(smooth).collect()
     }
 
+    /// The latest value of `metric` on `layer` as the views print it: the
+    /// raw value, its step and, while smoothing is on, the smoothed value
+    /// at that step (the curves show the smoothed series; the raw number
+    /// stays readable beside it).
+    pub fn latest(&self, run: &RunState, metric: Metric, layer: &str) -> Option<Latest> {
+        let raw = run.raw(metric, layer);
+        let i = raw
+            .iter()
+            .rposition(|(_, v)| v.is_some_and(f64::is_finite))?;
+        let (step, value) = raw[i];
+        let smoothed = if self.smoothing {
+            self.series(run, metric, layer).get(i).and_then(|(_, v)| *v)
+        } else {
+            None
+        };
+        Some(Latest {
+            step,
+            raw: value?,
+            smoothed,
+        })
+    }
+
     /// Time since the run last wrote a milestone: from the newest
     /// milestone file's modification time when the wall clock is known (so a
     /// run that stopped before `watch` started says how long ago), else
@@ -833,6 +855,15 @@ pub fn alert_place(a: &Alert) -> String {
         s.push_str(&format!(" layer {}", crate::text::sanitize(l)));
     }
     s
+}
+
+/// A metric's latest value (see [`App::latest`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Latest {
+    pub step: u64,
+    pub raw: f64,
+    /// The smoothed value at `step`; None while smoothing is off.
+    pub smoothed: Option<f64>,
 }
 
 /// Unsmoothed values (see [`App::series`]).

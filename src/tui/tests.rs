@@ -237,12 +237,13 @@ fn render(app: &App, w: u16, h: u16) -> String {
     out
 }
 
+/// Every screen at 80x24, 100x30 and 200x60 (the issue-12 sizes).
 macro_rules! screens {
     ($($name:ident: $setup:expr;)*) => {$(
         #[test]
         fn $name() {
             let app: App = $setup;
-            for (w, h) in [(80, 24), (160, 48)] {
+            for (w, h) in [(80, 24), (100, 30), (200, 60)] {
                 insta::assert_snapshot!(
                     format!("{}_{w}x{h}", stringify!($name)),
                     render(&app, w, h)
@@ -262,26 +263,6 @@ screens! {
     };
     grid_ascii: {
         fixture(Options { ascii: true, color: false, layer: Some("z".into()), ..Options::default() }).0
-    };
-    compare: {
-        let mut app = colour_app();
-        press(&mut app, KeyCode::Tab);
-        press(&mut app, KeyCode::Right); // silhouette, with its gap
-        app
-    };
-    compare_pinned_ascii: {
-        let mut app = fixture(Options { ascii: true, color: false, layer: Some("z".into()), ..Options::default() }).0;
-        press(&mut app, KeyCode::Char(' '));
-        press(&mut app, KeyCode::Down);
-        press(&mut app, KeyCode::Char(' '));
-        press(&mut app, KeyCode::Char('c'));
-        app
-    };
-    detail: {
-        let mut app = colour_app();
-        press(&mut app, KeyCode::Down);
-        press(&mut app, KeyCode::Enter);
-        app
     };
     help: {
         let mut app = colour_app();
@@ -1288,4 +1269,391 @@ fn notices_go_after_a_few_seconds() {
     let later = app.now + crate::tui::app::NOTICE_FOR;
     assert!(app.update(Event::Tick, later));
     assert!(app.notice().is_none());
+
+// ---- compare and detail views (issue 12) -----------------------------------
+
+/// The compare view and the run detail at the three sizes they are checked at.
+macro_rules! view_screens {
+    ($($name:ident: $setup:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            let app: App = $setup;
+            for (w, h) in [(80, 24), (100, 30), (200, 60)] {
+                insta::assert_snapshot!(
+                    format!("{}_{w}x{h}", stringify!($name)),
+                    render(&app, w, h)
+                );
+            }
+        }
+    )*};
+}
+
+fn no_color_app() -> App {
+    fixture(Options {
+        ascii: false,
+        color: false,
+        layer: Some("z".into()),
+        ..Options::default()
+    })
+    .0
+}
+
+fn ascii_app() -> App {
+    fixture(Options {
+        ascii: true,
+        color: false,
+        layer: Some("z".into()),
+        ..Options::default()
+    })
+    .0
+}
+
+/// The compare view of silhouette (it has a gap), all 3 runs.
+fn compare_of(mut app: App) -> App {
+    press(&mut app, KeyCode::Tab);
+    press(&mut app, KeyCode::Right);
+    app
+}
+
+/// The --ascii compare view with two runs pinned.
+fn compare_pinned_ascii_app() -> App {
+    let mut app = ascii_app();
+    press(&mut app, KeyCode::Char(' '));
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Char(' '));
+    press(&mut app, KeyCode::Char('c'));
+    app
+}
+
+const LONG_METHOD: &str = "simclr-with-a-long-method-name";
+const LONG_DATASET: &str = "imagenet-1k-subset-100";
+
+/// The detail of cifar10/simclr-s0, whose run.json names a long method and
+/// data set (run name, metadata and layer do not fit 80 columns).
+fn detail_app() -> App {
+    let mut app = colour_app();
+    let now = app.now;
+    app.update(
+        Event::Engine(EngineEvent::RunFound(info(
+            "cifar10/simclr-s0",
+            Some(LONG_METHOD),
+            Some(LONG_DATASET),
+            true,
+        ))),
+        now,
+    );
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Enter);
+    app
+}
+
+view_screens! {
+    compare_colour: compare_of(colour_app());
+    compare_no_color: compare_of(no_color_app());
+    compare_pinned_ascii: compare_pinned_ascii_app();
+    detail: detail_app();
+}
+
+/// The chart's plot cells: right of the y axis, above the x axis, left of
+/// the block's right border (the legend is above the chart below 100
+/// columns). Returns (row, text) per plot row.
+fn plot_rows(buf: &ratatui::buffer::Buffer) -> Vec<(u16, String)> {
+    let (w, h) = (buf.area.width, buf.area.height);
+    let corner = (0..h).find_map(|y| {
+        (1..w - 1)
+            .find(|&x| matches!(buf[(x, y)].symbol(), "└" | "+") && buf[(x + 1, y)].symbol() != " ")
+            .filter(|&x| matches!(buf[(x, y.saturating_sub(1))].symbol(), "│" | "|"))
+            .map(|x| (x, y))
+    });
+    let Some((axis_x, axis_y)) = corner else {
+        panic!("no chart axes in\n{}", render_buffer(buf));
+    };
+    (0..axis_y)
+        .filter(|&y| matches!(buf[(axis_x, y)].symbol(), "│" | "|"))
+        .map(|y| {
+            let text: String = (axis_x + 1..w - 1).map(|x| buf[(x, y)].symbol()).collect();
+            (y, text)
+        })
+        .collect()
+}
+
+#[test]
+fn compare_without_colour_gives_each_run_its_own_character_in_chart_and_legend() {
+    for (mode, app) in [
+        ("NO_COLOR", compare_of(no_color_app())),
+        ("--ascii", compare_of(ascii_app())),
+    ] {
+        for (w, h) in [(80, 24), (100, 30)] {
+            let buf = frame_buffer(&app, w, h);
+            let screen = render_buffer(&buf);
+            let plot: String = plot_rows(&buf).into_iter().map(|(_, t)| t).collect();
+            let mut glyphs = Vec::new();
+            for run in app.runs.values() {
+                let g = view::compare::run_glyph(run.colour);
+                glyphs.push(g);
+                assert!(
+                    plot.contains(g),
+                    "{mode} {w}x{h}: {} draws no {g:?} in the chart:\n{screen}",
+                    run.info.name
+                );
+                assert!(
+                    screen.contains(&format!("{g} {}", run.info.name)),
+                    "{mode} {w}x{h}: no legend entry {g:?} {}:\n{screen}",
+                    run.info.name
+                );
+            }
+            glyphs.sort_unstable();
+            glyphs.dedup();
+            assert_eq!(glyphs.len(), 3, "three runs, three characters");
+            // Nothing but the runs' characters is drawn in the plot, so no
+            // mark (the pin mark `*`, braille) can be taken for a curve.
+            let other: String = plot
+                .chars()
+                .filter(|c| *c != ' ' && !glyphs.contains(c))
+                .collect();
+            assert!(other.is_empty(), "{mode} {w}x{h}: {other:?} in\n{screen}");
+        }
+    }
+}
+
+#[test]
+fn compare_pinned_ascii_marks_no_pin_with_a_chart_character() {
+    let app = compare_pinned_ascii_app();
+    let buf = frame_buffer(&app, 80, 24);
+    let screen = render_buffer(&buf);
+    assert!(screen.contains("2 pinned runs"), "{screen}");
+    let plot: String = plot_rows(&buf).into_iter().map(|(_, t)| t).collect();
+    assert!(!plot.contains('*'), "{screen}");
+    for name in ["cifar10/moco-s0", "cifar10/simclr-s0"] {
+        let g = view::compare::run_glyph(app.runs[name].colour);
+        assert!(screen.contains(&format!("{g} {name} ")), "{screen}");
+        assert!(plot.contains(g), "{screen}");
+    }
+}
+
+#[test]
+fn compare_colour_legend_has_line_samples_in_run_colours_and_latest_values() {
+    let app = compare_of(colour_app());
+    let theme = super::theme::Theme {
+        color: true,
+        ascii: false,
+    };
+    for (w, h) in [(80, 24), (100, 30), (200, 60)] {
+        let buf = frame_buffer(&app, w, h);
+        let screen = render_buffer(&buf);
+        for run in app.runs.values() {
+            let latest = app
+                .latest(run, Metric::Silhouette, "z")
+                .expect("a latest silhouette");
+            let value = view::format::value(latest.raw);
+            // 200 columns: a legend column, the value on the line below.
+            let (y, x) = (0..h)
+                .find_map(|y| {
+                    let row = render_row(&buf, y);
+                    let at = row.find(&format!("━━ {}", run.info.name))?;
+                    Some((y, row[..at].chars().count() as u16))
+                })
+                .unwrap_or_else(|| panic!("no legend entry for {}:\n{screen}", run.info.name));
+            let row = render_row(&buf, y);
+            let below: String = render_row(&buf, y + 1).chars().skip(x as usize).collect();
+            assert!(
+                row.contains(&format!("{} {value}", run.info.name))
+                    || below.trim_start().starts_with(&value),
+                "{w}x{h}: latest {value} of {} not beside it:\n{screen}",
+                run.info.name
+            );
+            assert_eq!(buf[(x, y)].fg, theme.run(run.colour).fg.expect("a colour"));
+        }
+        // The metric is named in the title only: no axis title in the plot.
+        for (y, text) in plot_rows(&buf) {
+            assert!(
+                !text.contains("silhouette") && !text.contains("step"),
+                "{w}x{h}: an axis title on plot row {y}:\n{screen}"
+            );
+        }
+        assert!(
+            screen
+                .lines()
+                .nth(1)
+                .is_some_and(|l| l.contains("silhouette by step")),
+            "{screen}"
+        );
+    }
+}
+
+#[test]
+fn smoothing_keeps_the_raw_latest_values_on_screen() {
+    let mut app = compare_of(colour_app());
+    press(&mut app, KeyCode::Char('s'));
+    let screen = render(&app, 80, 24);
+    let mut differ = false;
+    for run in app.runs.values() {
+        let l = app.latest(run, Metric::Silhouette, "z").expect("a value");
+        let smoothed = l.smoothed.expect("smoothing is on");
+        differ |= view::format::value(smoothed) != view::format::value(l.raw);
+        let text = format!(
+            "{} raw {} smooth {}",
+            run.info.name,
+            view::format::value(l.raw),
+            view::format::value(smoothed)
+        );
+        assert!(screen.contains(&text), "no {text:?} in\n{screen}");
+    }
+    assert!(
+        differ,
+        "the fixture's smoothed values differ from the raw ones"
+    );
+    insta::assert_snapshot!("compare_smoothed_80x24", screen);
+
+    // The detail: raw latest in the value column, the smoothed one in
+    // brackets, and both in the selected metric's line.
+    press(&mut app, KeyCode::Tab);
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Enter);
+    let screen = render(&app, 80, 24);
+    let run = app.selected_run().expect("a selected run");
+    let l = app.latest(run, Metric::Silhouette, "z").expect("a value");
+    let (raw, smoothed) = (
+        view::format::value(l.raw),
+        view::format::value(l.smoothed.expect("smoothing is on")),
+    );
+    let row = screen
+        .lines()
+        .find(|r| r.starts_with("│silhouette"))
+        .unwrap_or_else(|| panic!("no silhouette row in\n{screen}"));
+    let bracketed = format!("({smoothed})");
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert!(
+        cells
+            .windows(2)
+            .any(|w| w[0] == raw && w[1].starts_with(&bracketed)),
+        "no {raw} {bracketed} in {row:?}:\n{screen}"
+    );
+    assert!(screen.contains("latest (smoothed)"), "{screen}");
+    assert!(
+        screen.contains(&format!(
+            "silhouette latest {raw} (smoothed {smoothed}) @{}",
+            l.step
+        )),
+        "{screen}"
+    );
+    insta::assert_snapshot!("detail_smoothed_80x24", screen);
+}
+
+#[test]
+fn detail_title_keeps_the_layer_at_80_columns() {
+    let app = detail_app();
+    let screen = render(&app, 80, 24);
+    let title = screen.lines().nth(1).unwrap_or_default();
+    assert!(title.contains(" layer z "), "{title}");
+    assert!(title.contains("cifar10/simclr-s0 · simclr-with"), "{title}");
+    assert!(
+        title.contains('…'),
+        "the metadata is cut with an ellipsis: {title}"
+    );
+    let wide = render(&app, 200, 60);
+    let title = wide.lines().nth(1).unwrap_or_default();
+    assert!(
+        title.contains(&format!("cifar10/simclr-s0 · {LONG_METHOD}/{LONG_DATASET}")),
+        "{title}"
+    );
+    assert!(title.contains(" layer z "), "{title}");
+}
+
+#[test]
+fn h_and_l_in_the_detail_move_the_highlighted_metric_and_show_its_numbers() {
+    let mut app = detail_app();
+    let highlighted = |app: &App| -> Vec<String> {
+        let buf = frame_buffer(app, 100, 30);
+        (0..30)
+            .filter(|&y| {
+                (2..28).contains(&y)
+                    && buf[(1, y)]
+                        .modifier
+                        .contains(ratatui::style::Modifier::REVERSED)
+            })
+            .map(|y| render_row(&buf, y))
+            .collect()
+    };
+    let rows = highlighted(&app);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(rows[0].starts_with("│entropy "), "{rows:?}");
+    press(&mut app, KeyCode::Char('l'));
+    assert_eq!(app.overlay(), Some(Overlay::Detail));
+    assert_eq!(app.metric, Metric::Silhouette);
+    let rows = highlighted(&app);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(rows[0].starts_with("│silhouette "), "{rows:?}");
+    // Its numbers: the latest raw value and its step, lowest and highest.
+    let run = app.selected_run().expect("the detail's run");
+    let raw = run.raw(Metric::Silhouette, "z");
+    let values: Vec<(u64, f64)> = raw.iter().filter_map(|(s, v)| Some((*s, (*v)?))).collect();
+    let (ls, lo) = values
+        .iter()
+        .copied()
+        .reduce(|a, b| if b.1 < a.1 { b } else { a })
+        .expect("values");
+    let (hs, hi) = values
+        .iter()
+        .copied()
+        .reduce(|a, b| if b.1 > a.1 { b } else { a })
+        .expect("values");
+    let (step, last) = *values.last().expect("values");
+    let v = view::format::value;
+    let want = format!(
+        "silhouette latest {} @{step}  min {} @{ls}  max {} @{hs}",
+        v(last),
+        v(lo),
+        v(hi)
+    );
+    for (w, h) in [(80, 24), (100, 30), (200, 60)] {
+        let screen = render(&app, w, h);
+        assert!(screen.contains(&want), "{w}x{h}: no {want:?} in\n{screen}");
+    }
+    press(&mut app, KeyCode::Char('h'));
+    assert!(highlighted(&app)[0].starts_with("│entropy "));
+}
+
+#[test]
+fn help_lines_wrap_instead_of_being_cut() {
+    let mut app = colour_app();
+    press(&mut app, KeyCode::Char('?'));
+    for (w, h) in [(80, 24), (50, 30), (40, 40)] {
+        let buf = frame_buffer(&app, w, h);
+        let screen = render_buffer(&buf);
+        // The text inside the help box only (the grid is behind it).
+        let (top, left) = (0..h)
+            .find_map(|y| {
+                let x = column_of(&buf, y, "┌")?;
+                (render_row(&buf, y).contains("┌ keys ")).then_some((y, x))
+            })
+            .unwrap_or_else(|| panic!("{w}x{h}: no help box in\n{screen}"));
+        let right = (left + 1..w)
+            .find(|&x| buf[(x, top)].symbol() == "┐")
+            .expect("the box's right corner");
+        let bottom = (top + 1..h)
+            .find(|&y| buf[(left, y)].symbol() == "└")
+            .expect("the box's bottom");
+        let inside: String = (top + 1..bottom)
+            .map(|y| {
+                (left + 1..right)
+                    .map(|x| buf[(x, y)].symbol())
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        let words: Vec<&str> = inside.split_whitespace().collect();
+        for b in super::keys::BINDINGS {
+            for word in b.help.split_whitespace() {
+                assert!(
+                    words.contains(&word),
+                    "{w}x{h}: {word:?} of {:?} is missing:\n{screen}",
+                    b.help
+                );
+            }
+        }
+        assert!(words.contains(&"idle"), "{w}x{h}:\n{screen}");
+        assert!(words.contains(&"value"), "{w}x{h}:\n{screen}");
+    }
+    insta::assert_snapshot!("help_wrapped_50x30", render(&app, 50, 30));
 }

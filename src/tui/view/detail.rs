@@ -13,14 +13,16 @@ use crate::tui::app::{detail_metrics, App, Metric, RunState};
 use crate::tui::series;
 use crate::tui::theme::Theme;
 use ratatui::layout::Rect;
-use ratatui::text::{Line, Span};
+use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-/// Width of the metric-name column.
-const NAME_W: usize = 11;
+/// Width of the metric-name column (the longest label and a space).
+const NAME_W: usize = 12;
 /// Width of "  value trend".
 const VALUE_W: usize = 9;
+/// Width of "  value (smoothed) trend" while smoothing is on.
+const VALUE_SMOOTH_W: usize = 17;
 /// Width of the two correlation columns.
 const CORR_W: usize = 14;
 
@@ -29,26 +31,13 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         return;
     };
     let layer = app.current_layer().unwrap_or_default();
-    let meta = run.meta_label();
-    let title = format!(
-        " {}{}{} · layer {} ",
-        sanitize(&run.info.name),
-        if meta.is_empty() { "" } else { " · " },
-        sanitize(&meta),
-        if layer.is_empty() {
-            "-".into()
-        } else {
-            sanitize(&layer)
-        }
-    );
     let block = Block::default()
         .borders(Borders::ALL)
         .border_set(theme.border_set())
-        .title(Span::styled(
-            title,
-            theme.run(run.colour).patch(theme.strong()),
-        ))
-        .title_bottom(Line::styled(" Esc close  L layer  s smooth ", theme.dim()).right_aligned());
+        .title_bottom(
+            Line::styled(" Esc close  h/l metric  L layer  s smooth ", theme.dim()).right_aligned(),
+        );
+    let block = titled(block, theme, run, &layer, area.width);
     let inner = block.inner(area);
     frame.render_widget(Clear, area);
     frame.render_widget(block, area);
@@ -66,12 +55,16 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             &fallback
         }
     };
-    let mut lines = probe_lines(theme, summary);
+    let mut lines = focus_lines(app, theme, run, &layer);
+    lines.extend(probe_lines(theme, summary));
     let below = lines.len() as u16;
     let mut y = inner.y;
     y = draw_curves(app, theme, frame, inner, y, run, &layer, summary, below);
-    y += 1;
     lines.extend(latest_lines(app, theme, run));
+    // A blank line under the curves only when the rest fits below it.
+    if inner.bottom().saturating_sub(y) as usize > lines.len() {
+        y += 1;
+    }
     if y < inner.bottom() {
         let rect = Rect {
             y,
@@ -80,6 +73,90 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         };
         frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), rect);
     }
+}
+
+/// The block's titles: the run's name and metadata on the left, cut with an
+/// ellipsis when the terminal is narrow, and the layer on the right, which
+/// always stays (the detail is about one layer).
+fn titled<'a>(
+    block: Block<'a>,
+    theme: &Theme,
+    run: &RunState,
+    layer: &str,
+    width: u16,
+) -> Block<'a> {
+    let style = theme.run(run.colour).patch(theme.strong());
+    let layer = format!(
+        " layer {} ",
+        if layer.is_empty() {
+            "-".into()
+        } else {
+            sanitize(layer)
+        }
+    );
+    let meta = run.meta_label();
+    let name = format!(
+        " {}{}{} ",
+        sanitize(&run.info.name),
+        if meta.is_empty() { "" } else { " · " },
+        sanitize(&meta)
+    );
+    // Corners take two columns; one more keeps the titles apart.
+    let room = (width as usize).saturating_sub(2);
+    let layer = format::truncate(&layer, room, theme.ellipsis());
+    let left = room.saturating_sub(format::cols(&layer) + 1);
+    let name = if format::cols(&name) > left {
+        // Keep the closing space after the ellipsis.
+        format!(
+            "{} ",
+            format::truncate(name.trim_end(), left.saturating_sub(1), theme.ellipsis())
+        )
+    } else {
+        name
+    };
+    let block = if left >= 4 {
+        block.title(Line::styled(name, style))
+    } else {
+        block
+    };
+    block.title(Line::styled(layer, style).right_aligned())
+}
+
+/// The metric h/l select (`app.metric`, highlighted in the rows above):
+/// its latest raw value and that value's step (the smoothed one beside it
+/// while smoothing is on), and its lowest and highest over the milestones.
+fn focus_lines<'a>(app: &App, theme: &Theme, run: &RunState, layer: &str) -> Vec<Line<'a>> {
+    let metric = app.metric;
+    let mut text = format!("{} {}", theme.pointer(), metric.label());
+    match app.latest(run, metric, layer) {
+        None => text.push_str(": no value yet"),
+        Some(latest) => {
+            text.push_str(&format!(" latest {}", format::value(latest.raw)));
+            if app.smoothing {
+                text.push_str(&format!(
+                    " (smoothed {})",
+                    format::opt_value(latest.smoothed)
+                ));
+            }
+            text.push_str(&format!(" @{}", latest.step));
+            let finite = || {
+                run.raw(metric, layer)
+                    .iter()
+                    .filter_map(|(s, v)| v.filter(|v| v.is_finite()).map(|v| (*s, v)))
+            };
+            // The first milestone that reaches each extreme.
+            let lo = finite().reduce(|a, b| if b.1 < a.1 { b } else { a });
+            let hi = finite().reduce(|a, b| if b.1 > a.1 { b } else { a });
+            if let (Some((ls, lv)), Some((hs, hv))) = (lo, hi) {
+                text.push_str(&format!(
+                    "  min {} @{ls}  max {} @{hs}",
+                    format::value(lv),
+                    format::value(hv)
+                ));
+            }
+        }
+    }
+    vec![Line::styled(text, theme.strong())]
 }
 
 /// Where the probe accuracy came from, then each probe warning.
@@ -111,7 +188,12 @@ fn draw_curves(
     below: u16,
 ) -> u16 {
     let w = inner.width as usize;
-    let spark_w = w.saturating_sub(NAME_W + VALUE_W + CORR_W + 1);
+    let (value_w, value_head) = if app.smoothing {
+        (VALUE_SMOOTH_W, "latest (smoothed)")
+    } else {
+        (VALUE_W, "latest")
+    };
+    let spark_w = w.saturating_sub(NAME_W + value_w + CORR_W + 1);
     let steps: Vec<u64> = run.milestones.keys().copied().collect();
     let span = match (steps.first(), steps.last()) {
         (Some(a), Some(b)) => format!(
@@ -122,10 +204,10 @@ fn draw_curves(
         _ => "no milestones yet".to_string(),
     };
     let header = format!(
-        "{:<NAME_W$}{:<spark$}{:>VALUE_W$}{:>CORR_W$}",
+        "{:<NAME_W$}{:<spark$}{:>value_w$}{:>CORR_W$}",
         "metric",
         format::truncate(&span, spark_w, theme.ellipsis()),
-        "latest",
+        value_head,
         "rho vs probe",
         spark = spark_w + 1
     );
@@ -135,7 +217,7 @@ fn draw_curves(
         let sub = format!(
             "{:>width$}",
             "all  >20%",
-            width = NAME_W + spark_w + 1 + VALUE_W + CORR_W
+            width = NAME_W + spark_w + 1 + value_w + CORR_W
         );
         super::put(frame.buffer_mut(), inner.x, y, sub, w, theme.dim());
         y += 1;
@@ -156,7 +238,17 @@ fn draw_curves(
             .collect();
         let range = series::range([values.as_slice()]);
         let buf = frame.buffer_mut();
-        super::put(buf, inner.x, y, metric.label(), NAME_W, theme.strong());
+        // The metric h/l select is highlighted (reversed: visible without
+        // colour too); its details are listed under the curves.
+        let (name, name_style) = if metric == app.metric {
+            (
+                text::pad_end(metric.label(), NAME_W - 1),
+                theme.strong().patch(theme.selected()),
+            )
+        } else {
+            (metric.label().to_string(), theme.strong())
+        };
+        super::put(buf, inner.x, y, name, NAME_W - 1, name_style);
         if let Some(range) = range {
             // Spread over the whole width, one blank line under each curve
             // when there is room, so stacked curves never merge.
@@ -173,7 +265,6 @@ fn draw_curves(
                 rect,
             );
         }
-        let latest = values.iter().rev().find_map(|v| *v);
         let span = range.map(|(lo, hi)| hi - lo).unwrap_or(0.0);
         let [up, down, flat] = theme.trend_marks();
         let mark = match series::trend(&values, span) {
@@ -182,7 +273,17 @@ fn draw_curves(
             Some(series::Trend::Flat) => flat,
             None => " ",
         };
-        let mut text = format!("{:>8}{mark}", format::opt_value(latest));
+        // The raw latest value; the smoothed one (what the curve and the
+        // trend show) in brackets while smoothing is on.
+        let latest = app.latest(run, metric, layer);
+        let raw = format::opt_value(latest.map(|l| l.raw));
+        let mut text = if app.smoothing {
+            let smoothed = format::opt_value(latest.and_then(|l| l.smoothed));
+            let bracketed = format!("({smoothed})");
+            format!("{raw:>7} {bracketed:>8}{mark}")
+        } else {
+            format!("{raw:>8}{mark}")
+        };
         if metric.def().shown_in(View::Correlate) {
             let corr = summary.correlations.iter().find(|c| c.metric == metric);
             let (all, late) = corr.map_or((None, None), |c| (c.all, c.late));
