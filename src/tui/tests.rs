@@ -1269,6 +1269,7 @@ fn notices_go_after_a_few_seconds() {
     let later = app.now + crate::tui::app::NOTICE_FOR;
     assert!(app.update(Event::Tick, later));
     assert!(app.notice().is_none());
+}
 
 // ---- compare and detail views (issue 12) -----------------------------------
 
