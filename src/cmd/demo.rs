@@ -318,6 +318,7 @@ mod tests {
             step_name: format!("epoch_{step:04}"),
             file: PathBuf::from("x.npy"),
             cached: false,
+            modified: None,
             outcome: Err("any outcome counts".into()),
         }))
     }

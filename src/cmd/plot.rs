@@ -131,9 +131,9 @@ fn usage_or(e: PlotError) -> anyhow::Error {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let spec = Spec {
         metrics: metrics(&args.metrics)?,
-        layer: args.engine.layer.clone(),
+        layer: args.engine.opts.layer.clone(),
         runs: args.runs.clone(),
-        probe: args.engine.probe_source.into(),
+        probe: args.engine.opts.probe_source.into(),
         annotate: args.annotate,
     };
     plot::check_size(args.width, args.height).map_err(usage_or)?;

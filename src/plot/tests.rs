@@ -285,6 +285,7 @@ fn result(run: &str, step: u64, layer: &str, values: &[(Metric, f64)]) -> Milest
         step_name: step.to_string(),
         file: format!("/r/{run}/milestones/{step}/{layer}.npy").into(),
         cached: false,
+        modified: None,
         outcome: Ok(LayerMetrics {
             n: 100,
             values: Values::of(values.iter().map(|&(m, v)| (m, Some(v)))),

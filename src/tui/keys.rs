@@ -136,7 +136,7 @@ pub const BINDINGS: &[Binding] = &[
     Binding {
         keys: &[(ch('S'), Action::Scale)],
         label: "S",
-        help: "grid scale: each run's own min-max (default) / one per column for all runs",
+        help: "grid scale: each run's own (default) / shared per column",
         footer: None,
     },
     Binding {

@@ -34,16 +34,22 @@ pub fn draw(_app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             lines.push(Line::from(vec![key, Span::raw(part)]));
         }
     }
-    lines.push(Line::from(""));
+    let keys_end = lines.len();
     let notes = [
-        format!("{} selected  * pinned  #N milestones", theme.pointer()),
-        format!("{live}12s live (new milestone < 5 min ago)  {idle}2h idle"),
+        format!(
+            "{} selected  * pinned  ! alert  #N milestones  {live}12s live (< 5 min)  {idle}2h idle",
+            theme.pointer()
+        ),
         format!("{up} {down} {flat} latest vs the 3 before; blank cell: no value"),
     ];
     for note in &notes {
         for part in wrap(note, room.saturating_sub(1)) {
             lines.push(Line::styled(format!(" {part}"), theme.dim()));
         }
+    }
+    // A blank line between the keys and the notes, where there is room.
+    if lines.len() + 2 < area.height as usize {
+        lines.insert(keys_end, Line::from(""));
     }
     let width = lines.iter().map(Line::width).max().unwrap_or(0) as u16 + 3;
     let height = lines.len() as u16 + 2;
