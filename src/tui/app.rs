@@ -229,6 +229,8 @@ pub struct App {
     alerts: Alerts,
     /// An alert fired and `--bell` asks for the bell: the caller rings it.
     bell_due: bool,
+    /// `o` was pressed: the caller writes [`App::compare_figure`] to a file.
+    export_due: bool,
     /// The wall clock at one instant (set by the caller; tests choose it):
     /// file modification times are compared with it.
     wall: Option<(Instant, SystemTime)>,
@@ -282,6 +284,7 @@ impl App {
             notice: None,
             alerts,
             bell_due: false,
+            export_due: false,
             wall: None,
             stale: BTreeSet::new(),
             layer_list: Vec::new(),
@@ -627,6 +630,7 @@ impl App {
                 }
             },
             Action::Map => self.toggle(Overlay::Map),
+            Action::Export => self.export_due = true,
         }
     }
 
@@ -715,6 +719,54 @@ impl App {
     /// Whether `run` has an active alert.
     pub fn run_alerted(&self, run: &str) -> bool {
         self.alerts.active().any(|a| a.run == run)
+    }
+
+    /// Whether `o` asked for the compare view as a file (and clear it).
+    pub fn take_export(&mut self) -> bool {
+        std::mem::take(&mut self.export_due)
+    }
+
+    /// The compare view as a figure: the current metric on the current
+    /// layer, one line per compared run in its run colour (as `plot`
+    /// draws it), raw values (smoothing is for the eye only).
+    pub fn compare_figure(&self) -> crate::plot::Figure {
+        let layer = self.current_layer().unwrap_or_default();
+        let series = self
+            .compared_runs()
+            .into_iter()
+            .map(|r| {
+                let mut pieces: Vec<Vec<(f64, f64)>> = Vec::new();
+                let mut cur = Vec::new();
+                for (step, v) in r.raw(self.metric, &layer) {
+                    match v {
+                        Some(v) if v.is_finite() => cur.push((*step as f64, *v)),
+                        _ if !cur.is_empty() => pieces.push(std::mem::take(&mut cur)),
+                        _ => {}
+                    }
+                }
+                if !cur.is_empty() {
+                    pieces.push(cur);
+                }
+                let legend = match &r.info.meta.method {
+                    Some(m) => format!("{m} ({})", r.info.name),
+                    None => r.info.name.clone(),
+                };
+                crate::plot::Line {
+                    run: r.info.name.clone(),
+                    legend,
+                    colour: r.colour,
+                    pieces,
+                }
+            })
+            .collect();
+        crate::plot::Figure {
+            title: format!("{} · layer {layer}", self.root),
+            panels: vec![crate::plot::Panel {
+                metric: self.metric,
+                series,
+                annotation: None,
+            }],
+        }
     }
 
     /// Whether the bell is due (and clear it): the caller writes BEL.

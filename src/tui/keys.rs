@@ -36,6 +36,8 @@ pub enum Action {
     Spectrum,
     /// Embedding map of the selected run's newest milestone.
     Map,
+    /// Write the compare view (current metric, compared runs) to an SVG.
+    Export,
     /// Close the open overlay or pane; nothing on the main screen.
     Back,
     /// Leave sslwatch.
@@ -140,15 +142,15 @@ pub const BINDINGS: &[Binding] = &[
         footer: None,
     },
     Binding {
-        keys: &[(ch('p'), Action::Spectrum)],
-        label: "p",
-        help: "spectrum (press again: all runs' latest)",
+        keys: &[(ch('p'), Action::Spectrum), (ch('m'), Action::Map)],
+        label: "p m",
+        help: "spectrum (p again: all runs' latest) / PCA map of the newest milestone",
         footer: None,
     },
     Binding {
-        keys: &[(ch('m'), Action::Map)],
-        label: "m",
-        help: "embedding map (PCA) of the newest milestone",
+        keys: &[(ch('o'), Action::Export)],
+        label: "o",
+        help: "write the compare view to an SVG file (says where)",
         footer: None,
     },
     Binding {
@@ -243,6 +245,7 @@ mod tests {
                 Action::Scale,
             ),
             (press(KeyCode::Char('e')), Action::Errors),
+            (press(KeyCode::Char('o')), Action::Export),
             (
                 KeyEvent::new(KeyCode::Char('?'), KeyModifiers::SHIFT),
                 Action::Help,

@@ -126,6 +126,11 @@ fn event_loop(
             dirty |= app.update(Event::Tick, now);
             next_tick = now + TICK;
         }
+        if app.take_export() {
+            let text = export(&app);
+            app.say(text);
+            dirty = true;
+        }
         if app.take_bell() {
             use std::io::Write as _;
             let mut out = io::stdout();
@@ -134,6 +139,44 @@ fn event_loop(
         if app.quit {
             return Ok(());
         }
+    }
+}
+
+/// Write the compare view to a new `sslwatch-METRIC-LAYER-N.svg` in the
+/// current directory, or the temporary directory when that is inside ROOT
+/// (the training directory is read-only to sslwatch); what happened, in
+/// words.
+fn export(app: &App) -> String {
+    let fig = app.compare_figure();
+    let layer = app.current_layer().unwrap_or_default();
+    let safe: String = layer
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let base = format!("sslwatch-{}-{safe}", app.metric.key());
+    // Inside ROOT (watch started from the runs' directory): the temp dir.
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let inside_root = match (
+        cwd.canonicalize(),
+        std::path::Path::new(&app.root).canonicalize(),
+    ) {
+        (Ok(c), Ok(r)) => c.starts_with(r),
+        _ => false,
+    };
+    let dir = if inside_root {
+        std::env::temp_dir()
+    } else {
+        cwd
+    };
+    let Some(path) = (1..1000)
+        .map(|i| dir.join(format!("{base}-{i}.svg")))
+        .find(|p| !p.exists())
+    else {
+        return format!("not written: {base}-1..999.svg all exist");
+    };
+    match crate::plot::write(&fig, &path, 1200, 700) {
+        Ok(()) => format!("wrote {}", path.display()),
+        Err(e) => format!("not written: {e}"),
     }
 }
 

@@ -1616,7 +1616,7 @@ fn h_and_l_in_the_detail_move_the_highlighted_metric_and_show_its_numbers() {
 fn help_lines_wrap_instead_of_being_cut() {
     let mut app = colour_app();
     press(&mut app, KeyCode::Char('?'));
-    for (w, h) in [(80, 24), (50, 30), (40, 40)] {
+    for (w, h) in [(80, 24), (50, 36), (40, 40)] {
         let buf = frame_buffer(&app, w, h);
         let screen = render_buffer(&buf);
         // The text inside the help box only (the grid is behind it).
@@ -1653,5 +1653,95 @@ fn help_lines_wrap_instead_of_being_cut() {
         assert!(words.contains(&"idle"), "{w}x{h}:\n{screen}");
         assert!(words.contains(&"value"), "{w}x{h}:\n{screen}");
     }
-    insta::assert_snapshot!("help_wrapped_50x30", render(&app, 50, 30));
+    insta::assert_snapshot!("help_wrapped_50x36", render(&app, 50, 36));
+}
+
+#[test]
+fn o_asks_for_the_compare_view_as_a_figure_of_the_compared_runs() {
+    let mut app = colour_app();
+    assert!(!app.take_export());
+    press(&mut app, KeyCode::Char('o'));
+    assert!(app.take_export());
+    assert!(!app.take_export(), "once per press");
+    let fig = app.compare_figure();
+    assert_eq!(fig.panels.len(), 1);
+    assert_eq!(fig.panels[0].metric, app.metric);
+    let runs: Vec<&str> = fig.panels[0]
+        .series
+        .iter()
+        .map(|l| l.run.as_str())
+        .collect();
+    let want: Vec<String> = app
+        .compared_runs()
+        .iter()
+        .map(|r| r.info.name.clone())
+        .collect();
+    assert_eq!(runs, want);
+    // Colours are the runs' own; values are the raw ones.
+    for line in &fig.panels[0].series {
+        let run = &app.runs[&line.run];
+        assert_eq!(line.colour, run.colour);
+        let raw: Vec<f64> = run
+            .raw(app.metric, "z")
+            .iter()
+            .filter_map(|(_, v)| *v)
+            .collect();
+        let drawn: Vec<f64> = line.pieces.iter().flatten().map(|(_, y)| *y).collect();
+        assert_eq!(drawn, raw);
+    }
+    let svg = crate::plot::render_svg(&fig, 800, 500).expect("svg");
+    assert!(svg.contains("moco-v2"), "legend from run.json");
+}
+
+#[test]
+fn an_alert_marks_the_run_shows_a_badge_and_rings_only_with_bell() {
+    for bell in [false, true] {
+        let mut app = fixture(Options {
+            layer: Some("z".into()),
+            alerts: crate::alerts::AlertConfig::default(),
+            bell,
+            ..Options::default()
+        })
+        .0;
+        // The fixture's late simclr milestone has 3 non-finite rows.
+        assert!(app.run_alerted("cifar10/simclr-s0"));
+        assert!(!app.run_alerted("cifar10/moco-s0"));
+        assert_eq!(app.take_bell(), bell);
+        let text = render(&app, 100, 30);
+        assert!(text.contains("⚠ 1 alert"), "{text}");
+        let row = text
+            .lines()
+            .find(|l| l.contains("simclr-s0"))
+            .unwrap_or_default();
+        assert!(row.contains('!'), "{row}");
+    }
+    // No rules, no alerts.
+    let app = fixture(Options {
+        alerts: crate::alerts::AlertConfig::none(),
+        ..Options::default()
+    })
+    .0;
+    assert_eq!(app.active_alerts().count(), 0);
+}
+
+#[test]
+fn the_live_marker_comes_from_the_newest_milestone_files_time() {
+    let t0 = Instant::now();
+    let wall = std::time::UNIX_EPOCH + Duration::from_secs(2_000_000_000);
+    let mut app = App::new(ROOT, Options::default(), t0);
+    app.set_wall_clock(t0, wall);
+    let Event::Engine(EngineEvent::Result(mut r)) =
+        result("old-run", 0, "z", Ok(metrics(0, 1.0, false)))
+    else {
+        unreachable!("result() builds a result event");
+    };
+    // Written 25 minutes before watch started; loaded from the cache.
+    r.modified = Some(wall - Duration::from_secs(25 * 60));
+    r.cached = true;
+    app.update(Event::Engine(EngineEvent::Result(r)), t0);
+    app.update(Event::Engine(EngineEvent::CaughtUp), t0);
+    let run = &app.runs["old-run"];
+    assert_eq!(app.since_last(run), Some(Duration::from_secs(25 * 60)));
+    let text = render(&app, 100, 30);
+    assert!(text.contains("○25m"), "{text}");
 }
