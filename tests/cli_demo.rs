@@ -282,7 +282,13 @@ fn demo_takes_poll_and_layer_and_refuses_a_layer_it_does_not_write() {
     let end = run_to_end(&args);
     assert_eq!(end.status.code(), Some(0), "{}", end.stderr);
     assert!(end.stderr.contains("polling every 0.1 s"), "{}", end.stderr);
-    let layers: Vec<Value> = end.json().iter().map(|v| v["layer"].clone()).collect();
+    // Result lines (the summary printed at the end has a layer too).
+    let layers: Vec<Value> = end
+        .json()
+        .iter()
+        .filter(|v| v.get("status").is_some())
+        .map(|v| v["layer"].clone())
+        .collect();
     assert_eq!(layers, [Value::from("z")]);
 
     let out = Command::new(BIN)
