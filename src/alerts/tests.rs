@@ -1,7 +1,5 @@
 use super::*;
 use crate::metrics::MetricsError;
-use crate::watch::event::MilestoneKey;
-use std::path::PathBuf;
 
 fn metrics(pairs: &[(Metric, f64)]) -> LayerMetrics {
     LayerMetrics {
@@ -18,18 +16,7 @@ fn result(
     layer: &str,
     outcome: Result<LayerMetrics, String>,
 ) -> MilestoneResult {
-    MilestoneResult {
-        key: MilestoneKey {
-            run: run.into(),
-            step,
-            layer: layer.into(),
-        },
-        step_name: step.to_string(),
-        file: PathBuf::from(format!("/r/{run}/milestones/{step}/{layer}.npy")),
-        cached: false,
-        modified: None,
-        outcome,
-    }
+    MilestoneResult::for_test(run, step, layer, outcome)
 }
 
 fn ok(step: u64, pairs: &[(Metric, f64)]) -> MilestoneResult {

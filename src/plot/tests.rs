@@ -276,22 +276,16 @@ fn formats_come_from_the_extension_and_others_are_a_typed_error() {
 // ---- the builder ---------------------------------------------------------
 
 fn result(run: &str, step: u64, layer: &str, values: &[(Metric, f64)]) -> MilestoneResult {
-    MilestoneResult {
-        key: MilestoneKey {
-            run: run.into(),
-            step,
-            layer: layer.into(),
-        },
-        step_name: step.to_string(),
-        file: format!("/r/{run}/milestones/{step}/{layer}.npy").into(),
-        cached: false,
-        modified: None,
-        outcome: Ok(LayerMetrics {
+    MilestoneResult::for_test(
+        run,
+        step,
+        layer,
+        Ok(LayerMetrics {
             n: 100,
             values: Values::of(values.iter().map(|&(m, v)| (m, Some(v)))),
             ..LayerMetrics::default()
         }),
-    }
+    )
 }
 
 fn meta(method: Option<&str>) -> RunMeta {

@@ -1270,22 +1270,6 @@ fn notices_go_after_a_few_seconds() {
 
 // ---- compare and detail views (issue 12) -----------------------------------
 
-/// The compare view and the run detail at the three sizes they are checked at.
-macro_rules! view_screens {
-    ($($name:ident: $setup:expr;)*) => {$(
-        #[test]
-        fn $name() {
-            let app: App = $setup;
-            for (w, h) in [(80, 24), (100, 30), (200, 60)] {
-                insta::assert_snapshot!(
-                    format!("{}_{w}x{h}", stringify!($name)),
-                    render(&app, w, h)
-                );
-            }
-        }
-    )*};
-}
-
 fn no_color_app() -> App {
     fixture(Options {
         ascii: false,
@@ -1345,7 +1329,7 @@ fn detail_app() -> App {
     app
 }
 
-view_screens! {
+screens! {
     compare_colour: compare_of(colour_app());
     compare_no_color: compare_of(no_color_app());
     compare_pinned_ascii: compare_pinned_ascii_app();

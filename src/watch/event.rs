@@ -68,6 +68,31 @@ pub(crate) fn stamp_time(stamp: &FileStamp) -> Option<SystemTime> {
         .flatten()
 }
 
+#[cfg(test)]
+impl MilestoneResult {
+    /// A computed (not cached) result of `run`'s `layer` at `step`, for
+    /// tests: the file is `/r/RUN/milestones/STEP/LAYER.npy`, no mtime.
+    pub(crate) fn for_test(
+        run: &str,
+        step: u64,
+        layer: &str,
+        outcome: Result<LayerMetrics, String>,
+    ) -> MilestoneResult {
+        MilestoneResult {
+            key: MilestoneKey {
+                run: run.into(),
+                step,
+                layer: layer.into(),
+            },
+            step_name: step.to_string(),
+            file: PathBuf::from(format!("/r/{run}/milestones/{step}/{layer}.npy")),
+            cached: false,
+            modified: None,
+            outcome,
+        }
+    }
+}
+
 /// Everything the engine tells its consumers.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EngineEvent {
