@@ -97,8 +97,9 @@ fn legends(runs: &[&str], meta: &BTreeMap<String, RunMeta>) -> BTreeMap<String, 
         .collect()
 }
 
-/// Consecutive present values as pieces: a missing value ends a piece.
-pub(super) fn pieces(values: impl IntoIterator<Item = (u64, Option<f64>)>) -> Vec<Vec<(f64, f64)>> {
+/// Consecutive present values as pieces: a missing (or non-finite) value
+/// ends a piece. The compare view and its exported figure split the same way.
+pub fn pieces(values: impl IntoIterator<Item = (u64, Option<f64>)>) -> Vec<Vec<(f64, f64)>> {
     let mut out: Vec<Vec<(f64, f64)>> = Vec::new();
     let mut current: Vec<(f64, f64)> = Vec::new();
     for (step, v) in values {

@@ -20,7 +20,7 @@ mod collect;
 mod glob;
 mod render;
 
-pub use collect::{Built, Spec, DEFAULT_METRICS};
+pub use collect::{pieces, Built, Spec, DEFAULT_METRICS};
 pub use glob::glob_match;
 pub use render::{render_png, render_svg};
 

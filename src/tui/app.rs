@@ -735,18 +735,7 @@ impl App {
             .compared_runs()
             .into_iter()
             .map(|r| {
-                let mut pieces: Vec<Vec<(f64, f64)>> = Vec::new();
-                let mut cur = Vec::new();
-                for (step, v) in r.raw(self.metric, &layer) {
-                    match v {
-                        Some(v) if v.is_finite() => cur.push((*step as f64, *v)),
-                        _ if !cur.is_empty() => pieces.push(std::mem::take(&mut cur)),
-                        _ => {}
-                    }
-                }
-                if !cur.is_empty() {
-                    pieces.push(cur);
-                }
+                let pieces = crate::plot::pieces(r.raw(self.metric, &layer).iter().copied());
                 let legend = match &r.info.meta.method {
                     Some(m) => format!("{m} ({})", r.info.name),
                     None => r.info.name.clone(),

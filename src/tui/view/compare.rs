@@ -348,22 +348,7 @@ fn values_text(latest: Option<Latest>, smoothing: bool) -> String {
 
 /// (step, value) pieces between missing values.
 fn segments(series: &[(u64, Option<f64>)]) -> Vec<Vec<(f64, f64)>> {
-    let mut out: Vec<Vec<(f64, f64)>> = Vec::new();
-    let mut current = Vec::new();
-    for (step, v) in series {
-        match v {
-            Some(v) if v.is_finite() => current.push((*step as f64, *v)),
-            _ => {
-                if !current.is_empty() {
-                    out.push(std::mem::take(&mut current));
-                }
-            }
-        }
-    }
-    if !current.is_empty() {
-        out.push(current);
-    }
-    out
+    crate::plot::pieces(series.iter().copied())
 }
 
 #[cfg(test)]
