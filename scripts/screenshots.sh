@@ -1,33 +1,37 @@
 #!/usr/bin/env bash
-# Regenerate assets/screenshots/{grid,compare,detail}.png from real tmux
-# captures of `sslwatch demo`:
+# Regenerate assets/screenshots/{grid,compare,detail}.png (and the plain-text
+# captures {grid,compare,detail}.txt beside them) from real tmux captures of
+# `sslwatch demo`:
 #
 #   scripts/screenshots.sh
+#   COLS=100 ROWS=30 RUNS=3 OUT_DIR=/tmp/caps scripts/screenshots.sh   # another size
 #
 # Needs tmux, cargo and python3 (Pillow is installed with pip if missing).
 # Runs the demo in a detached tmux session of a fixed size (160x48, 256
 # colours) on a private tmux server, waits until every simulated run has all
 # its milestones, captures each screen with `capture-pane -e` and renders it
-# with scripts/render_capture.py.
+# with scripts/render_capture.py. The demo command it runs is printed first.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 
-COLS=160
-ROWS=48
-RUNS=5
-STEPS=30
-INTERVAL=0.4
-SEED=0
-DEADLINE_S=90
+COLS=${COLS:-160}
+ROWS=${ROWS:-48}
+RUNS=${RUNS:-5}
+STEPS=${STEPS:-30}
+INTERVAL=${INTERVAL:-0.4}
+SEED=${SEED:-0}
+DEADLINE_S=${DEADLINE_S:-120}
 SESSION=sslwatch-shots
 SOCKET=sslwatch-shots # private tmux server: the user's sessions and config are left alone
-OUT_DIR=assets/screenshots
+OUT_DIR=${OUT_DIR:-assets/screenshots}
 
 command -v tmux >/dev/null || { echo "screenshots.sh: tmux is needed" >&2; exit 1; }
 python3 -c 'import PIL' 2>/dev/null || python3 -m pip install -q pillow
-cargo build --release --quiet
+# The dev profile is optimised and shared with `cargo test` (see Cargo.toml).
+cargo build --quiet
+BIN=$ROOT/target/debug/sslwatch
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sslwatch-shots.XXXXXX")
 pane_pid=""
@@ -61,8 +65,9 @@ if infocmp tmux-256color >/dev/null 2>&1; then TERM_IN=tmux-256color; else TERM_
 # The runs go to $tmp/sslwatch-demo, given relative to the pane's directory
 # so that the status line (which shows it) is the same from one run to the next.
 # Its stderr goes to a file, shown if the demo stops early.
-printf -v demo_cmd 'exec env -u NO_COLOR %q demo --dir sslwatch-demo --runs %d --steps %d --interval %s --seed %d 2>demo.err' \
-    "$ROOT/target/release/sslwatch" "$RUNS" "$STEPS" "$INTERVAL" "$SEED"
+printf -v demo_cmd 'exec env -u NO_COLOR %q demo --dir sslwatch-demo --runs %d --steps %d --interval %s --sim-seed %d 2>demo.err' \
+    "$BIN" "$RUNS" "$STEPS" "$INTERVAL" "$SEED"
+echo "screenshots.sh: sslwatch demo --dir sslwatch-demo --runs $RUNS --steps $STEPS --interval $INTERVAL --sim-seed $SEED in a ${COLS}x${ROWS} tmux pane" >&2
 
 # Options first (the server stays up with no session), then the session.
 tm -f /dev/null start-server \; \
@@ -125,17 +130,18 @@ written=()
 shoot() {
     local name=$1
     sleep 0.3 # let the frame that matched settle
-    tm capture-pane -p -e -t "$SESSION" >"$tmp/$name.txt"
-    python3 scripts/render_capture.py "$tmp/$name.txt" "$OUT_DIR/$name.png" \
+    tm capture-pane -p -e -t "$SESSION" >"$tmp/$name.ansi"
+    tm capture-pane -p -t "$SESSION" | sed 's/[[:space:]]*$//' >"$OUT_DIR/$name.txt"
+    python3 scripts/render_capture.py "$tmp/$name.ansi" "$OUT_DIR/$name.png" \
         --cols "$COLS" --rows "$ROWS" >/dev/null
-    written+=("$OUT_DIR/$name.png")
+    written+=("$OUT_DIR/$name.png" "$OUT_DIR/$name.txt")
 }
 
 wait_for "$DEADLINE_S" "all $RUNS runs to reach $STEPS milestones" all_milestones
 shoot grid
 
 tm send-keys -t "$SESSION" Tab
-wait_for 10 "the compare view" grep -q 'all runs'
+wait_for 10 "the compare view" grep -qE 'all [0-9]+ runs'
 shoot compare
 
 tm send-keys -t "$SESSION" Tab

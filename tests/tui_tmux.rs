@@ -348,3 +348,81 @@ fn watch_exits_when_its_terminal_goes_away() {
         "sslwatch {pid} still running after its terminal went away"
     );
 }
+
+/// A 300 x 32 milestone of uniform noise (healthy, full rank).
+fn healthy(seed: u64) -> Array2<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    Array2::from_shape_fn((300, 32), |_| rng.gen_range(-0.5f32..0.5))
+}
+
+/// 300 x 32, every row a multiple of one vector: rank one, all spectrum
+/// mass in the top component (the dimensional-collapse rule).
+fn rank_one() -> Array2<f32> {
+    Array2::from_shape_fn((300, 32), |(i, j)| {
+        (i as f32 - 150.0) / 50.0 * (1.0 + j as f32 / 8.0)
+    })
+}
+
+fn write_milestone(root: &Path, run: &str, step: usize, x: &Array2<f32>) {
+    let file = root
+        .join(run)
+        .join("milestones")
+        .join(format!("epoch_{step:04}"))
+        .join("z.npy");
+    write_atomic(&file, &npy_bytes_f32(x.view())).expect("milestone");
+}
+
+/// A run collapses while `watch` is open: the status line gets the alert
+/// badge and the run's row its `!` mark; the healthy run stays unmarked.
+/// Then `report --follow --exit-on-alert`, as a SLURM script would run it,
+/// stops with exit code 3 on the same root.
+#[test]
+fn a_collapse_shows_the_alert_badge_in_watch_and_stops_report_with_exit_code_3() {
+    if !Tmux::available() {
+        eprintln!("SKIPPED: tmux is not installed (apt-get install tmux to run this test)");
+        return;
+    }
+    let root = tempfile::tempdir().expect("temp root");
+    write_milestone(root.path(), "run-ok", 10, &healthy(1));
+    write_milestone(root.path(), "run-bad", 10, &healthy(2));
+    let command = format!(
+        "'{BIN}' watch '{}' --no-cache; echo SSLWATCH-EXITED=$?; exec sh",
+        root.path().display()
+    );
+    let tmux = Tmux::start("alert", 100, 30, &command);
+    let screen = tmux.wait_for("both runs with one milestone", |s| {
+        s.contains("run-ok") && s.contains("run-bad") && s.matches("#1").count() == 2
+    });
+    assert!(
+        !screen.contains("alert"),
+        "no alert before the collapse:\n{screen}"
+    );
+
+    write_milestone(root.path(), "run-bad", 20, &rank_one());
+    let screen = tmux.wait_for("the alert badge", |s| s.contains("⚠ 1 alert"));
+    let row = |name: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_default()
+            .to_string()
+    };
+    // The mark sits in the two columns before the name (after the
+    // selection pointer `▶`).
+    let marked = |name: &str| row(name).chars().take(2).any(|c| c == '!');
+    assert!(marked("run-bad"), "the collapsed run is marked:\n{screen}");
+    assert!(!marked("run-ok"), "the healthy run is not:\n{screen}");
+    tmux.text("q");
+    tmux.wait_for("sslwatch to exit", |s| s.contains("SSLWATCH-EXITED=0"));
+    tmux.assert_terminal_restored();
+
+    let command = format!(
+        "'{BIN}' report '{}' --follow --exit-on-alert --no-cache --format json >/dev/null; \
+         echo REPORT-EXITED=$?; exec sh",
+        root.path().display()
+    );
+    let tmux = Tmux::start("exit-on-alert", 100, 30, &command);
+    let screen = tmux.wait_for("report to exit", |s| s.contains("REPORT-EXITED="));
+    assert!(screen.contains("REPORT-EXITED=3"), "{screen}");
+    assert!(screen.contains("stopping at the first alert"), "{screen}");
+}

@@ -23,7 +23,10 @@ use std::time::Duration;
 // with `watch` is reworded here where the demo differs.
 #[derive(clap::Args, Debug)]
 #[command(
-    mut_arg("layer", |a| a.help("Only this layer: h (2,000 x 128) or z (its 64-d projection)")),
+    mut_arg("layer", |a| a.help(
+        "The layer, h (2,000 x 128) or z (its 64-d projection): the UI shows it first and `L` \
+         cycles; with --no-tui only this one is computed"
+    )),
     mut_arg("cache_dir", |a| a.help(
         "Cache the results in DIR (default: no cache, the demo's runs are throwaway)"
     )),

@@ -8,7 +8,7 @@ use super::view;
 use crate::metrics::{LayerMetrics, Values};
 use crate::runs::analysis::ProbeChoice;
 use crate::runs::{RunMeta, ScalarPoint};
-use crate::watch::event::{EngineEvent, MilestoneKey, MilestoneResult, RunInfo, WatchMode};
+use crate::watch::event::{EngineEvent, MilestoneResult, RunInfo, WatchMode};
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
@@ -80,19 +80,13 @@ fn metrics(i: usize, sign: f64, labels: bool) -> LayerMetrics {
 
 fn result(run: &str, i: usize, layer: &str, outcome: Result<LayerMetrics, String>) -> Event {
     let step = 10 * (i as u64 + 1);
-    let step_name = format!("epoch_{step:04}");
-    Event::Engine(EngineEvent::Result(Box::new(MilestoneResult {
-        key: MilestoneKey {
-            run: run.into(),
-            step,
-            layer: layer.into(),
-        },
-        file: PathBuf::from(format!("{ROOT}/{run}/milestones/{step_name}/{layer}.npy")),
-        step_name,
-        cached: false,
-        modified: None,
-        outcome,
-    })))
+    let mut r = MilestoneResult::for_test(run, step, layer, outcome);
+    r.step_name = format!("epoch_{step:04}");
+    r.file = PathBuf::from(format!(
+        "{ROOT}/{run}/milestones/{}/{layer}.npy",
+        r.step_name
+    ));
+    Event::Engine(EngineEvent::Result(Box::new(r)))
 }
 
 /// 3 runs, 12 milestones each; one missing silhouette, one broken file, a

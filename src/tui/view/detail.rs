@@ -60,7 +60,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let below = lines.len() as u16;
     let mut y = inner.y;
     y = draw_curves(app, theme, frame, inner, y, run, &layer, summary, below);
-    lines.extend(latest_lines(app, theme, run));
+    lines.extend(latest_lines(app, theme, run, inner.width as usize));
     // A blank line under the curves only when the rest fits below it.
     if inner.bottom().saturating_sub(y) as usize > lines.len() {
         y += 1;
@@ -301,8 +301,14 @@ fn draw_curves(
     y
 }
 
-/// The latest milestone: a row of numbers per layer, then its problems.
-fn latest_lines<'a>(app: &App, theme: &Theme, run: &'a RunState) -> Vec<Line<'a>> {
+/// Width of the latest-milestone table's "layer n dim k" columns.
+const TABLE_HEAD_W: usize = 21;
+/// Width of one metric column of that table.
+const TABLE_COL_W: usize = 8;
+
+/// The latest milestone: a row of numbers per layer (the metric columns
+/// that fit in `width`; a table row is never wrapped), then its problems.
+fn latest_lines<'a>(app: &App, theme: &Theme, run: &'a RunState, width: usize) -> Vec<Line<'a>> {
     let Some((step, m)) = run.latest() else {
         return vec![Line::styled("no milestones yet", theme.dim())];
     };
@@ -310,10 +316,23 @@ fn latest_lines<'a>(app: &App, theme: &Theme, run: &'a RunState) -> Vec<Line<'a>
         format!("latest milestone {} (step {step})", sanitize(&m.step_name)),
         theme.strong(),
     )];
-    let cols: Vec<Metric> = Metric::in_view(View::Table).collect();
+    let all: Vec<Metric> = Metric::in_view(View::Table).collect();
+    let fit = width.saturating_sub(TABLE_HEAD_W) / TABLE_COL_W;
+    let cols = if fit >= all.len() {
+        &all[..]
+    } else {
+        // Room for the "+N" that says how many are left out.
+        &all[..fit.saturating_sub(1)]
+    };
     let mut head = format!("{:<6}{:>6}{:>5}{:>4}", "layer", "n", "dim", "k");
-    for m in &cols {
+    for m in cols {
         head.push_str(&format!("{:>8}", m.def().short));
+    }
+    if cols.len() < all.len() {
+        head.push_str(&format!(
+            "{:>8}",
+            format!("+{} more", all.len() - cols.len())
+        ));
     }
     lines.push(Line::styled(head, theme.dim()));
     let mut notes: Vec<Line> = Vec::new();
@@ -333,7 +352,7 @@ fn latest_lines<'a>(app: &App, theme: &Theme, run: &'a RunState) -> Vec<Line<'a>
                     lm.dim,
                     lm.k
                 );
-                for m in &cols {
+                for m in cols {
                     row.push_str(&format!("{:>8}", format::opt_value(lm.get(*m))));
                 }
                 lines.push(Line::from(row));
