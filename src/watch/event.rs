@@ -15,7 +15,8 @@ use std::time::{Duration, SystemTime};
 pub enum WatchMode {
     /// The OS's native watcher (inotify on Linux).
     Native,
-    /// notify's PollWatcher, every `interval`; `reason` says why
+    /// Polling every `interval` (the engine's own incremental look, see
+    /// `runs::tree`); `reason` says why
     /// (`--poll`, a network filesystem, the native watcher failed).
     Poll { interval: Duration, reason: String },
 }

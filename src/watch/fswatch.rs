@@ -1,9 +1,16 @@
-//! File-system notifications. They only say "something changed under ROOT";
-//! the engine then re-scans (stat only) to decide what is new, changed or
-//! gone. Native watching (inotify) where it works; notify's PollWatcher when
-//! asked (`--poll`), when the native watcher cannot start, or when ROOT is on
-//! a network or FUSE filesystem, where inotify never hears of files written
-//! by other hosts.
+//! File-system notifications. They only say "something changed under ROOT"
+//! (and where, when the event names paths); the engine then looks again
+//! (stat only) to decide what is new, changed or gone. Native watching
+//! (inotify) where it works; polling when asked (`--poll`), when the native
+//! watcher cannot start, or when ROOT is on a network or FUSE filesystem,
+//! where inotify never hears of files written by other hosts.
+//!
+//! Polling is the engine's own timer and incremental look
+//! (`runs::tree`): one walk per cycle, paying for directories that
+//! changed. notify's PollWatcher, which walks and stats the whole tree
+//! every interval and then makes the engine walk it again, is only used
+//! when the engine is told to re-scan in full (`EngineConfig::full_rescan`,
+//! the behaviour before issue 14, kept for comparison).
 
 use super::event::WatchMode;
 use crate::runs::is_ignored;
@@ -28,18 +35,22 @@ pub enum FsSignal {
     Trouble(String),
 }
 
-/// A running watcher; dropping it stops watching.
+/// A running watcher; dropping it stops watching. In poll mode without
+/// notify's PollWatcher there is nothing running: the engine polls.
 pub struct FsWatch {
-    _watcher: Box<dyn Watcher + Send>,
+    _watcher: Option<Box<dyn Watcher + Send>>,
     pub mode: WatchMode,
 }
 
 /// Start watching `root`: polling every `poll` when given, else natively with
-/// fallbacks. Returns the watcher and the warnings of any fallback.
+/// fallbacks. Returns the watcher and the warnings of any fallback. When
+/// polling, `engine_polls` says the engine looks by itself (no notify
+/// PollWatcher is started).
 pub fn start(
     root: &Path,
     poll: Option<Duration>,
     tx: Sender<FsSignal>,
+    engine_polls: bool,
 ) -> Result<(FsWatch, Vec<String>), notify::Error> {
     let mut warnings = Vec::new();
     let reason = match (poll, network_fs(root)) {
@@ -51,7 +62,7 @@ pub fn start(
             Ok(w) => {
                 return Ok((
                     FsWatch {
-                        _watcher: w,
+                        _watcher: Some(w),
                         mode: WatchMode::Native,
                     },
                     warnings,
@@ -65,7 +76,7 @@ pub fn start(
         },
     };
     let interval = poll.unwrap_or(DEFAULT_POLL);
-    let w = polling(root, interval, tx)?;
+    let w = polling(root, interval, tx, engine_polls)?;
     Ok((
         FsWatch {
             _watcher: w,
@@ -84,9 +95,10 @@ pub fn start_polling(
     interval: Duration,
     reason: String,
     tx: Sender<FsSignal>,
+    engine_polls: bool,
 ) -> notify::Result<FsWatch> {
     Ok(FsWatch {
-        _watcher: polling(root, interval, tx)?,
+        _watcher: polling(root, interval, tx, engine_polls)?,
         mode: WatchMode::Poll { interval, reason },
     })
 }
@@ -133,8 +145,8 @@ fn changed_paths(ev: &notify::Event) -> Vec<PathBuf> {
 
 /// Where things changed since the last re-scan, from the watcher's signals:
 /// the directories whose listing or files changed, or everywhere (a signal
-/// without paths, watcher trouble). Groundwork for re-scans limited to the
-/// dirty directories (issue 14); today every re-scan is still a full one.
+/// without paths, watcher trouble). The engine looks again only at the runs
+/// holding these directories (`runs::tree::Look::Dirty`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Dirty {
     /// Nothing since the last re-scan.
@@ -190,11 +202,15 @@ fn polling(
     root: &Path,
     interval: Duration,
     tx: Sender<FsSignal>,
-) -> notify::Result<Box<dyn Watcher + Send>> {
+    engine_polls: bool,
+) -> notify::Result<Option<Box<dyn Watcher + Send>>> {
+    if engine_polls {
+        return Ok(None);
+    }
     let config = notify::Config::default().with_poll_interval(interval);
     let mut w = PollWatcher::new(handler(tx), config)?;
     w.watch(root, RecursiveMode::Recursive)?;
-    Ok(Box::new(w))
+    Ok(Some(Box::new(w)))
 }
 
 /// The name of the network or FUSE filesystem `path` is on, if it is one.

@@ -228,13 +228,24 @@ impl Tracker {
         run_alive: impl Fn(&str) -> bool,
         now: Instant,
     ) -> Vec<Effect> {
-        let mut out = vec![Effect::LookAt(now + self.settle)];
         let gone: Vec<PathBuf> = self
             .files
             .keys()
             .filter(|p| !present.contains(*p))
             .cloned()
             .collect();
+        self.files_gone(gone, run_alive, now)
+    }
+
+    /// A look at part of ROOT is over: these files are gone (paths the
+    /// tracker does not know are ignored). As [`Tracker::scan_finished`].
+    pub fn files_gone(
+        &mut self,
+        gone: Vec<PathBuf>,
+        run_alive: impl Fn(&str) -> bool,
+        now: Instant,
+    ) -> Vec<Effect> {
+        let mut out = vec![Effect::LookAt(now + self.settle)];
         let mut affected: BTreeSet<(String, u64)> = BTreeSet::new();
         for p in gone {
             self.startup.remove(&p);
@@ -242,8 +253,8 @@ impl Tracker {
                 if !e.results.is_empty() {
                     affected.insert((e.run, e.step));
                 }
+                out.push(Effect::Unqueue(p));
             }
-            out.push(Effect::Unqueue(p));
         }
         for (run, step) in affected {
             if run_alive(&run) {
