@@ -21,6 +21,7 @@
 use crate::alerts::Alert;
 use crate::metrics::{LayerMetrics, Metric, View};
 use crate::runs::analysis::{self, LayerSummary, ProbeChoice};
+use crate::runs::meta::MAX_SCALAR_POINTS;
 use crate::runs::ScalarPoint;
 use crate::text::{self, sanitize};
 use crate::watch::event::{EngineEvent, MilestoneKey, MilestoneResult, WatchMode};
@@ -430,8 +431,19 @@ impl Collected {
                 self.results.retain(|k, _| &k.run != run);
                 self.scalars.remove(run);
             }
-            EngineEvent::Scalars { run, points } => {
-                self.scalars.insert(run.clone(), points.clone());
+            EngineEvent::Scalars {
+                run,
+                points,
+                from_start,
+            } => {
+                let kept = self.scalars.entry(run.clone()).or_default();
+                if *from_start {
+                    kept.clear();
+                }
+                kept.extend_from_slice(points);
+                // Bounded: the newest points.
+                let extra = kept.len().saturating_sub(MAX_SCALAR_POINTS);
+                kept.drain(..extra);
             }
             _ => {}
         }

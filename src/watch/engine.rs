@@ -17,7 +17,7 @@ use super::worker::{self, ComputeFn, Done, Job, Lane, Outcome, SMALL_JOB};
 use crate::memory::{LayerNeed, MemoryBudget};
 use crate::metrics::{LayerMetrics, MetricSettings};
 use crate::read::{check_complete, read_labels, ArrayInfo};
-use crate::runs::meta::{read_run_json, ScalarsFile};
+use crate::runs::meta::{read_run_json, ScalarsFile, ScalarsRead};
 use crate::runs::tree::{Delta, Look, Tree};
 use crate::runs::{fs_calls, scan_root, FileStamp, MilestoneFormat, RunMeta, RunScan};
 use crossbeam_channel::{never, select, unbounded, Receiver, Sender};
@@ -883,13 +883,17 @@ impl Core {
         if scan.scalars != run.scalars_stamp {
             run.scalars_stamp = scan.scalars;
             let path = scan.dir.join("scalars.jsonl");
-            let changed = match scan.scalars {
+            // Only what was appended is read and sent on.
+            let had = run.scalars.points_read > 0;
+            let read = match scan.scalars {
                 None => {
-                    let had = !run.scalars.points.is_empty();
                     run.scalars = ScalarsFile::default();
-                    had
+                    Ok(ScalarsRead {
+                        points: Vec::new(),
+                        from_start: true,
+                    })
                 }
-                Some(s) => run.scalars.update(&path, s.size, s.ino).unwrap_or(false),
+                Some(s) => run.scalars.update(&path, s.size, s.ino),
             };
             let bad = (!run.warned_bad_scalars && run.scalars.bad_lines > 0).then(|| {
                 run.warned_bad_scalars = true;
@@ -898,12 +902,14 @@ impl Core {
                     run.scalars.first_bad.clone().unwrap_or_default()
                 )
             });
-            let points = changed.then(|| run.scalars.points.clone());
-            if let Some(points) = points {
-                self.emit(EngineEvent::Scalars {
-                    run: scan.name.clone(),
-                    points,
-                });
+            if let Ok(read) = read {
+                if !read.points.is_empty() || (read.from_start && had) {
+                    self.emit(EngineEvent::Scalars {
+                        run: scan.name.clone(),
+                        points: read.points,
+                        from_start: read.from_start,
+                    });
+                }
             }
             if let Some(msg) = bad {
                 self.warn(&path, msg);
