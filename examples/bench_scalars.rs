@@ -32,15 +32,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = run.join("scalars.jsonl");
     let mut file = std::fs::File::create(&path)?;
     let mut step = 0u64;
-    let mut text = String::new();
-    while (text.len() as f64) < mb * 1e6 {
-        text.push_str(&line(step));
-        step += 1;
+    let mut written = 0usize;
+    {
+        let mut w = std::io::BufWriter::new(&mut file);
+        while (written as f64) < mb * 1e6 {
+            let l = line(step);
+            w.write_all(l.as_bytes())?;
+            written += l.len();
+            step += 1;
+        }
+        w.flush()?;
     }
-    file.write_all(text.as_bytes())?;
-    file.flush()?;
     let lines = step;
-    drop(text);
     let base_rss = rss_kib("VmRSS:");
 
     let mut cfg = EngineConfig::new(root.path(), MetricSettings::default());

@@ -560,16 +560,23 @@ impl Tracker {
     /// it has, `Some` with what to say first: in `once` mode, each file not
     /// reported.
     pub fn catch_up(&mut self, once: bool) -> Option<Vec<Effect>> {
-        let files = &self.files;
-        self.startup.retain(|p| {
-            files.get(p).is_some_and(|e| match e.stage {
+        // Called on every turn of the engine's loop: drop the startup
+        // files that are through until one is not, so that each file is
+        // looked at about once (not all of them on every turn, which made
+        // catching up on many files quadratic).
+        loop {
+            let Some(p) = self.startup.iter().next().cloned() else {
+                break;
+            };
+            let holds_back = self.files.get(&p).is_some_and(|e| match e.stage {
                 Stage::Seen { looks, .. } => looks < BUSY_LOOKS,
                 Stage::Queued { .. } | Stage::Computing => true,
                 Stage::Incomplete { .. } | Stage::Done | Stage::Failed => false,
-            })
-        });
-        if !self.startup.is_empty() {
-            return None;
+            });
+            if holds_back {
+                return None;
+            }
+            self.startup.remove(&p);
         }
         let mut left: Vec<PathBuf> = Vec::new();
         if once {
