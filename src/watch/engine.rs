@@ -340,6 +340,7 @@ impl Engine {
             ready_due: None,
             dirty: None,
             dirty_dirs: Dirty::Clean,
+            arrived: HashSet::new(),
             watcher_trouble: None,
             closed: false,
         };
@@ -461,6 +462,8 @@ struct Core {
     dirty: Option<(Instant, Instant)>,
     /// Where those events happened.
     dirty_dirs: Dirty,
+    /// Files the watcher saw renamed into place since the last look.
+    arrived: HashSet<PathBuf>,
     /// The first error the watcher reported since the last look.
     watcher_trouble: Option<String>,
     closed: bool,
@@ -611,6 +614,11 @@ impl Core {
 
     fn on_fs(&mut self, s: FsSignal) {
         let now = Instant::now();
+        if let FsSignal::Arrived(paths) = s {
+            // The `Changed` before it marked the look.
+            self.arrived.extend(paths);
+            return;
+        }
         self.dirty_dirs.add(&s);
         if let FsSignal::Trouble(msg) = s {
             self.warn_root(format!("file watcher: {msg}"));
@@ -757,6 +765,13 @@ impl Core {
             self.cost.full_walks.fetch_add(1, Ordering::Relaxed);
         }
         self.reconcile(delta, initial, now);
+        // Renamed into place: complete, no settle wait (see `Tracker::arrived`).
+        if sweep != Sweep::Poll {
+            for path in std::mem::take(&mut self.arrived) {
+                let effects = self.tracker.arrived(&path, now);
+                self.apply(effects, now);
+            }
+        }
     }
 
     /// Take in what a look found changed.

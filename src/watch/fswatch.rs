@@ -30,6 +30,10 @@ pub enum FsSignal {
     /// Something changed at these paths (the event's names sslwatch does
     /// not ignore); empty when the event named none: anywhere under ROOT.
     Changed(Vec<PathBuf>),
+    /// These files were renamed into place (sent after the `Changed` of
+    /// the same event): their writer finished them under another name, so
+    /// they need no settle interval.
+    Arrived(Vec<PathBuf>),
     /// The watcher reported a problem (e.g. inotify queue overflow): the
     /// engine re-scans and shows the message once.
     Trouble(String),
@@ -106,11 +110,32 @@ pub fn start_polling(
 fn handler(tx: Sender<FsSignal>) -> impl FnMut(notify::Result<notify::Event>) + Send + 'static {
     move |res: notify::Result<notify::Event>| {
         let signal = match res {
-            Ok(ev) if relevant(&ev) => FsSignal::Changed(changed_paths(&ev)),
+            Ok(ev) if relevant(&ev) => {
+                let changed = changed_paths(&ev);
+                let _ = tx.send(FsSignal::Changed(changed));
+                match renamed_to(&ev) {
+                    Some(to) => FsSignal::Arrived(vec![to]),
+                    None => return,
+                }
+            }
             Ok(_) => return,
             Err(e) => FsSignal::Trouble(e.to_string()),
         };
         let _ = tx.send(signal);
+    }
+}
+
+/// Where a rename put a file we do not ignore (`mv tmp final`,
+/// `os.replace`): the event's last path.
+fn renamed_to(ev: &notify::Event) -> Option<PathBuf> {
+    use notify::event::{ModifyKind, RenameMode};
+    match ev.kind {
+        EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both)) => {
+            let to = ev.paths.last()?;
+            let name = to.file_name()?.to_string_lossy();
+            (!is_ignored(&name)).then(|| to.clone())
+        }
+        _ => None,
     }
 }
 
@@ -164,6 +189,8 @@ impl Dirty {
     /// Add what `signal` says.
     pub fn add(&mut self, signal: &FsSignal) {
         let paths = match signal {
+            // Its `Changed` said where.
+            FsSignal::Arrived(_) => return,
             FsSignal::Changed(paths) if !paths.is_empty() => paths,
             _ => {
                 *self = Dirty::All;
@@ -301,6 +328,7 @@ mod tests {
             got,
             [
                 FsSignal::Changed(vec!["/r/run/milestones/20.npz".into()]),
+                FsSignal::Arrived(vec!["/r/run/milestones/20.npz".into()]),
                 FsSignal::Changed(vec![]),
                 FsSignal::Trouble("queue overflow".into()),
             ]
@@ -330,6 +358,12 @@ mod tests {
         );
         assert_eq!(d, Dirty::Clean, "a re-scan starts clean");
         d.add(&changed(&["/r/a/milestones/1.npy"]));
+        d.add(&FsSignal::Arrived(vec!["/r/a/milestones/1.npy".into()]));
+        assert_eq!(
+            d,
+            dirs(&["/r/a/milestones"]),
+            "an arrival adds nothing to its Changed"
+        );
         d.add(&changed(&[]));
         d.add(&changed(&["/r/c/milestones/1.npy"]));
         assert_eq!(d.take(), Dirty::All, "a path-less signal: anywhere");

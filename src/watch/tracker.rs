@@ -306,6 +306,23 @@ impl Tracker {
         }
     }
 
+    /// `path` was renamed into place (the watcher said so): its writer
+    /// finished it under another name, so the settle interval is not
+    /// waited for; it gets its second look now. Only a file just seen
+    /// (no look saw it change) qualifies.
+    pub fn arrived(&mut self, path: &Path, now: Instant) -> Vec<Effect> {
+        let Some(e) = self.files.get_mut(path) else {
+            return Vec::new();
+        };
+        match (&e.stage, now.checked_sub(self.settle)) {
+            (Stage::Seen { looks: 0, .. }, Some(since)) => {
+                e.stage = Stage::Seen { since, looks: 0 };
+                vec![Effect::LookAt(now)]
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// A second look at `path` found `stamp` (`None`: not there).
     pub fn look(&mut self, path: &Path, stamp: Option<FileStamp>, now: Instant) -> Vec<Effect> {
         let Some(e) = self.files.get_mut(path) else {
@@ -762,6 +779,23 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_file_renamed_into_place_is_read_without_the_settle_wait() {
+        const Q: &str = "/root/r/milestones/epoch_0021/h.npy";
+        let mut f = Fake::new();
+        f.scan(P, 100, false, 0.0);
+        let out = f.tracker.arrived(Path::new(P), f.at(0.01));
+        assert_eq!(out, [Effect::LookAt(f.at(0.01))]);
+        assert_eq!(f.due(0.01), [PathBuf::from(P)], "due now, not at 1 s");
+        let out = f.look(P, 100, 0.01);
+        assert_eq!(out, [Effect::Probe(P.into())]);
+        // A file a look already saw change is not an arrival.
+        f.scan(Q, 100, false, 0.0);
+        f.look(Q, 200, 1.0);
+        assert!(f.tracker.arrived(Path::new(Q), f.at(1.01)).is_empty());
+        assert!(!f.due(1.01).contains(&PathBuf::from(Q)));
     }
 
     #[test]
