@@ -96,9 +96,10 @@ pub struct EngineConfig {
     pub budget: MemoryBudget,
     /// When a file that stays incomplete is said.
     pub stall_after: Duration,
-    /// Every look walks the whole tree and polling runs notify's
-    /// PollWatcher besides: how the engine worked before issue 14, kept
-    /// for the watcher benchmark's comparison and as an escape hatch.
+    /// Every look walks the whole tree, polling runs notify's PollWatcher
+    /// besides, and renamed files wait the settle interval too: how the
+    /// engine worked before issue 14, kept for the watcher benchmark's
+    /// comparison and as an escape hatch.
     pub full_rescan: bool,
 }
 
@@ -766,7 +767,7 @@ impl Core {
         }
         self.reconcile(delta, initial, now);
         // Renamed into place: complete, no settle wait (see `Tracker::arrived`).
-        if sweep != Sweep::Poll {
+        if sweep != Sweep::Poll && !self.full_rescan {
             for path in std::mem::take(&mut self.arrived) {
                 let effects = self.tracker.arrived(&path, now);
                 self.apply(effects, now);
