@@ -119,7 +119,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         events - events0,
         100.0 * cpu / wall
     );
-    println!("  load average at start of appends: {load0}; at end: {}", loadavg());
+    println!(
+        "  load average at start of appends: {load0}; at end: {}",
+        loadavg()
+    );
     Ok(())
 }
 
@@ -133,7 +136,7 @@ fn line(step: u64) -> String {
         1.0 + (step % 17) as f64 / 10.0,
         1200.0 + (step % 101) as f64
     );
-    if step % 50 == 0 {
+    if step.is_multiple_of(50) {
         s.push_str(&format!(", \"probe_acc\": {:.4}", 1.0 - loss / 5.0));
     }
     s.push_str("}\n");

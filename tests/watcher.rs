@@ -21,7 +21,9 @@ fn npy(seed: f32) -> Vec<u8> {
 }
 
 fn milestone(root: &Path, run: &str, step: u64) -> PathBuf {
-    root.join(run).join("milestones").join(format!("{step}.npy"))
+    root.join(run)
+        .join("milestones")
+        .join(format!("{step}.npy"))
 }
 
 fn start(root: &Path, poll: Duration) -> EngineHandle {
@@ -92,29 +94,39 @@ fn an_idle_poll_costs_two_stats_per_run_and_changes_are_still_found() {
 
     // A new milestone in a run.
     write_atomic(&milestone(r, "r07", 5), &npy(2.0)).unwrap();
-    until(&rx, "the new milestone's result", |e| result_for(e, "r07", 5));
+    until(&rx, "the new milestone's result", |e| {
+        result_for(e, "r07", 5)
+    });
 
     // The same run, now live: a file rewritten in place (its directory's
     // mtime does not move) is seen as changed.
     std::fs::write(milestone(r, "r07", 2), npy(3.0)).unwrap();
-    until(&rx, "Changed for the rewrite", |e| {
-        matches!(e, EngineEvent::Changed { run, step: 2, .. } if run == "r07")
-    });
+    until(
+        &rx,
+        "Changed for the rewrite",
+        |e| matches!(e, EngineEvent::Changed { run, step: 2, .. } if run == "r07"),
+    );
     until(&rx, "the rewritten milestone's result", |e| {
         result_for(e, "r07", 2)
     });
 
     // A file removed, a run removed, a run added.
     std::fs::remove_file(milestone(r, "r11", 4)).unwrap();
-    until(&rx, "MilestoneRemoved", |e| {
-        matches!(e, EngineEvent::MilestoneRemoved { run, step: 4 } if run == "r11")
-    });
+    until(
+        &rx,
+        "MilestoneRemoved",
+        |e| matches!(e, EngineEvent::MilestoneRemoved { run, step: 4 } if run == "r11"),
+    );
     std::fs::remove_dir_all(r.join("r12")).unwrap();
-    until(&rx, "RunRemoved", |e| {
-        matches!(e, EngineEvent::RunRemoved { run } if run == "r12")
-    });
+    until(
+        &rx,
+        "RunRemoved",
+        |e| matches!(e, EngineEvent::RunRemoved { run } if run == "r12"),
+    );
     write_atomic(&milestone(r, "deep/new", 9), &npy(4.0)).unwrap();
-    until(&rx, "the new run's result", |e| result_for(e, "deep/new", 9));
+    until(&rx, "the new run's result", |e| {
+        result_for(e, "deep/new", 9)
+    });
 }
 
 #[test]

@@ -547,7 +547,9 @@ impl Walk<'_> {
             if is_dir(&path.join("milestones")) {
                 self.out.runs.push((rel, path));
             } else if depth < MAX_RUN_DEPTH {
-                self.out.skeleton.push((path.clone(), Some(FileStamp::of(&meta))));
+                self.out
+                    .skeleton
+                    .push((path.clone(), Some(FileStamp::of(&meta))));
                 self.dir(&path, &rel, depth + 1);
             } else if has_run_below(&path) {
                 self.scan.note(

@@ -435,7 +435,11 @@ mod tests {
         s.update(&path, st.size, st.ino).unwrap();
         let other = dir.path().join("new.jsonl");
         let long = "x".repeat(MAX_SCALAR_LINE + 10);
-        std::fs::write(&other, format!("{long}\n{{\"step\": 2, \"probe_acc\": 0.2}}\n")).unwrap();
+        std::fs::write(
+            &other,
+            format!("{long}\n{{\"step\": 2, \"probe_acc\": 0.2}}\n"),
+        )
+        .unwrap();
         std::fs::rename(&other, &path).unwrap();
         let st = crate::runs::FileStamp::read(&path).unwrap();
         let read = s.update(&path, st.size, st.ino).unwrap();

@@ -547,7 +547,13 @@ mod tests {
         let (d, cost) = look(&mut tree, Look::Poll, later);
         assert!(d.is_empty(), "{d:?}");
         assert_eq!(tree.live_runs(later), 0);
-        assert_eq!(cost, FsCalls { stats: idle, lists: 0 });
+        assert_eq!(
+            cost,
+            FsCalls {
+                stats: idle,
+                lists: 0
+            }
+        );
     }
 
     #[test]
@@ -627,7 +633,10 @@ mod tests {
         fs::write(&labels, b"12").unwrap();
         let (d, _) = look(&mut tree, Look::Poll, t0);
         assert_eq!(names(&d), [name(0), name(1), name(2)]);
-        assert!(d.runs.iter().all(|r| r.labels.as_ref().unwrap().1.size == 2));
+        assert!(d
+            .runs
+            .iter()
+            .all(|r| r.labels.as_ref().unwrap().1.size == 2));
     }
 
     #[test]

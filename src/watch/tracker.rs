@@ -581,10 +581,7 @@ impl Tracker {
         // files that are through until one is not, so that each file is
         // looked at about once (not all of them on every turn, which made
         // catching up on many files quadratic).
-        loop {
-            let Some(p) = self.startup.iter().next().cloned() else {
-                break;
-            };
+        while let Some(p) = self.startup.iter().next().cloned() {
             let holds_back = self.files.get(&p).is_some_and(|e| match e.stage {
                 Stage::Seen { looks, .. } => looks < BUSY_LOOKS,
                 Stage::Queued { .. } | Stage::Computing => true,
