@@ -1,5 +1,5 @@
 //! The watcher at scale (issue 14): the engine polling by itself (`--poll`)
-//! costs two stats per quiet run and no listing, and new, changed and
+//! costs at most two stats per quiet run and no listing, and new, changed and
 //! removed files and runs are still found; a file renamed into place is read
 //! without the settle wait. Drives the library engine with a stand-in metric
 //! so the waits are for the watcher, not for k-means. Every wait is for a
