@@ -612,6 +612,35 @@ mod tests {
     }
 
     #[test]
+    fn scalar_points_follow_or_replace_and_stay_bounded() {
+        let pts = |steps: std::ops::Range<u64>| -> Vec<ScalarPoint> {
+            steps
+                .map(|step| ScalarPoint {
+                    step,
+                    values: BTreeMap::from([("probe_acc".to_string(), 0.5)]),
+                })
+                .collect()
+        };
+        let ev = |points, from_start| EngineEvent::Scalars {
+            run: "r".into(),
+            points,
+            from_start,
+        };
+        let mut c = Collected::default();
+        c.apply(&ev(pts(0..3), true));
+        c.apply(&ev(pts(3..5), false));
+        let steps = |c: &Collected| -> Vec<u64> { c.scalars["r"].iter().map(|p| p.step).collect() };
+        assert_eq!(steps(&c), [0, 1, 2, 3, 4], "appended points follow");
+        c.apply(&ev(pts(7..8), true));
+        assert_eq!(steps(&c), [7], "a file read from its start replaces");
+        let n = MAX_SCALAR_POINTS as u64;
+        c.apply(&ev(pts(8..n + 10), false));
+        assert_eq!(c.scalars["r"].len(), MAX_SCALAR_POINTS);
+        // Steps 7..=n+9 are n+3 points: the 3 oldest go.
+        assert_eq!(c.scalars["r"][0].step, 10, "the newest are kept");
+    }
+
+    #[test]
     fn json_lines_flatten_metrics_or_carry_the_error() {
         let ok = result_json(&result(Ok(LayerMetrics {
             n: 10,

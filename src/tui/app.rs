@@ -986,3 +986,38 @@ fn add_probe_points(
     }
     changed
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(steps: &[(u64, f64)]) -> Vec<ScalarPoint> {
+        steps
+            .iter()
+            .map(|&(step, v)| ScalarPoint {
+                step,
+                values: BTreeMap::from([("probe_acc".to_string(), v)]),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn appended_probe_points_merge_and_say_whether_anything_changed() {
+        let mut m = BTreeMap::new();
+        assert!(add_probe_points(
+            &mut m,
+            &probe(&[(0, 0.1), (5, 0.2)]),
+            true
+        ));
+        assert!(add_probe_points(&mut m, &probe(&[(10, 0.3)]), false));
+        assert_eq!(m, BTreeMap::from([(0, 0.1), (5, 0.2), (10, 0.3)]));
+        assert!(
+            !add_probe_points(&mut m, &probe(&[(10, 0.3)]), false),
+            "the same value again changes nothing (no rebuild)"
+        );
+        assert!(add_probe_points(&mut m, &probe(&[(10, 0.4)]), false));
+        assert!(add_probe_points(&mut m, &[], true), "emptied");
+        assert!(m.is_empty());
+        assert!(!add_probe_points(&mut m, &[], true));
+    }
+}

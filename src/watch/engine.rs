@@ -60,7 +60,7 @@ pub const FULL_WALK_EVERY: Duration = Duration::from_secs(600);
 pub enum WatchChoice {
     /// Native watcher, falling back to polling on network filesystems or failure.
     Auto,
-    /// notify's PollWatcher at this interval (`--poll`).
+    /// Poll at this interval (`--poll`): the engine's own incremental look.
     Poll(Duration),
     /// No watching: scan, compute everything, emit `CaughtUp` and stop.
     Once,
