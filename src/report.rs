@@ -21,6 +21,7 @@
 use crate::alerts::Alert;
 use crate::metrics::{LayerMetrics, Metric, View};
 use crate::runs::analysis::{self, LayerSummary, ProbeChoice};
+use crate::runs::meta::MAX_SCALAR_POINTS;
 use crate::runs::ScalarPoint;
 use crate::text::{self, sanitize};
 use crate::watch::event::{EngineEvent, MilestoneKey, MilestoneResult, WatchMode};
@@ -430,8 +431,19 @@ impl Collected {
                 self.results.retain(|k, _| &k.run != run);
                 self.scalars.remove(run);
             }
-            EngineEvent::Scalars { run, points } => {
-                self.scalars.insert(run.clone(), points.clone());
+            EngineEvent::Scalars {
+                run,
+                points,
+                from_start,
+            } => {
+                let kept = self.scalars.entry(run.clone()).or_default();
+                if *from_start {
+                    kept.clear();
+                }
+                kept.extend_from_slice(points);
+                // Bounded: the newest points.
+                let extra = kept.len().saturating_sub(MAX_SCALAR_POINTS);
+                kept.drain(..extra);
             }
             _ => {}
         }
@@ -597,6 +609,35 @@ mod tests {
             modified: None,
             outcome,
         }
+    }
+
+    #[test]
+    fn scalar_points_follow_or_replace_and_stay_bounded() {
+        let pts = |steps: std::ops::Range<u64>| -> Vec<ScalarPoint> {
+            steps
+                .map(|step| ScalarPoint {
+                    step,
+                    values: BTreeMap::from([("probe_acc".to_string(), 0.5)]),
+                })
+                .collect()
+        };
+        let ev = |points, from_start| EngineEvent::Scalars {
+            run: "r".into(),
+            points,
+            from_start,
+        };
+        let mut c = Collected::default();
+        c.apply(&ev(pts(0..3), true));
+        c.apply(&ev(pts(3..5), false));
+        let steps = |c: &Collected| -> Vec<u64> { c.scalars["r"].iter().map(|p| p.step).collect() };
+        assert_eq!(steps(&c), [0, 1, 2, 3, 4], "appended points follow");
+        c.apply(&ev(pts(7..8), true));
+        assert_eq!(steps(&c), [7], "a file read from its start replaces");
+        let n = MAX_SCALAR_POINTS as u64;
+        c.apply(&ev(pts(8..n + 10), false));
+        assert_eq!(c.scalars["r"].len(), MAX_SCALAR_POINTS);
+        // Steps 7..=n+9 are n+3 points: the 3 oldest go.
+        assert_eq!(c.scalars["r"][0].step, 10, "the newest are kept");
     }
 
     #[test]

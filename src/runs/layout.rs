@@ -14,10 +14,66 @@
 //! the tree it belongs to.
 
 use crate::read::{ArrayInfo, Container};
+use std::cell::Cell;
 use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
+
+/// File-system calls a thread made: the cost a watcher puts on a shared
+/// (network) filesystem. Every `stat` and directory listing the layout code
+/// and [`FileStamp::read`] make is counted, per thread, so a test or the
+/// engine can tell what one look at ROOT cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FsCalls {
+    /// `stat` calls (metadata of a path, following symlinks).
+    pub stats: u64,
+    /// Directory listings (`read_dir`).
+    pub lists: u64,
+}
+
+impl FsCalls {
+    /// What was counted since `earlier`.
+    pub fn since(self, earlier: FsCalls) -> FsCalls {
+        FsCalls {
+            stats: self.stats.saturating_sub(earlier.stats),
+            lists: self.lists.saturating_sub(earlier.lists),
+        }
+    }
+}
+
+thread_local! {
+    static CALLS: Cell<FsCalls> = const { Cell::new(FsCalls { stats: 0, lists: 0 }) };
+}
+
+/// The calls this thread has made so far.
+pub fn fs_calls() -> FsCalls {
+    CALLS.with(Cell::get)
+}
+
+/// `fs::metadata`, counted.
+pub(crate) fn stat(p: &Path) -> std::io::Result<fs::Metadata> {
+    count_stat();
+    fs::metadata(p)
+}
+
+fn count_stat() {
+    CALLS.with(|c| {
+        let mut v = c.get();
+        v.stats += 1;
+        c.set(v);
+    });
+}
+
+/// `fs::read_dir`, counted.
+pub(crate) fn list(p: &Path) -> std::io::Result<fs::ReadDir> {
+    CALLS.with(|c| {
+        let mut v = c.get();
+        v.lists += 1;
+        c.set(v);
+    });
+    fs::read_dir(p)
+}
 
 /// How deep below ROOT runs are looked for (ROOT/dataset/method/seed is 3).
 pub const MAX_RUN_DEPTH: usize = 6;
@@ -95,7 +151,7 @@ impl FileStamp {
     /// The stamp of the file at `path` (following symlinks), `None` if it is
     /// missing or not a regular file.
     pub fn read(path: &Path) -> Option<FileStamp> {
-        let meta = fs::metadata(path).ok()?;
+        let meta = stat(path).ok()?;
         meta.is_file().then(|| FileStamp::of(&meta))
     }
 }
@@ -256,24 +312,34 @@ impl Scan {
 /// Find every run under `root` and list its milestone files (stat only).
 /// Errors only when `root` itself cannot be listed.
 pub fn scan_root(root: &Path) -> std::io::Result<Scan> {
-    fs::read_dir(root)?;
+    list(root)?;
     let home = home_dir();
     let mut lookup = LabelsLookup::new(root, home.as_deref());
     let mut scan = Scan::default();
     let mut said_above = false;
-    for (name, dir) in find_runs_noting(root, &mut scan) {
+    for (name, dir) in discover(root, &mut scan).runs {
         let labels = lookup.for_run(&dir);
-        if let Some((path, _)) = &labels {
-            if !said_above && !path.starts_with(root) {
-                said_above = true;
-                scan.note(path, LABELS_ABOVE_ROOT);
-            }
-        }
+        note_labels_above(root, &labels, &mut said_above, &mut scan);
         let run = scan_run(name, dir, labels, &mut scan);
         scan.runs.push(run);
     }
     scan.runs.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(scan)
+}
+
+/// Say (once per scan) that runs use a `labels.npy` above ROOT.
+pub(crate) fn note_labels_above(
+    root: &Path,
+    labels: &Option<LabelsFile>,
+    said: &mut bool,
+    scan: &mut Scan,
+) {
+    if let Some((path, _)) = labels {
+        if !*said && !path.starts_with(root) {
+            *said = true;
+            scan.note(path, LABELS_ABOVE_ROOT);
+        }
+    }
 }
 
 /// Said (once, on the labels file) when runs use a `labels.npy` found above ROOT.
@@ -290,7 +356,7 @@ fn labels_at(dir: &Path) -> Option<LabelsFile> {
 
 /// The user's home directory (canonical), where the search for labels above
 /// ROOT stops.
-fn home_dir() -> Option<PathBuf> {
+pub(crate) fn home_dir() -> Option<PathBuf> {
     let home = directories::BaseDirs::new()?.home_dir().to_path_buf();
     Some(home.canonicalize().unwrap_or(home))
 }
@@ -302,25 +368,31 @@ fn home_dir() -> Option<PathBuf> {
 /// and before a directory holding `.git` (neither is a training tree any
 /// more, and their `labels.npy` is not the runs'). One lookup serves a
 /// whole scan: each directory is looked at once.
-pub struct LabelsLookup<'a> {
-    root: &'a Path,
+pub struct LabelsLookup {
+    root: PathBuf,
     /// What the directories above ROOT give (looked at on first need).
     above: Option<Option<LabelsFile>>,
-    home: Option<&'a Path>,
+    home: Option<PathBuf>,
     /// Directories inside ROOT already looked at.
     seen: std::collections::HashMap<PathBuf, Option<LabelsFile>>,
 }
 
-impl<'a> LabelsLookup<'a> {
+impl LabelsLookup {
     /// `root` as the engine watches it (canonical); `home`: where the search
     /// above ROOT stops (`None`: only at `.git` or the filesystem root).
-    pub fn new(root: &'a Path, home: Option<&'a Path>) -> LabelsLookup<'a> {
+    pub fn new(root: &Path, home: Option<&Path>) -> LabelsLookup {
         LabelsLookup {
-            root,
+            root: root.to_path_buf(),
             above: None,
-            home,
+            home: home.map(Path::to_path_buf),
             seen: Default::default(),
         }
+    }
+
+    /// For a lookup kept between scans: look at `dir`'s own `labels.npy`
+    /// again next time (a run directory whose listing changed).
+    pub(crate) fn forget(&mut self, dir: &Path) {
+        self.seen.remove(dir);
     }
 
     /// The labels that apply to the run in `dir` (ROOT or a directory below it).
@@ -328,7 +400,7 @@ impl<'a> LabelsLookup<'a> {
         let mut d = dir;
         // A directory outside ROOT is only its own labels: never climb out
         // of the tree through a path that is not below ROOT.
-        if !d.starts_with(self.root) {
+        if !d.starts_with(&self.root) {
             return labels_at(d);
         }
         loop {
@@ -348,7 +420,7 @@ impl<'a> LabelsLookup<'a> {
                 None => break,
             }
         }
-        let (root, home) = (self.root, self.home);
+        let (root, home) = (&self.root, self.home.as_deref());
         self.above
             .get_or_insert_with(|| labels_above(root, home))
             .clone()
@@ -360,7 +432,10 @@ impl<'a> LabelsLookup<'a> {
 fn labels_above(root: &Path, home: Option<&Path>) -> Option<LabelsFile> {
     let mut d = root.parent();
     while let Some(dir) = d {
-        if Some(dir) == home || fs::symlink_metadata(dir.join(".git")).is_ok() {
+        if Some(dir) == home || {
+            count_stat();
+            fs::symlink_metadata(dir.join(".git")).is_ok()
+        } {
             return None;
         }
         if let Some(found) = labels_at(dir) {
@@ -374,42 +449,64 @@ fn labels_above(root: &Path, home: Option<&Path>) -> Option<LabelsFile> {
 /// Every run directory under `root` with its name. ROOT itself is a run
 /// (named after its last component) when it holds `milestones/`.
 pub fn find_runs(root: &Path) -> Vec<(String, PathBuf)> {
-    find_runs_noting(root, &mut Scan::default())
+    discover(root, &mut Scan::default()).runs
 }
 
-fn find_runs_noting(root: &Path, scan: &mut Scan) -> Vec<(String, PathBuf)> {
-    let mut out = Vec::new();
+/// What finding the runs looked at.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Discovery {
+    /// The run directories, by name.
+    pub runs: Vec<(String, PathBuf)>,
+    /// The directories listed to find them (ROOT and the directories
+    /// between it and the runs), with their stamps when listed: a run
+    /// appears or goes only where one of these changes.
+    pub skeleton: Vec<(PathBuf, Option<FileStamp>)>,
+}
+
+/// A directory's stamp (`None`: missing or not a directory).
+pub(crate) fn dir_stamp(p: &Path) -> Option<FileStamp> {
+    stat(p)
+        .ok()
+        .filter(fs::Metadata::is_dir)
+        .map(|m| FileStamp::of(&m))
+}
+
+pub(crate) fn discover(root: &Path, scan: &mut Scan) -> Discovery {
+    let mut d = Discovery::default();
+    let root_meta = stat(root).ok();
+    d.skeleton
+        .push((root.to_path_buf(), root_meta.as_ref().map(FileStamp::of)));
     if is_dir(&root.join("milestones")) {
         let name = root
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| ".".into());
-        out.push((name, root.to_path_buf()));
-        return out;
+        d.runs.push((name, root.to_path_buf()));
+        return d;
     }
     let mut seen = HashSet::new();
-    if let Some(id) = fs::metadata(root).ok().as_ref().and_then(dir_id) {
+    if let Some(id) = root_meta.as_ref().and_then(dir_id) {
         seen.insert(id);
     }
     let mut walk = Walk {
         seen,
-        out: &mut out,
+        out: &mut d,
         scan,
     };
     walk.dir(root, "", 1);
-    out
+    d
 }
 
 struct Walk<'a> {
     /// Directories visited, by (device, inode).
     seen: HashSet<(u64, u64)>,
-    out: &'a mut Vec<(String, PathBuf)>,
+    out: &'a mut Discovery,
     scan: &'a mut Scan,
 }
 
 impl Walk<'_> {
     fn dir(&mut self, dir: &Path, prefix: &str, depth: usize) {
-        let entries = match fs::read_dir(dir) {
+        let entries = match list(dir) {
             Ok(e) => e,
             Err(e) => {
                 self.scan.note(
@@ -427,7 +524,7 @@ impl Walk<'_> {
         children.sort();
         for (name, path) in children {
             // Follows symlinks: a symlinked run directory counts.
-            let Ok(meta) = fs::metadata(&path) else {
+            let Ok(meta) = stat(&path) else {
                 continue;
             };
             if !meta.is_dir() {
@@ -448,8 +545,11 @@ impl Walk<'_> {
                 format!("{prefix}/{name}")
             };
             if is_dir(&path.join("milestones")) {
-                self.out.push((rel, path));
+                self.out.runs.push((rel, path));
             } else if depth < MAX_RUN_DEPTH {
+                self.out
+                    .skeleton
+                    .push((path.clone(), Some(FileStamp::of(&meta))));
                 self.dir(&path, &rel, depth + 1);
             } else if has_run_below(&path) {
                 self.scan.note(
@@ -465,7 +565,7 @@ impl Walk<'_> {
 /// look past the nesting limit, so deeper runs are said, not dropped).
 fn has_run_below(dir: &Path) -> bool {
     let children = |d: &Path| -> Vec<PathBuf> {
-        fs::read_dir(d)
+        list(d)
             .map(|es| {
                 es.flatten()
                     .map(|e| e.path())
@@ -481,7 +581,7 @@ fn has_run_below(dir: &Path) -> bool {
 }
 
 fn is_dir(p: &Path) -> bool {
-    fs::metadata(p).map(|m| m.is_dir()).unwrap_or(false)
+    stat(p).map(|m| m.is_dir()).unwrap_or(false)
 }
 
 /// List one run's milestone files, noting what is skipped in `scan`.
@@ -493,7 +593,7 @@ pub fn scan_run(
 ) -> RunScan {
     let mut files = Vec::new();
     let milestones = dir.join("milestones");
-    match fs::read_dir(&milestones) {
+    match list(&milestones) {
         Err(e) => scan.note(
             &milestones,
             format!("cannot list this run's milestones ({e}): none are shown"),
@@ -506,7 +606,7 @@ pub fn scan_run(
                 .collect();
             names.sort();
             for (name, path) in names {
-                let Ok(meta) = fs::metadata(&path) else {
+                let Ok(meta) = stat(&path) else {
                     continue;
                 };
                 if meta.is_dir() {
@@ -610,7 +710,7 @@ fn list_step_dir(
     files: &mut Vec<MilestoneFile>,
     scan: &mut Scan,
 ) {
-    let entries = match fs::read_dir(dir) {
+    let entries = match list(dir) {
         Ok(e) => e,
         Err(e) => {
             scan.note(
@@ -629,7 +729,7 @@ fn list_step_dir(
             continue;
         };
         let path = entry.path();
-        let Ok(meta) = fs::metadata(&path) else {
+        let Ok(meta) = stat(&path) else {
             continue;
         };
         if meta.is_file() {

@@ -93,15 +93,46 @@ pub fn parse_scalar_line(line: &str) -> Result<Option<ScalarPoint>, String> {
     Ok(Some(ScalarPoint { step, values }))
 }
 
+/// The `scalars.jsonl` keys anything downstream uses: the views, the
+/// report, plots and studies read the trainer's `probe_acc` (see
+/// `runs::analysis::trainer_probe`). Only these are kept; a line holding
+/// none of them is dropped once read. Add a key here when a view needs it.
+pub const SCALAR_KEYS: &[&str] = &["probe_acc"];
+
+/// `scalars.jsonl` is read this much at a time: a large file costs this
+/// much memory while it is read, not its size.
+pub const SCALARS_CHUNK: usize = 1 << 20;
+
+/// A line longer than this is skipped (counted as bad): a `scalars.jsonl`
+/// line is a few hundred bytes.
+pub const MAX_SCALAR_LINE: usize = 1 << 20;
+
+/// What one look at `scalars.jsonl` read.
+#[derive(Debug, Default, PartialEq)]
+pub struct ScalarsRead {
+    /// The points of the lines read now (only [`SCALAR_KEYS`], lines with
+    /// none of them dropped), at most [`MAX_SCALAR_POINTS`] (the newest).
+    pub points: Vec<ScalarPoint>,
+    /// The file was read from its start (first look, or it was replaced or
+    /// shrank): `points` replace what earlier looks gave.
+    pub from_start: bool,
+}
+
 /// Incremental reader of a growing `scalars.jsonl`: only the bytes appended
-/// since the last look are read; a torn last line (no newline yet) waits for
-/// the next look; a file that shrank or was replaced is read again from the start.
+/// since the last look are read, in [`SCALARS_CHUNK`] pieces; a torn last
+/// line (no newline yet) waits for the next look; a file that shrank or was
+/// replaced is read again from the start. It keeps no points: each look
+/// hands over what it read ([`ScalarsRead`]), and the consumers of the
+/// engine's events keep the history (bounded).
 #[derive(Debug, Default)]
 pub struct ScalarsFile {
     /// Bytes consumed (up to and including the last complete line).
     offset: u64,
     ino: u64,
-    pub points: Vec<ScalarPoint>,
+    /// Points handed over since the file was last read from its start.
+    pub points_read: u64,
+    /// Bytes read from the file, in all (for tests and benchmarks).
+    pub bytes_read: u64,
     /// Lines that were not JSON objects (skipped).
     pub bad_lines: usize,
     /// The first bad line's problem, for the one warning.
@@ -109,50 +140,199 @@ pub struct ScalarsFile {
 }
 
 impl ScalarsFile {
-    /// Read what was appended. Returns whether `points` changed.
-    pub fn update(&mut self, path: &Path, size: u64, ino: u64) -> std::io::Result<bool> {
-        let mut changed = false;
-        if size < self.offset || ino != self.ino {
-            changed = !self.points.is_empty();
+    /// Read what was appended to the file at `path`, now `size` bytes with
+    /// inode `ino`.
+    pub fn update(&mut self, path: &Path, size: u64, ino: u64) -> std::io::Result<ScalarsRead> {
+        let mut read = ScalarsRead::default();
+        if size < self.offset || ino != self.ino || self.offset == 0 {
             *self = ScalarsFile {
                 ino,
+                bytes_read: self.bytes_read,
                 ..ScalarsFile::default()
             };
+            read.from_start = true;
         }
         if size == self.offset {
-            return Ok(changed);
+            return Ok(read);
         }
         let mut file = File::open(path)?;
         file.seek(SeekFrom::Start(self.offset))?;
-        let mut buf = Vec::new();
-        file.take(size - self.offset).read_to_end(&mut buf)?;
-        let Some(last_nl) = buf.iter().rposition(|&b| b == b'\n') else {
-            return Ok(changed);
+        let mut file = file.take(size - self.offset);
+        // `carry`: the start of a line whose end is in the next chunk.
+        let mut carry: Vec<u8> = Vec::new();
+        let mut chunk = vec![0u8; SCALARS_CHUNK];
+        let mut skipping_long = false;
+        loop {
+            let n = file.read(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            self.bytes_read += n as u64;
+            let mut rest = &chunk[..n];
+            while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+                let (head, tail) = (&rest[..nl], &rest[nl + 1..]);
+                self.offset += (carry.len() + nl + 1) as u64;
+                if skipping_long {
+                    skipping_long = false;
+                } else if carry.len() + nl > MAX_SCALAR_LINE {
+                    self.bad_line(format!("a line longer than {MAX_SCALAR_LINE} bytes"));
+                } else if carry.is_empty() {
+                    self.take_line(head, &mut read.points);
+                } else {
+                    carry.extend_from_slice(head);
+                    let line = std::mem::take(&mut carry);
+                    self.take_line(&line, &mut read.points);
+                }
+                carry.clear();
+                rest = tail;
+            }
+            if skipping_long {
+                self.offset += rest.len() as u64;
+            } else if carry.len() + rest.len() > MAX_SCALAR_LINE {
+                // Not a scalars line: skip to its end.
+                self.bad_line(format!("a line longer than {MAX_SCALAR_LINE} bytes"));
+                self.offset += (carry.len() + rest.len()) as u64;
+                carry.clear();
+                skipping_long = true;
+            } else {
+                carry.extend_from_slice(rest);
+            }
+            if read.points.len() > 2 * MAX_SCALAR_POINTS {
+                let extra = read.points.len() - MAX_SCALAR_POINTS;
+                read.points.drain(..extra);
+            }
+        }
+        // A torn last line (in `carry`) is read again next time.
+        if read.points.len() > MAX_SCALAR_POINTS {
+            let extra = read.points.len() - MAX_SCALAR_POINTS;
+            read.points.drain(..extra);
+        }
+        self.points_read += read.points.len() as u64;
+        Ok(read)
+    }
+
+    fn take_line(&mut self, raw: &[u8], out: &mut Vec<ScalarPoint>) {
+        let line = String::from_utf8_lossy(raw);
+        let line = line.trim();
+        if line.is_empty() {
+            return;
+        }
+        match parse_kept_line(line) {
+            Ok(Some(p)) if !p.values.is_empty() => match out.last_mut() {
+                // Several lines of one step: one point (the last value of
+                // each key wins, as in `trainer_probe`).
+                Some(last) if last.step == p.step => last.values.extend(p.values),
+                _ => out.push(p),
+            },
+            Ok(_) => {}
+            Err(e) => self.bad_line(e),
+        }
+    }
+
+    fn bad_line(&mut self, problem: String) {
+        self.bad_lines += 1;
+        self.first_bad.get_or_insert(problem);
+    }
+}
+
+/// [`parse_scalar_line`] keeping only [`SCALAR_KEYS`]: the other values
+/// are skipped by the parser, never built.
+pub fn parse_kept_line(line: &str) -> Result<Option<ScalarPoint>, String> {
+    // serde would also take a JSON array as the struct's fields in order.
+    if !line.starts_with('{') {
+        return Err(match serde_json::from_str::<serde::de::IgnoredAny>(line) {
+            Err(e) => e.to_string(),
+            Ok(_) => "not a JSON object".into(),
+        });
+    }
+    let kept: KeptLine = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    let step = match kept.step {
+        Some(serde_json::Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
+            (Some(s), _) => s,
+            (None, Some(f)) if f >= 0.0 && f.fract() == 0.0 && f < u64::MAX as f64 => f as u64,
+            _ => return Err(format!("step {n} is not a whole number")),
+        },
+        _ => return Ok(None),
+    };
+    let values = kept
+        .values
+        .into_iter()
+        .filter_map(|(i, v)| {
+            v.as_f64()
+                .filter(|f| f.is_finite())
+                .map(|f| (SCALAR_KEYS[i].to_string(), f))
+        })
+        .collect();
+    Ok(Some(ScalarPoint { step, values }))
+}
+
+/// A line's `step` and [`SCALAR_KEYS`] values (by index), as written.
+struct KeptLine {
+    step: Option<serde_json::Value>,
+    values: Vec<(usize, serde_json::Value)>,
+}
+
+impl<'de> Deserialize<'de> for KeptLine {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(KeptVisitor)
+    }
+}
+
+struct KeptVisitor;
+
+/// Which key: `step`, a kept one, or another.
+enum Key {
+    Step,
+    Kept(usize),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Key;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_str<E: serde::de::Error>(self, k: &str) -> Result<Key, E> {
+                Ok(match k {
+                    "step" => Key::Step,
+                    _ => SCALAR_KEYS
+                        .iter()
+                        .position(|x| *x == k)
+                        .map_or(Key::Other, Key::Kept),
+                })
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeptVisitor {
+    type Value = KeptLine;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<KeptLine, A::Error> {
+        let mut out = KeptLine {
+            step: None,
+            values: Vec::new(),
         };
-        self.offset += last_nl as u64 + 1;
-        for raw in buf[..last_nl].split(|&b| b == b'\n') {
-            let line = String::from_utf8_lossy(raw);
-            let line = line.trim();
-            if line.is_empty() {
-                continue;
-            }
-            match parse_scalar_line(line) {
-                Ok(Some(p)) => {
-                    self.points.push(p);
-                    changed = true;
+        while let Some(key) = m.next_key::<Key>()? {
+            match key {
+                Key::Step => out.step = Some(m.next_value()?),
+                Key::Kept(i) => {
+                    let v = m.next_value()?;
+                    out.values.retain(|(j, _)| *j != i);
+                    out.values.push((i, v));
                 }
-                Ok(None) => {}
-                Err(e) => {
-                    self.bad_lines += 1;
-                    self.first_bad.get_or_insert(e);
+                Key::Other => {
+                    m.next_value::<serde::de::IgnoredAny>()?;
                 }
             }
         }
-        if self.points.len() > MAX_SCALAR_POINTS {
-            let extra = self.points.len() - MAX_SCALAR_POINTS;
-            self.points.drain(..extra);
-        }
-        Ok(changed)
+        Ok(out)
     }
 }
 
@@ -181,20 +361,124 @@ mod tests {
         let mut f = File::create(&path).unwrap();
         write!(
             f,
-            "{{\"step\": 1, \"loss\": 4.0}}\nnot json\n{{\"lr\": 0.1}}\n{{\"step\": 2, \"loss\": 3.5, \"probe_acc\": 0.4}}\n{{\"step\": 3, \"lo"
+            "{{\"step\": 1, \"loss\": 4.0}}\nnot json\n[1, 2]\n{{\"lr\": 0.1}}\n{{\"step\": 2, \"loss\": 3.5, \"probe_acc\": 0.4}}\n{{\"step\": 3, \"pro"
         )
         .unwrap();
         let mut s = ScalarsFile::default();
         let stamp = crate::runs::FileStamp::read(&path).unwrap();
-        assert!(s.update(&path, stamp.size, stamp.ino).unwrap());
-        assert_eq!(s.points.len(), 2);
-        assert_eq!(s.points[1].values["probe_acc"], 0.4);
-        assert_eq!(s.bad_lines, 1);
-        writeln!(f, "ss\": 3.0}}").unwrap();
+        let read = s.update(&path, stamp.size, stamp.ino).unwrap();
+        assert!(read.from_start);
+        // Step 1 has no kept key (only `loss`): dropped.
+        assert_eq!(read.points.len(), 1);
+        assert_eq!(read.points[0].step, 2);
+        assert_eq!(
+            read.points[0].values,
+            BTreeMap::from([("probe_acc".to_string(), 0.4)]),
+            "only the keys the views use are kept"
+        );
+        assert_eq!(s.bad_lines, 2, "not json, and an array");
+        writeln!(f, "be_acc\": 0.5, \"loss\": 3.0}}").unwrap();
         let stamp = crate::runs::FileStamp::read(&path).unwrap();
-        assert!(s.update(&path, stamp.size, stamp.ino).unwrap());
-        assert_eq!(s.points.len(), 3);
-        assert_eq!(s.points[2].step, 3);
+        let read = s.update(&path, stamp.size, stamp.ino).unwrap();
+        assert!(!read.from_start);
+        assert_eq!(read.points.len(), 1, "only the appended line");
+        assert_eq!(read.points[0].step, 3);
+        assert_eq!(read.points[0].values["probe_acc"], 0.5);
+        assert_eq!(s.bad_lines, 2);
+    }
+
+    #[test]
+    fn a_large_scalars_file_is_read_once_then_from_its_offset_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scalars.jsonl");
+        let mut f = File::create(&path).unwrap();
+        let lines = MAX_SCALAR_POINTS + 20_000;
+        let mut text = String::new();
+        for step in 0..lines {
+            text.push_str(&format!(
+                "{{\"step\": {step}, \"loss\": 1.5, \"lr\": 0.1, \"probe_acc\": 0.5}}\n"
+            ));
+        }
+        f.write_all(text.as_bytes()).unwrap();
+        let size = text.len() as u64;
+        assert!(size > 4 * SCALARS_CHUNK as u64, "read in several chunks");
+        let mut s = ScalarsFile::default();
+        let ino = crate::runs::FileStamp::read(&path).unwrap().ino;
+        let read = s.update(&path, size, ino).unwrap();
+        assert_eq!(s.bytes_read, size);
+        assert_eq!(read.points.len(), MAX_SCALAR_POINTS, "bounded");
+        assert_eq!(read.points[0].step, 20_000, "the newest are kept");
+        assert_eq!(read.points.last().unwrap().step, lines as u64 - 1);
+        assert!(read.points.iter().all(|p| p.values.len() == 1));
+
+        // An append is read from the offset: its bytes only.
+        let line = format!("{{\"step\": {lines}, \"probe_acc\": 0.75}}\n");
+        f.write_all(line.as_bytes()).unwrap();
+        let read = s.update(&path, size + line.len() as u64, ino).unwrap();
+        assert_eq!(s.bytes_read, size + line.len() as u64);
+        assert!(!read.from_start);
+        assert_eq!(read.points.len(), 1);
+        assert_eq!(read.points[0].values["probe_acc"], 0.75);
+        // Nothing new: nothing read.
+        let read = s.update(&path, size + line.len() as u64, ino).unwrap();
+        assert_eq!(read, ScalarsRead::default());
+        assert_eq!(s.bytes_read, size + line.len() as u64);
+    }
+
+    #[test]
+    fn a_replaced_scalars_file_is_read_from_its_start_and_a_huge_line_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scalars.jsonl");
+        std::fs::write(&path, "{\"step\": 1, \"probe_acc\": 0.1}\n").unwrap();
+        let mut s = ScalarsFile::default();
+        let st = crate::runs::FileStamp::read(&path).unwrap();
+        s.update(&path, st.size, st.ino).unwrap();
+        let other = dir.path().join("new.jsonl");
+        let long = "x".repeat(MAX_SCALAR_LINE + 10);
+        std::fs::write(
+            &other,
+            format!("{long}\n{{\"step\": 2, \"probe_acc\": 0.2}}\n"),
+        )
+        .unwrap();
+        std::fs::rename(&other, &path).unwrap();
+        let st = crate::runs::FileStamp::read(&path).unwrap();
+        let read = s.update(&path, st.size, st.ino).unwrap();
+        assert!(read.from_start, "a new inode: read from the start");
+        let steps: Vec<u64> = read.points.iter().map(|p| p.step).collect();
+        assert_eq!(steps, [2]);
         assert_eq!(s.bad_lines, 1);
+        assert!(s.first_bad.as_deref().unwrap().contains("longer than"));
+    }
+
+    #[test]
+    fn kept_lines_parse_as_the_full_parser_does_for_the_kept_keys() {
+        for line in [
+            r#"{"step": 4, "probe_acc": 0.5, "loss": 1}"#,
+            r#"{"step": 4.0, "probe_acc": 1e400}"#,
+            r#"{"probe_acc": 0.5}"#,
+            r#"{"step": "4", "probe_acc": 0.5}"#,
+            r#"{"step": 4.5}"#,
+            r#"{"step": 4, "probe_acc": "high", "nested": {"probe_acc": 2}}"#,
+            r#"{"step": 4, "probe_acc": 0.1, "probe_acc": 0.2}"#,
+            r#"{"st\u0065p": 7, "probe_acc": 0.3}"#,
+            "[1]",
+            "{",
+        ] {
+            let full = parse_scalar_line(line).map(|p| {
+                p.map(|mut p| {
+                    p.values.retain(|k, _| SCALAR_KEYS.contains(&k.as_str()));
+                    p
+                })
+            });
+            assert_eq!(
+                parse_kept_line(line).is_ok(),
+                full.is_ok(),
+                "{line}: {:?}",
+                parse_kept_line(line)
+            );
+            if let Ok(full) = full {
+                assert_eq!(parse_kept_line(line).unwrap(), full, "{line}");
+            }
+        }
     }
 }

@@ -4,10 +4,11 @@
 pub mod analysis;
 pub mod layout;
 pub mod meta;
+pub mod tree;
 
 pub use meta::{RunMeta, ScalarPoint};
 
 pub use layout::{
-    find_runs, is_ignored, parse_step, scan_root, FileStamp, MilestoneFile, MilestoneFormat,
-    RunScan, Scan, ScanNote,
+    find_runs, fs_calls, is_ignored, parse_step, scan_root, FileStamp, FsCalls, MilestoneFile,
+    MilestoneFormat, RunScan, Scan, ScanNote,
 };

@@ -373,9 +373,15 @@ impl App {
                     .retain(|p| p.milestone.as_ref().is_none_or(|(r, _)| *r != run));
                 self.fix_selection();
             }
-            EngineEvent::Scalars { run, points } => {
-                self.run_mut(&run).scalar_probe = probe_points(&points);
-                self.stale.insert(run);
+            EngineEvent::Scalars {
+                run,
+                points,
+                from_start,
+            } => {
+                let r = self.run_mut(&run);
+                if add_probe_points(&mut r.scalar_probe, &points, from_start) {
+                    self.stale.insert(run);
+                }
             }
             EngineEvent::Queue { pending } => self.queue = pending,
             EngineEvent::Computing { run, step, file } => {
@@ -956,15 +962,62 @@ pub fn layer_summary(run: &RunState, layer: &str, probe: ProbeChoice) -> LayerSu
     summarize(&run.info.name, layer, &points, &scalars, probe)
 }
 
-fn probe_points(points: &[ScalarPoint]) -> BTreeMap<u64, f64> {
-    let mut out: BTreeMap<u64, f64> = points
+/// Take in the `probe_acc` of `points` (replacing what is there when
+/// `from_start`); whether anything changed.
+fn add_probe_points(
+    probe: &mut BTreeMap<u64, f64>,
+    points: &[ScalarPoint],
+    from_start: bool,
+) -> bool {
+    let mut changed = from_start && !probe.is_empty();
+    if from_start {
+        probe.clear();
+    }
+    for (step, v) in points
         .iter()
         .filter_map(|p| Some((p.step, *p.values.get("probe_acc")?)))
         .filter(|(_, v)| v.is_finite())
-        .collect();
-    // Bounded like the milestones: keep the latest steps.
-    while out.len() > MAX_MILESTONES_PER_RUN {
-        out.pop_first();
+    {
+        changed |= probe.insert(step, v) != Some(v);
     }
-    out
+    // Bounded like the milestones: keep the latest steps.
+    while probe.len() > MAX_MILESTONES_PER_RUN {
+        probe.pop_first();
+    }
+    changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(steps: &[(u64, f64)]) -> Vec<ScalarPoint> {
+        steps
+            .iter()
+            .map(|&(step, v)| ScalarPoint {
+                step,
+                values: BTreeMap::from([("probe_acc".to_string(), v)]),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn appended_probe_points_merge_and_say_whether_anything_changed() {
+        let mut m = BTreeMap::new();
+        assert!(add_probe_points(
+            &mut m,
+            &probe(&[(0, 0.1), (5, 0.2)]),
+            true
+        ));
+        assert!(add_probe_points(&mut m, &probe(&[(10, 0.3)]), false));
+        assert_eq!(m, BTreeMap::from([(0, 0.1), (5, 0.2), (10, 0.3)]));
+        assert!(
+            !add_probe_points(&mut m, &probe(&[(10, 0.3)]), false),
+            "the same value again changes nothing (no rebuild)"
+        );
+        assert!(add_probe_points(&mut m, &probe(&[(10, 0.4)]), false));
+        assert!(add_probe_points(&mut m, &[], true), "emptied");
+        assert!(m.is_empty());
+        assert!(!add_probe_points(&mut m, &[], true));
+    }
 }

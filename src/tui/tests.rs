@@ -130,6 +130,7 @@ fn fixture(options: Options) -> (App, Instant) {
         Event::Engine(EngineEvent::Scalars {
             run: simsiam.into(),
             points,
+            from_start: true,
         }),
     );
     for i in 0..12 {
@@ -922,6 +923,7 @@ fn disagreeing_probe_app(probe: ProbeChoice) -> App {
         EngineEvent::Scalars {
             run: run.into(),
             points,
+            from_start: true,
         },
     );
     for i in 0..6 {

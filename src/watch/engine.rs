@@ -17,11 +17,13 @@ use super::worker::{self, ComputeFn, Done, Job, Lane, Outcome, SMALL_JOB};
 use crate::memory::{LayerNeed, MemoryBudget};
 use crate::metrics::{LayerMetrics, MetricSettings};
 use crate::read::{check_complete, read_labels, ArrayInfo};
-use crate::runs::meta::{read_run_json, ScalarsFile};
-use crate::runs::{scan_root, FileStamp, MilestoneFormat, RunMeta, RunScan};
+use crate::runs::meta::{read_run_json, ScalarsFile, ScalarsRead};
+use crate::runs::tree::{Delta, Look, Tree};
+use crate::runs::{fs_calls, scan_root, FileStamp, MilestoneFormat, RunMeta, RunScan};
 use crossbeam_channel::{never, select, unbounded, Receiver, Sender};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -44,15 +46,21 @@ pub const DEFAULT_STALL_AFTER: Duration = Duration::from_secs(120);
 const DEBOUNCE: Duration = Duration::from_millis(200);
 /// ... but never wait longer than this under a steady stream of events.
 const MAX_DEBOUNCE: Duration = Duration::from_secs(1);
-/// A full re-scan this often even without events (lost events, overflow).
+/// With a native watcher, a poll's look this often even without events
+/// (lost events); with `full_rescan`, a full walk.
 const SAFETY_RESCAN: Duration = Duration::from_secs(30);
+/// A full walk this often, in every mode: what a poll's look does not
+/// notice (a file rewritten in place in a run quiet for longer than
+/// `runs::tree::LIVE_FOR`, see there) is found within this time. Its cost
+/// is one stat per file and directory under ROOT every 10 minutes.
+pub const FULL_WALK_EVERY: Duration = Duration::from_secs(600);
 
 /// How the engine learns about changes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WatchChoice {
     /// Native watcher, falling back to polling on network filesystems or failure.
     Auto,
-    /// notify's PollWatcher at this interval (`--poll`).
+    /// Poll at this interval (`--poll`): the engine's own incremental look.
     Poll(Duration),
     /// No watching: scan, compute everything, emit `CaughtUp` and stop.
     Once,
@@ -88,6 +96,11 @@ pub struct EngineConfig {
     pub budget: MemoryBudget,
     /// When a file that stays incomplete is said.
     pub stall_after: Duration,
+    /// Every look walks the whole tree, polling runs notify's PollWatcher
+    /// besides, and renamed files wait the settle interval too: how the
+    /// engine worked before issue 14, kept for the watcher benchmark's
+    /// comparison and as an escape hatch.
+    pub full_rescan: bool,
 }
 
 impl EngineConfig {
@@ -104,8 +117,28 @@ impl EngineConfig {
             settle: DEFAULT_SETTLE,
             budget: MemoryBudget::default(),
             stall_after: DEFAULT_STALL_AFTER,
+            full_rescan: false,
         }
     }
+}
+
+/// What watching has cost so far: the engine thread's file-system calls
+/// (looks at ROOT and readiness checks) and its looks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WatchCost {
+    pub stats: u64,
+    pub lists: u64,
+    /// Looks at ROOT (full walks included).
+    pub looks: u64,
+    pub full_walks: u64,
+}
+
+#[derive(Default)]
+struct CostCounters {
+    stats: AtomicU64,
+    lists: AtomicU64,
+    looks: AtomicU64,
+    full_walks: AtomicU64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +162,7 @@ pub enum EngineError {
 /// A running engine. Dropping it stops the engine.
 pub struct EngineHandle {
     events: Receiver<EngineEvent>,
+    cost: Arc<CostCounters>,
     stop: Option<Sender<()>>,
     thread: Option<JoinHandle<()>>,
     cache_path: Option<PathBuf>,
@@ -150,6 +184,18 @@ impl EngineHandle {
     /// ROOT, canonicalised.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// What watching has cost so far (updated after each turn of the
+    /// engine's loop).
+    pub fn watch_cost(&self) -> WatchCost {
+        let c = &self.cost;
+        WatchCost {
+            stats: c.stats.load(Ordering::Relaxed),
+            lists: c.lists.load(Ordering::Relaxed),
+            looks: c.looks.load(Ordering::Relaxed),
+            full_walks: c.full_walks.load(Ordering::Relaxed),
+        }
     }
 
     /// Stop the engine thread. Metric workers finish the milestone they are
@@ -230,7 +276,7 @@ impl Engine {
                     WatchChoice::Poll(d) => Some(d),
                     _ => None,
                 };
-                let (w, msgs) = fswatch::start(&root, poll, fs_tx.clone())
+                let (w, msgs) = fswatch::start(&root, poll, fs_tx.clone(), !cfg.full_rescan)
                     .map_err(|e| EngineError::Watcher(format!("{}: {e}", root.display())))?;
                 warnings.extend(msgs.into_iter().map(|m| (root.clone(), m)));
                 let mode = w.mode.clone();
@@ -265,7 +311,11 @@ impl Engine {
             mode,
         });
         let once = cfg.watch == WatchChoice::Once;
+        let cost = Arc::new(CostCounters::default());
         let mut core = Core {
+            tree: Tree::new(&root),
+            full_rescan: cfg.full_rescan,
+            cost: cost.clone(),
             root_id: dir_id(&root),
             root: root.clone(),
             root_gone: false,
@@ -291,6 +341,7 @@ impl Engine {
             ready_due: None,
             dirty: None,
             dirty_dirs: Dirty::Clean,
+            arrived: HashSet::new(),
             watcher_trouble: None,
             closed: false,
         };
@@ -303,6 +354,7 @@ impl Engine {
             .map_err(EngineError::Thread)?;
         Ok(EngineHandle {
             events: rx,
+            cost,
             stop: Some(stop_tx),
             thread: Some(thread),
             cache_path,
@@ -360,8 +412,25 @@ struct RunState {
 /// A labels file's version and its content (or why it cannot be used).
 type LoadedLabels = (FileStamp, Result<Arc<Vec<i64>>, String>);
 
+/// Which look a re-scan takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sweep {
+    /// Walk everything.
+    Full,
+    /// A poll cycle (directory stamps, live runs).
+    Poll,
+    /// Where the watcher's events since the last look said (a poll's look
+    /// when they named nothing, a full walk when they said anywhere).
+    Events,
+}
+
 struct Core {
     root: PathBuf,
+    /// What the last look found, for the next look to pay only for changes.
+    tree: Tree,
+    /// Walk everything every time (see `EngineConfig::full_rescan`).
+    full_rescan: bool,
+    cost: Arc<CostCounters>,
     /// ROOT's (device, inode) when the watcher was armed.
     root_id: Option<(u64, u64)>,
     /// ROOT is missing: look for it every second and re-arm when it is back.
@@ -392,8 +461,10 @@ struct Core {
     ready_due: Option<Instant>,
     /// First and last file event since the last re-scan.
     dirty: Option<(Instant, Instant)>,
-    /// Where those events happened (not used yet: every re-scan is full).
+    /// Where those events happened.
     dirty_dirs: Dirty,
+    /// Files the watcher saw renamed into place since the last look.
+    arrived: HashSet<PathBuf>,
     /// The first error the watcher reported since the last look.
     watcher_trouble: Option<String>,
     closed: bool,
@@ -410,17 +481,25 @@ impl Core {
         once: bool,
     ) {
         let mut fs_rx = if watcher.is_some() { fs_rx } else { never() };
-        self.rescan(true);
+        self.rescan(true, Sweep::Full);
         let mut last_scan = Instant::now();
+        let mut last_full = last_scan;
         loop {
             self.readiness(Instant::now());
             self.dispatch();
             self.check_caught_up(once);
+            self.publish_cost();
             if self.closed || (once && self.caught_up) {
                 break;
             }
+            // Polling is this loop's timer (no notify PollWatcher).
+            let poll_every = match watcher.as_ref().map(|w| &w.mode) {
+                Some(WatchMode::Poll { interval, .. }) if !self.full_rescan => Some(*interval),
+                _ => None,
+            };
+            let next_look = last_scan + poll_every.unwrap_or(SAFETY_RESCAN);
             let now = Instant::now();
-            let mut due = now + Duration::from_secs(1);
+            let mut due = (now + Duration::from_secs(1)).min(next_look);
             if let Some(r) = self.ready_due {
                 due = due.min(r);
             }
@@ -460,17 +539,36 @@ impl Core {
             if !once && self.root_replaced() {
                 self.rearm(&mut watcher, &fs_tx);
                 last_scan = Instant::now();
+                last_full = last_scan;
             }
             let now = Instant::now();
             let debounced = self
                 .dirty
                 .is_some_and(|(first, last)| now >= last + DEBOUNCE || now >= first + MAX_DEBOUNCE);
-            if debounced || (!once && now >= last_scan + SAFETY_RESCAN) {
-                self.rescan(false);
+            if !once && !self.full_rescan && now >= last_full + FULL_WALK_EVERY {
+                self.rescan(false, Sweep::Full);
+                (last_scan, last_full) = (now, now);
+            } else if debounced {
+                self.rescan(false, Sweep::Events);
+                last_scan = now;
+            } else if !once && now >= next_look {
+                let sweep = if self.full_rescan {
+                    Sweep::Full
+                } else {
+                    Sweep::Poll
+                };
+                self.rescan(false, sweep);
                 last_scan = now;
             }
         }
         drop(watcher);
+    }
+
+    /// Tell the handle what this thread's file-system calls add up to.
+    fn publish_cost(&self) {
+        let calls = fs_calls();
+        self.cost.stats.store(calls.stats, Ordering::Relaxed);
+        self.cost.lists.store(calls.lists, Ordering::Relaxed);
     }
 
     fn emit(&mut self, ev: EngineEvent) {
@@ -517,6 +615,11 @@ impl Core {
 
     fn on_fs(&mut self, s: FsSignal) {
         let now = Instant::now();
+        if let FsSignal::Arrived(paths) = s {
+            // The `Changed` before it marked the look.
+            self.arrived.extend(paths);
+            return;
+        }
         self.dirty_dirs.add(&s);
         if let FsSignal::Trouble(msg) = s {
             self.warn_root(format!("file watcher: {msg}"));
@@ -558,7 +661,7 @@ impl Core {
             _ => None,
         };
         *watcher = None;
-        match fswatch::start(&self.root, poll, tx.clone()) {
+        match fswatch::start(&self.root, poll, tx.clone(), !self.full_rescan) {
             Ok((w, msgs)) => {
                 for m in msgs {
                     self.warn_root(m);
@@ -570,7 +673,8 @@ impl Core {
             )),
         }
         self.warn_root("ROOT was re-created: watching the new directory".into());
-        self.rescan(false);
+        self.tree = Tree::new(&self.root);
+        self.rescan(false, Sweep::Full);
     }
 
     /// A native watcher that reports errors (typically the inotify watch
@@ -585,7 +689,14 @@ impl Core {
             return;
         }
         let reason = format!("native watcher failed: {msg}");
-        match fswatch::start_polling(&self.root, fswatch::DEFAULT_POLL, reason, tx.clone()) {
+        let engine_polls = !self.full_rescan;
+        match fswatch::start_polling(
+            &self.root,
+            fswatch::DEFAULT_POLL,
+            reason,
+            tx.clone(),
+            engine_polls,
+        ) {
             Ok(w) => self.use_watcher(watcher, w),
             Err(e) => self.warn_root(format!(
                 "cannot start polling either ({e}); re-scanning every 30 s"
@@ -600,20 +711,37 @@ impl Core {
             .replace('\\', "/")
     }
 
-    /// Stat everything under ROOT and reconcile with what we know.
-    fn rescan(&mut self, initial: bool) {
-        self.dirty = None;
-        // Every re-scan is a full one for now; these are the directories a
-        // limited one (issue 14) would list.
-        let _changed_in = self.dirty_dirs.take();
-        let scan = match scan_root(&self.root) {
-            Ok(s) => {
+    /// Look at ROOT again (stat only, see [`Sweep`]) and reconcile what
+    /// changed with what we know.
+    fn rescan(&mut self, initial: bool, sweep: Sweep) {
+        let dirty = match sweep {
+            // Timers leave what events said to the debounced look.
+            Sweep::Poll => Dirty::Clean,
+            Sweep::Full | Sweep::Events => {
+                self.dirty = None;
+                self.dirty_dirs.take()
+            }
+        };
+        let now = Instant::now();
+        let looked = if self.full_rescan {
+            scan_root(&self.root).map(Delta::from)
+        } else {
+            let look = match (sweep, &dirty) {
+                (Sweep::Full, _) | (_, Dirty::All) => Look::Full,
+                (Sweep::Events, Dirty::Dirs(dirs)) => Look::Dirty(dirs),
+                _ => Look::Poll,
+            };
+            self.tree.look(look, now)
+        };
+        self.cost.looks.fetch_add(1, Ordering::Relaxed);
+        let delta = match looked {
+            Ok(d) => {
                 // Another directory at ROOT's path (deleted and re-created
                 // between two looks): the loop re-arms the watcher on it.
                 if dir_id(&self.root) != self.root_id {
                     self.root_gone = true;
                 }
-                s
+                d
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let root = self.root.clone();
@@ -626,7 +754,7 @@ impl Core {
                         message: "ROOT disappeared: waiting for it to come back".into(),
                     });
                 }
-                crate::runs::Scan::default()
+                Delta::from(crate::runs::Scan::default())
             }
             Err(e) => {
                 // A transient failure (NFS hiccup) must not drop every run.
@@ -634,13 +762,30 @@ impl Core {
                 return;
             }
         };
-        let now = Instant::now();
-        for note in &scan.notes {
+        if delta.full {
+            self.cost.full_walks.fetch_add(1, Ordering::Relaxed);
+        }
+        self.reconcile(delta, initial, now);
+        // Renamed into place: complete, no settle wait (see `Tracker::arrived`).
+        if sweep != Sweep::Poll && !self.full_rescan {
+            for path in std::mem::take(&mut self.arrived) {
+                let effects = self.tracker.arrived(&path, now);
+                self.apply(effects, now);
+            }
+        }
+    }
+
+    /// Take in what a look found changed.
+    fn reconcile(&mut self, delta: Delta, initial: bool, now: Instant) {
+        for note in &delta.notes {
             self.warn(&note.path, note.message.clone());
+        }
+        if delta.is_empty() {
+            return;
         }
         let mut present: HashSet<PathBuf> = HashSet::new();
         let mut names: HashSet<String> = HashSet::new();
-        for scan in scan.runs {
+        for scan in delta.runs {
             names.insert(scan.name.clone());
             self.reconcile_run(&scan, now);
             for f in scan.files {
@@ -654,23 +799,30 @@ impl Core {
                 self.apply(effects, now);
             }
         }
-        // Runs that are gone.
-        let gone_runs: Vec<String> = self
-            .runs
-            .keys()
-            .filter(|r| !names.contains(*r))
-            .cloned()
-            .collect();
+        // Runs that are gone: after a full walk, every run it did not find.
+        let gone_runs: Vec<String> = if delta.full {
+            self.runs
+                .keys()
+                .filter(|r| !names.contains(*r))
+                .cloned()
+                .collect()
+        } else {
+            delta.removed
+        };
         for run in gone_runs {
-            self.runs.remove(&run);
-            self.queue.remove_run(&run);
-            self.emit(EngineEvent::RunRemoved { run });
+            if self.runs.remove(&run).is_some() {
+                self.queue.remove_run(&run);
+                self.emit(EngineEvent::RunRemoved { run });
+            }
         }
         // Files that are gone, and the steps they leave.
         let runs = &self.runs;
-        let effects = self
-            .tracker
-            .scan_finished(&present, |r| runs.contains_key(r), now);
+        let alive = |r: &str| runs.contains_key(r);
+        let effects = if delta.full {
+            self.tracker.scan_finished(&present, alive, now)
+        } else {
+            self.tracker.files_gone(delta.gone, alive, now)
+        };
         self.apply(effects, now);
     }
 
@@ -747,13 +899,17 @@ impl Core {
         if scan.scalars != run.scalars_stamp {
             run.scalars_stamp = scan.scalars;
             let path = scan.dir.join("scalars.jsonl");
-            let changed = match scan.scalars {
+            // Only what was appended is read and sent on.
+            let had = run.scalars.points_read > 0;
+            let read = match scan.scalars {
                 None => {
-                    let had = !run.scalars.points.is_empty();
                     run.scalars = ScalarsFile::default();
-                    had
+                    Ok(ScalarsRead {
+                        points: Vec::new(),
+                        from_start: true,
+                    })
                 }
-                Some(s) => run.scalars.update(&path, s.size, s.ino).unwrap_or(false),
+                Some(s) => run.scalars.update(&path, s.size, s.ino),
             };
             let bad = (!run.warned_bad_scalars && run.scalars.bad_lines > 0).then(|| {
                 run.warned_bad_scalars = true;
@@ -762,12 +918,14 @@ impl Core {
                     run.scalars.first_bad.clone().unwrap_or_default()
                 )
             });
-            let points = changed.then(|| run.scalars.points.clone());
-            if let Some(points) = points {
-                self.emit(EngineEvent::Scalars {
-                    run: scan.name.clone(),
-                    points,
-                });
+            if let Ok(read) = read {
+                if !read.points.is_empty() || (read.from_start && had) {
+                    self.emit(EngineEvent::Scalars {
+                        run: scan.name.clone(),
+                        points: read.points,
+                        from_start: read.from_start,
+                    });
+                }
             }
             if let Some(msg) = bad {
                 self.warn(&path, msg);

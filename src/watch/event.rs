@@ -15,7 +15,8 @@ use std::time::{Duration, SystemTime};
 pub enum WatchMode {
     /// The OS's native watcher (inotify on Linux).
     Native,
-    /// notify's PollWatcher, every `interval`; `reason` says why
+    /// Polling every `interval` (the engine's own incremental look, see
+    /// `runs::tree`); `reason` says why
     /// (`--poll`, a network filesystem, the native watcher failed).
     Poll { interval: Duration, reason: String },
 }
@@ -104,10 +105,16 @@ pub enum EngineEvent {
     RunFound(RunInfo),
     /// A run disappeared (directory deleted or renamed away).
     RunRemoved { run: String },
-    /// The run's full `scalars.jsonl` content (replaces earlier points).
+    /// Lines read from the run's `scalars.jsonl` since the last such
+    /// event: only the keys anything shows (`runs::meta::SCALAR_KEYS`),
+    /// lines with none of them left out. `from_start`: the file was read
+    /// from its start (first look, replaced, shrank or removed), these
+    /// points replace the earlier ones; otherwise they follow them.
+    /// Consumers keep the history (bounded, `runs::meta::MAX_SCALAR_POINTS`).
     Scalars {
         run: String,
         points: Vec<ScalarPoint>,
+        from_start: bool,
     },
     /// Milestone files waiting to be computed (queue length changed).
     Queue { pending: usize },

@@ -1,9 +1,16 @@
-//! File-system notifications. They only say "something changed under ROOT";
-//! the engine then re-scans (stat only) to decide what is new, changed or
-//! gone. Native watching (inotify) where it works; notify's PollWatcher when
-//! asked (`--poll`), when the native watcher cannot start, or when ROOT is on
-//! a network or FUSE filesystem, where inotify never hears of files written
-//! by other hosts.
+//! File-system notifications. They only say "something changed under ROOT"
+//! (and where, when the event names paths); the engine then looks again
+//! (stat only) to decide what is new, changed or gone. Native watching
+//! (inotify) where it works; polling when asked (`--poll`), when the native
+//! watcher cannot start, or when ROOT is on a network or FUSE filesystem,
+//! where inotify never hears of files written by other hosts.
+//!
+//! Polling is the engine's own timer and incremental look
+//! (`runs::tree`): one walk per cycle, paying for directories that
+//! changed. notify's PollWatcher, which walks and stats the whole tree
+//! every interval and then makes the engine walk it again, is only used
+//! when the engine is told to re-scan in full (`EngineConfig::full_rescan`,
+//! the behaviour before issue 14, kept for comparison).
 
 use super::event::WatchMode;
 use crate::runs::is_ignored;
@@ -23,23 +30,31 @@ pub enum FsSignal {
     /// Something changed at these paths (the event's names sslwatch does
     /// not ignore); empty when the event named none: anywhere under ROOT.
     Changed(Vec<PathBuf>),
+    /// These files were renamed into place (sent after the `Changed` of
+    /// the same event): their writer finished them under another name, so
+    /// they need no settle interval.
+    Arrived(Vec<PathBuf>),
     /// The watcher reported a problem (e.g. inotify queue overflow): the
     /// engine re-scans and shows the message once.
     Trouble(String),
 }
 
-/// A running watcher; dropping it stops watching.
+/// A running watcher; dropping it stops watching. In poll mode without
+/// notify's PollWatcher there is nothing running: the engine polls.
 pub struct FsWatch {
-    _watcher: Box<dyn Watcher + Send>,
+    _watcher: Option<Box<dyn Watcher + Send>>,
     pub mode: WatchMode,
 }
 
 /// Start watching `root`: polling every `poll` when given, else natively with
-/// fallbacks. Returns the watcher and the warnings of any fallback.
+/// fallbacks. Returns the watcher and the warnings of any fallback. When
+/// polling, `engine_polls` says the engine looks by itself (no notify
+/// PollWatcher is started).
 pub fn start(
     root: &Path,
     poll: Option<Duration>,
     tx: Sender<FsSignal>,
+    engine_polls: bool,
 ) -> Result<(FsWatch, Vec<String>), notify::Error> {
     let mut warnings = Vec::new();
     let reason = match (poll, network_fs(root)) {
@@ -51,7 +66,7 @@ pub fn start(
             Ok(w) => {
                 return Ok((
                     FsWatch {
-                        _watcher: w,
+                        _watcher: Some(w),
                         mode: WatchMode::Native,
                     },
                     warnings,
@@ -65,7 +80,7 @@ pub fn start(
         },
     };
     let interval = poll.unwrap_or(DEFAULT_POLL);
-    let w = polling(root, interval, tx)?;
+    let w = polling(root, interval, tx, engine_polls)?;
     Ok((
         FsWatch {
             _watcher: w,
@@ -84,9 +99,10 @@ pub fn start_polling(
     interval: Duration,
     reason: String,
     tx: Sender<FsSignal>,
+    engine_polls: bool,
 ) -> notify::Result<FsWatch> {
     Ok(FsWatch {
-        _watcher: polling(root, interval, tx)?,
+        _watcher: polling(root, interval, tx, engine_polls)?,
         mode: WatchMode::Poll { interval, reason },
     })
 }
@@ -94,11 +110,32 @@ pub fn start_polling(
 fn handler(tx: Sender<FsSignal>) -> impl FnMut(notify::Result<notify::Event>) + Send + 'static {
     move |res: notify::Result<notify::Event>| {
         let signal = match res {
-            Ok(ev) if relevant(&ev) => FsSignal::Changed(changed_paths(&ev)),
+            Ok(ev) if relevant(&ev) => {
+                let changed = changed_paths(&ev);
+                let _ = tx.send(FsSignal::Changed(changed));
+                match renamed_to(&ev) {
+                    Some(to) => FsSignal::Arrived(vec![to]),
+                    None => return,
+                }
+            }
             Ok(_) => return,
             Err(e) => FsSignal::Trouble(e.to_string()),
         };
         let _ = tx.send(signal);
+    }
+}
+
+/// Where a rename put a file we do not ignore (`mv tmp final`,
+/// `os.replace`): the event's last path.
+fn renamed_to(ev: &notify::Event) -> Option<PathBuf> {
+    use notify::event::{ModifyKind, RenameMode};
+    match ev.kind {
+        EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both)) => {
+            let to = ev.paths.last()?;
+            let name = to.file_name()?.to_string_lossy();
+            (!is_ignored(&name)).then(|| to.clone())
+        }
+        _ => None,
     }
 }
 
@@ -133,8 +170,8 @@ fn changed_paths(ev: &notify::Event) -> Vec<PathBuf> {
 
 /// Where things changed since the last re-scan, from the watcher's signals:
 /// the directories whose listing or files changed, or everywhere (a signal
-/// without paths, watcher trouble). Groundwork for re-scans limited to the
-/// dirty directories (issue 14); today every re-scan is still a full one.
+/// without paths, watcher trouble). The engine looks again only at the runs
+/// holding these directories (`runs::tree::Look::Dirty`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Dirty {
     /// Nothing since the last re-scan.
@@ -152,6 +189,8 @@ impl Dirty {
     /// Add what `signal` says.
     pub fn add(&mut self, signal: &FsSignal) {
         let paths = match signal {
+            // Its `Changed` said where.
+            FsSignal::Arrived(_) => return,
             FsSignal::Changed(paths) if !paths.is_empty() => paths,
             _ => {
                 *self = Dirty::All;
@@ -190,11 +229,15 @@ fn polling(
     root: &Path,
     interval: Duration,
     tx: Sender<FsSignal>,
-) -> notify::Result<Box<dyn Watcher + Send>> {
+    engine_polls: bool,
+) -> notify::Result<Option<Box<dyn Watcher + Send>>> {
+    if engine_polls {
+        return Ok(None);
+    }
     let config = notify::Config::default().with_poll_interval(interval);
     let mut w = PollWatcher::new(handler(tx), config)?;
     w.watch(root, RecursiveMode::Recursive)?;
-    Ok(Box::new(w))
+    Ok(Some(Box::new(w)))
 }
 
 /// The name of the network or FUSE filesystem `path` is on, if it is one.
@@ -285,6 +328,7 @@ mod tests {
             got,
             [
                 FsSignal::Changed(vec!["/r/run/milestones/20.npz".into()]),
+                FsSignal::Arrived(vec!["/r/run/milestones/20.npz".into()]),
                 FsSignal::Changed(vec![]),
                 FsSignal::Trouble("queue overflow".into()),
             ]
@@ -314,6 +358,12 @@ mod tests {
         );
         assert_eq!(d, Dirty::Clean, "a re-scan starts clean");
         d.add(&changed(&["/r/a/milestones/1.npy"]));
+        d.add(&FsSignal::Arrived(vec!["/r/a/milestones/1.npy".into()]));
+        assert_eq!(
+            d,
+            dirs(&["/r/a/milestones"]),
+            "an arrival adds nothing to its Changed"
+        );
         d.add(&changed(&[]));
         d.add(&changed(&["/r/c/milestones/1.npy"]));
         assert_eq!(d.take(), Dirty::All, "a path-less signal: anywhere");

@@ -228,13 +228,24 @@ impl Tracker {
         run_alive: impl Fn(&str) -> bool,
         now: Instant,
     ) -> Vec<Effect> {
-        let mut out = vec![Effect::LookAt(now + self.settle)];
         let gone: Vec<PathBuf> = self
             .files
             .keys()
             .filter(|p| !present.contains(*p))
             .cloned()
             .collect();
+        self.files_gone(gone, run_alive, now)
+    }
+
+    /// A look at part of ROOT is over: these files are gone (paths the
+    /// tracker does not know are ignored). As [`Tracker::scan_finished`].
+    pub fn files_gone(
+        &mut self,
+        gone: Vec<PathBuf>,
+        run_alive: impl Fn(&str) -> bool,
+        now: Instant,
+    ) -> Vec<Effect> {
+        let mut out = vec![Effect::LookAt(now + self.settle)];
         let mut affected: BTreeSet<(String, u64)> = BTreeSet::new();
         for p in gone {
             self.startup.remove(&p);
@@ -242,8 +253,8 @@ impl Tracker {
                 if !e.results.is_empty() {
                     affected.insert((e.run, e.step));
                 }
+                out.push(Effect::Unqueue(p));
             }
-            out.push(Effect::Unqueue(p));
         }
         for (run, step) in affected {
             if run_alive(&run) {
@@ -292,6 +303,23 @@ impl Tracker {
             Stage::Seen { since, .. } => Some(since + self.settle),
             Stage::Incomplete { since, retry, .. } => Some(since + retry),
             _ => None,
+        }
+    }
+
+    /// `path` was renamed into place (the watcher said so): its writer
+    /// finished it under another name, so the settle interval is not
+    /// waited for; it gets its second look now. Only a file just seen
+    /// (no look saw it change) qualifies.
+    pub fn arrived(&mut self, path: &Path, now: Instant) -> Vec<Effect> {
+        let Some(e) = self.files.get_mut(path) else {
+            return Vec::new();
+        };
+        match (&e.stage, now.checked_sub(self.settle)) {
+            (Stage::Seen { looks: 0, .. }, Some(since)) => {
+                e.stage = Stage::Seen { since, looks: 0 };
+                vec![Effect::LookAt(now)]
+            }
+            _ => Vec::new(),
         }
     }
 
@@ -549,16 +577,20 @@ impl Tracker {
     /// it has, `Some` with what to say first: in `once` mode, each file not
     /// reported.
     pub fn catch_up(&mut self, once: bool) -> Option<Vec<Effect>> {
-        let files = &self.files;
-        self.startup.retain(|p| {
-            files.get(p).is_some_and(|e| match e.stage {
+        // Called on every turn of the engine's loop: drop the startup
+        // files that are through until one is not, so that each file is
+        // looked at about once (not all of them on every turn, which made
+        // catching up on many files quadratic).
+        while let Some(p) = self.startup.iter().next().cloned() {
+            let holds_back = self.files.get(&p).is_some_and(|e| match e.stage {
                 Stage::Seen { looks, .. } => looks < BUSY_LOOKS,
                 Stage::Queued { .. } | Stage::Computing => true,
                 Stage::Incomplete { .. } | Stage::Done | Stage::Failed => false,
-            })
-        });
-        if !self.startup.is_empty() {
-            return None;
+            });
+            if holds_back {
+                return None;
+            }
+            self.startup.remove(&p);
         }
         let mut left: Vec<PathBuf> = Vec::new();
         if once {
@@ -744,6 +776,23 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_file_renamed_into_place_is_read_without_the_settle_wait() {
+        const Q: &str = "/root/r/milestones/epoch_0021/h.npy";
+        let mut f = Fake::new();
+        f.scan(P, 100, false, 0.0);
+        let out = f.tracker.arrived(Path::new(P), f.at(0.01));
+        assert_eq!(out, [Effect::LookAt(f.at(0.01))]);
+        assert_eq!(f.due(0.01), [PathBuf::from(P)], "due now, not at 1 s");
+        let out = f.look(P, 100, 0.01);
+        assert_eq!(out, [Effect::Probe(P.into())]);
+        // A file a look already saw change is not an arrival.
+        f.scan(Q, 100, false, 0.0);
+        f.look(Q, 200, 1.0);
+        assert!(f.tracker.arrived(Path::new(Q), f.at(1.01)).is_empty());
+        assert!(!f.due(1.01).contains(&PathBuf::from(Q)));
     }
 
     #[test]
