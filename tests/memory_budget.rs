@@ -224,3 +224,21 @@ fn many_classes_and_a_rescaled_copy() {
         &MetricSettings::default(),
     );
 }
+
+#[test]
+fn sampled_knn_queries() {
+    // Above `knn_sample` the kNN accuracy and the knn entropy search a
+    // seeded sample of queries against every row (no normalised copy).
+    let (x, labels) = blobs(3000, 128, 10, 9);
+    let s = MetricSettings {
+        knn_sample: 700,
+        ..MetricSettings::default()
+    };
+    check("3000x128 labelled, 700 kNN queries", &x, Some(&labels), &s);
+    let s = MetricSettings {
+        entropy: EntropyEstimator::Knn,
+        knn_sample: 700,
+        ..MetricSettings::default()
+    };
+    check("3000x128 knn entropy, 700 queries", &x, None, &s);
+}

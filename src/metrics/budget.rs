@@ -91,7 +91,13 @@ pub fn working_set_bytes(
             let classes = label_classes.unwrap_or(n).clamp(1, n);
             ami_bytes(n, classes)
                 .max(probe_bytes(n, d, classes, threads))
-                .max(knn_accuracy_bytes(n, d, settings.knn_k, threads))
+                .max(knn_accuracy_bytes(
+                    n,
+                    d,
+                    settings.knn_k,
+                    settings.knn_sample,
+                    threads,
+                ))
         } else {
             0.0
         },
@@ -224,7 +230,13 @@ fn entropy_bytes(n: usize, d: usize, settings: &MetricSettings, threads: f64) ->
         }
         EntropyEstimator::Knn => {
             let k = 3usize.min(n.saturating_sub(1)).max(1);
-            nf * F32 + top_k_bytes(n, d, k, threads) + nf * F64
+            let m = n.min(settings.knn_sample.max(1));
+            let search = if m == n {
+                top_k_bytes(n, d, k, threads)
+            } else {
+                query_search_bytes(n, d, k, m, threads)
+            };
+            nf * F32 + search + m as f64 * F64
         }
     }
 }
@@ -253,13 +265,37 @@ fn top_k_bytes(n: usize, d: usize, k: usize, threads: f64) -> f64 {
     blocks * USIZE + workers * (table + slab + col_block * df * F32) + table
 }
 
-/// Leave-one-out kNN accuracy: dense classes, the L2-normalised copy, the
-/// neighbour search, the votes.
-fn knn_accuracy_bytes(n: usize, d: usize, knn_k: usize, threads: f64) -> f64 {
+/// `knn::top_k_of_queries` for `m` queries: the rows' norms, the sample
+/// (and the set rand keeps while drawing it), per worker a query block and
+/// a similarity slab, every query block's top-k lists, then the lists
+/// concatenated.
+fn query_search_bytes(n: usize, d: usize, k: usize, m: usize, threads: f64) -> f64 {
+    let (nf, df, kf, mf) = (n as f64, d as f64, k as f64, m as f64);
+    let qb = knn::QUERY_BLOCK.min(m) as f64;
+    let tasks = (mf / knn::QUERY_BLOCK as f64).ceil().max(1.0);
+    let workers = threads.min(tasks);
+    let norms = nf * F64 + nf * F32;
+    let sample = mf * USIZE + nf_index(m);
+    let per_worker = qb * df * F32 + qb * knn::COL_BLOCK.min(n) as f64 * F32;
+    // A TopK per task: scores, ids, lengths, k-th scores, and the struct.
+    let lists = mf * kf * 8.0 + mf * 8.0 + tasks * (USIZE + 160.0);
+    norms + sample + workers * per_worker + lists + mf * kf * 8.0
+}
+
+/// Leave-one-out kNN accuracy: dense classes, the L2-normalised copy and
+/// the neighbour search of every row (n <= `knn_sample`), or the search of
+/// the sampled queries (no copy), then the votes.
+fn knn_accuracy_bytes(n: usize, d: usize, knn_k: usize, knn_sample: usize, threads: f64) -> f64 {
     let (nf, df) = (n as f64, d as f64);
     let k = knn_k.clamp(1, n.saturating_sub(1).max(1));
+    let m = n.min(knn_sample.max(1));
     let classes = nf * 8.0 + nf * 4.0;
-    classes + nf * df * F32 + top_k_bytes(n, d, k, threads) + threads * k as f64 * 16.0
+    let search = if m == n {
+        nf * df * F32 + top_k_bytes(n, d, k, threads)
+    } else {
+        query_search_bytes(n, d, k, m, threads)
+    };
+    classes + search + threads * k as f64 * 16.0
 }
 
 /// The probe over `classes` classes: the split, the selected train and

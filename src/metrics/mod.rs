@@ -69,6 +69,15 @@ pub struct MetricSettings {
     /// Rows `uniformity` is computed on at most (a seeded sample above).
     #[serde(default = "default_uniformity_sample")]
     pub uniformity_sample: usize,
+    /// Rows `knn_acc` (and the knn entropy estimator) use every row as a
+    /// query up to; above it a seeded sample of this many queries, each
+    /// against all rows. Older caches have no such field: they were exact.
+    #[serde(default = "default_knn_sample")]
+    pub knn_sample: usize,
+}
+
+fn default_knn_sample() -> usize {
+    knn::KNN_EXACT
 }
 
 fn default_uniformity_sample() -> usize {
@@ -87,6 +96,7 @@ impl Default for MetricSettings {
             silhouette_sample: 20_000,
             knn_k: 20,
             uniformity_sample: uniformity::UNIFORMITY_EXACT,
+            knn_sample: knn::KNN_EXACT,
         }
     }
 }
@@ -335,7 +345,10 @@ pub fn compute_layer_prescaled(
                     spectrum::CovSpectrum::gauss_entropy_bits,
                 ) + entropy_shift
             }
-            EntropyEstimator::Knn => entropy::knn_entropy_bits(rows, 3) + entropy_shift,
+            EntropyEstimator::Knn => {
+                knn::kl_entropy_bits_sampled(rows, 3, settings.knn_sample, settings.seed)
+                    + entropy_shift
+            }
         };
     let entropy_bits = entropy_of(x, true, &mut warnings);
     let spectrum_values = cov
@@ -377,7 +390,7 @@ pub fn compute_layer_prescaled(
         Some(l) => (
             Some(ami::adjusted_mutual_info(&c1_ids, l)),
             probe::probe_accuracy(x, l, settings.seed),
-            knn::knn_accuracy(x, l, settings.knn_k),
+            knn::knn_accuracy_sampled(x, l, settings.knn_k, settings.knn_sample, settings.seed),
         ),
         None => (None, None, None),
     };
