@@ -29,6 +29,32 @@ fn time<T>(f: impl FnOnce() -> T) -> (T, f64) {
     (out, t.elapsed().as_secs_f64())
 }
 
+/// Process CPU seconds (user + system, all threads): on a shared machine
+/// the CPU time shows the work done even when other load inflates the wall time.
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes into the zeroed struct we pass.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return f64::NAN;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    secs(u.ru_utime) + secs(u.ru_stime)
+}
+
+/// Wall and CPU seconds of `f`, recorded under `name`.
+fn stage<T>(
+    cols: &mut std::collections::BTreeMap<&'static str, (Vec<f64>, Vec<f64>)>,
+    name: &'static str,
+    f: impl FnOnce() -> T,
+) -> T {
+    let c = cpu_seconds();
+    let (out, wall) = time(f);
+    let e = cols.entry(name).or_default();
+    e.0.push(wall);
+    e.1.push(cpu_seconds() - c);
+    out
+}
+
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -133,59 +159,53 @@ fn main() -> anyhow::Result<()> {
         seed,
     };
 
-    let mut cols: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
+    let mut cols: std::collections::BTreeMap<&'static str, (Vec<f64>, Vec<f64>)> =
+        Default::default();
     let mut flops: std::collections::BTreeMap<&str, f64> = Default::default();
     for _ in 0..reps {
+        let c = &mut cols;
         // Both clusterings in one batch, as `compute_layer` makes them.
-        let ([c1, c2], t_k) =
-            time(|| kmeans::kmeans_many(x, &[params(s.seed), params(second_seed(s.seed))]));
-        let (_, t_sil) =
-            time(|| silhouette::silhouette_score(x, &c1.labels, s.silhouette_sample, s.seed));
+        let [c1, c2] = stage(c, "kmeans_x2", || {
+            kmeans::kmeans_many(x, &[params(s.seed), params(second_seed(s.seed))])
+        });
+        stage(c, "silhouette", || {
+            silhouette::silhouette_score(x, &c1.labels, s.silhouette_sample, s.seed)
+        });
         let a: Vec<i64> = c1.labels.iter().map(|&v| i64::from(v)).collect();
         let b: Vec<i64> = c2.labels.iter().map(|&v| i64::from(v)).collect();
-        let (_, t_ami) = time(|| ami::adjusted_mutual_info(&a, &b));
-        let (_, t_ent) = time(|| entropy::hist_entropy_bits(x, s.entropy_bins));
-        let (gram, t_gram) = time(|| linalg::gram_lower(x, None));
-        let (_, t_rank) = time(|| rank::rankme_of_gram(&gram, n, d));
-        let (cov, t_cov) = time(|| spectrum::CovSpectrum::with_axes_sharing(x, &gram, 2));
+        stage(c, "ami_agreement", || ami::adjusted_mutual_info(&a, &b));
+        stage(c, "entropy_hist", || {
+            entropy::hist_entropy_bits(x, s.entropy_bins)
+        });
+        let gram = stage(c, "gram_f64", || linalg::gram_lower(x, None));
+        stage(c, "rankme_eig", || rank::rankme_of_gram(&gram, n, d));
+        let cov = stage(c, "cov_spectrum", || {
+            spectrum::CovSpectrum::with_axes_sharing(x, &gram, 2)
+        });
         drop(gram);
-        let (_, t_out) = time(|| {
+        stage(c, "outliers", || {
             let found = outliers::outliers(x);
-            if let Some(inl) = found.as_ref().and_then(|o| outliers::inlier_rows(x, o)) {
-                entropy::hist_entropy_bits(inl.view(), s.entropy_bins);
+            if let Some(o) = found.as_ref() {
+                entropy::hist_entropy_bits_masked(x, s.entropy_bins, Some(&o.mask));
             }
         });
-        let (_, t_unif) = time(|| uniformity::uniformity_with(x, s.uniformity_sample, s.seed));
-        let (_, t_map) = time(|| {
+        stage(c, "uniformity", || {
+            uniformity::uniformity_with(x, s.uniformity_sample, s.seed)
+        });
+        stage(c, "map", || {
             cov.as_ref()
-                .and_then(|c| projection::pca_2d_from(c, x, 1000, s.seed))
+                .and_then(|cv| projection::pca_2d_from(cv, x, 1000, s.seed))
         });
         drop(cov);
-        let (_, t_amil) = time(|| ami::adjusted_mutual_info(&a, &labels));
-        let (_, t_probe) = time(|| probe::probe_accuracy(x, &labels, s.seed));
-        let (_, t_knn) =
-            time(|| knn::knn_accuracy_sampled(x, &labels, s.knn_k, s.knn_sample, s.seed));
-        let (_, t_free) = time(|| compute_layer(x, None, &s));
-        let (_, t_all) = time(|| compute_layer(x, Some(&labels), &s));
-        for (name, v) in [
-            ("kmeans_x2", t_k),
-            ("silhouette", t_sil),
-            ("ami_agreement", t_ami),
-            ("entropy_hist", t_ent),
-            ("gram_f64", t_gram),
-            ("rankme_eig", t_rank),
-            ("cov_spectrum", t_cov),
-            ("outliers", t_out),
-            ("uniformity", t_unif),
-            ("map", t_map),
-            ("ami_labels", t_amil),
-            ("probe", t_probe),
-            ("knn", t_knn),
-            ("compute_layer_label_free", t_free),
-            ("compute_layer_all", t_all),
-        ] {
-            cols.entry(name).or_default().push(v);
-        }
+        stage(c, "ami_labels", || ami::adjusted_mutual_info(&a, &labels));
+        stage(c, "probe", || probe::probe_accuracy(x, &labels, s.seed));
+        stage(c, "knn", || {
+            knn::knn_accuracy_sampled(x, &labels, s.knn_k, s.knn_sample, s.seed)
+        });
+        stage(c, "compute_layer_label_free", || compute_layer(x, None, &s));
+        stage(c, "compute_layer_all", || {
+            compute_layer(x, Some(&labels), &s)
+        });
     }
     // Multiply-adds x 2 of the GEMM-bound stages.
     let (nf, df) = (n as f64, d as f64);
@@ -206,9 +226,12 @@ fn main() -> anyhow::Result<()> {
     let f32_rate = gemm_rate_f32();
     let f64_rate = gemm_rate_f64();
     let mut out = serde_json::Map::new();
-    for (name, v) in cols {
-        out.insert(name.into(), median(v).into());
+    let mut cpu = serde_json::Map::new();
+    for (name, (wall, c)) in cols {
+        out.insert(name.into(), median(wall).into());
+        cpu.insert(name.into(), median(c).into());
     }
+    out.insert("cpu".into(), serde_json::Value::Object(cpu));
     let mut floors = serde_json::Map::new();
     for (name, f) in &flops {
         let rate = if *name == "gram_f64" {

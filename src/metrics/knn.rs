@@ -12,8 +12,7 @@
 use super::pairwise::{gemm_nt, sq_norm};
 use super::uniformity::seeded_rows;
 use multiversion::multiversion;
-use ndarray::linalg::general_mat_mul;
-use ndarray::{s, Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 
 /// Rows per parallel task (one similarity slab is `ROW_BLOCK x COL_BLOCK` f32).
@@ -240,8 +239,15 @@ struct Neighbours {
 /// depend on the thread count, on which worker ran which block, or on the
 /// order of the merges.
 fn top_k_neighbours(x: ArrayView2<f32>, k: usize, metric: Metric) -> Neighbours {
-    let n = x.nrows();
+    let x = x.as_standard_layout();
+    let (n, d) = x.dim();
     debug_assert!(k >= 1 && k < n);
+    let Some(xs) = x.as_slice() else {
+        return Neighbours {
+            idx: Vec::new(),
+            score: Vec::new(),
+        };
+    };
     let sq_norms: Vec<f32> = match metric {
         Metric::Cosine => Vec::new(),
         Metric::SqEuclidean => x
@@ -252,28 +258,22 @@ fn top_k_neighbours(x: ArrayView2<f32>, k: usize, metric: Metric) -> Neighbours 
     // Largest blocks (those starting at low rows) first, for load balance.
     // One table and one slab per worker (bounded memory, see `workers`).
     let starts: Vec<usize> = (0..n).step_by(ROW_BLOCK).collect();
-    let slab_dim = (ROW_BLOCK.min(n), COL_BLOCK.min(n));
+    let slab_len = ROW_BLOCK.min(n) * COL_BLOCK.min(n);
     let tables = super::workers::run(
         starts.len(),
-        || (TopK::new(n, k), Array2::<f32>::zeros(slab_dim)),
+        || (TopK::new(n, k), vec![0f32; slab_len]),
         |(table, slab), task| {
             let r0 = starts[task];
             let rows = ROW_BLOCK.min(n - r0);
-            let xb = x.slice(s![r0..r0 + rows, ..]);
+            let xb = &xs[r0 * d..(r0 + rows) * d];
             for c0 in (r0..n).step_by(COL_BLOCK) {
                 let cols = COL_BLOCK.min(n - c0);
-                let mut sv = slab.slice_mut(s![..rows, ..cols]);
-                general_mat_mul(1.0, &xb, &x.slice(s![c0..c0 + cols, ..]).t(), 0.0, &mut sv);
-                for (r, mut srow) in sv.axis_iter_mut(Axis(0)).enumerate() {
+                let sv = &mut slab[..rows * cols];
+                gemm_nt(xb, &xs[c0 * d..(c0 + cols) * d], d, sv);
+                for (r, srow) in sv.chunks_exact_mut(cols).enumerate() {
                     let i = r0 + r;
-                    let Some(srow) = srow.as_slice_mut() else {
-                        continue;
-                    };
                     if metric == Metric::SqEuclidean {
-                        let ni = sq_norms[i];
-                        for (v, &nj) in srow.iter_mut().zip(&sq_norms[c0..c0 + cols]) {
-                            *v = -(ni - 2.0 * *v + nj).max(0.0);
-                        }
+                        neg_sq_distances(srow, sq_norms[i], &sq_norms[c0..c0 + cols]);
                     }
                     // Only j > i: pairs below the diagonal belong to earlier blocks.
                     let first = (i + 1).max(c0) - c0;
@@ -561,7 +561,7 @@ pub(crate) fn ln_gamma(mut x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::{array, Array2};
+    use ndarray::{array, s, Array2};
 
     const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
 

@@ -359,10 +359,18 @@ pub fn compute_layer_prescaled(
 
     // Outliers, and the entropy without them.
     let found = outliers::outliers(x);
-    let entropy_inliers = match found.as_ref().and_then(|o| outliers::inlier_rows(x, o)) {
-        Some(inliers) if inliers.nrows() >= 2 => entropy_of(inliers.view(), false, &mut warnings),
-        Some(_) => f64::NAN,
+    let entropy_inliers = match found.as_ref() {
         None => entropy_bits,
+        Some(o) if o.count == 0 || o.mask.len() != n => entropy_bits,
+        Some(o) if n - o.count < 2 => f64::NAN,
+        // The histogram skips the outliers' rows in place (no copy).
+        Some(o) if settings.entropy == EntropyEstimator::Hist => {
+            entropy::hist_entropy_bits_masked(x, settings.entropy_bins, Some(&o.mask))
+        }
+        Some(o) => match outliers::inlier_rows(x, o) {
+            Some(inliers) => entropy_of(inliers.view(), false, &mut warnings),
+            None => entropy_bits,
+        },
     };
     let outlier_frac = found.as_ref().map(|o| o.frac);
     let outlier_idx = found.map(|o| o.file_rows(&finite)).unwrap_or_default();

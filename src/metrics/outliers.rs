@@ -164,7 +164,8 @@ pub fn median(v: &mut [f64]) -> f64 {
 /// matrix with `threads` rayon threads: per running column block its `n`
 /// f64 values per column, the median row, the distances (and the two copies
 /// the medians reorder), the mask and the sorted ids, then the inlier copy
-/// (at most all rows).
+/// (at most all rows; `compute_layer`'s histogram entropy skips the
+/// outliers in place instead, the other estimators take the copy).
 pub fn working_set_bytes(n: usize, d: usize, threads: usize) -> u64 {
     let (nf, df) = (n as f64, d as f64);
     let blocks = threads.max(1).min(d.div_ceil(COLUMN_BLOCK).max(1)) as f64;
