@@ -145,7 +145,12 @@ fn kmeans_bytes(n: usize, d: usize, k: usize, n_init: usize, threads: f64) -> f6
     let runs = 2.0 * n_init as f64;
     let b = block_rows(d) as f64;
     let blocks = (nf / b).ceil();
-    let data = centred_copy(nf, d) + nf * USIZE;
+    // The rows are centred a block at a time (`CentredRows`): the mean, its
+    // per-block partial sums, the norms, and the block buffers of the
+    // passes (rayon's `map_init` state lives while its job runs, and a job
+    // never waits on another inside: at most one per thread).
+    let buffers = threads.min(blocks) * b * df * F32;
+    let data = nf * F32 + df * F32 + blocks * df * F64 + buffers;
 
     // Greedy k-means++: all runs' candidates scored in one pass.
     let trials = 2.0 + kf.ln().floor();
@@ -298,29 +303,36 @@ fn knn_accuracy_bytes(n: usize, d: usize, knn_k: usize, knn_sample: usize, threa
     classes + search + threads * k as f64 * 16.0
 }
 
-/// The probe over `classes` classes: the split, the selected train and
-/// test rows, the standardised training rows, L-BFGS's history and vectors,
-/// the loss's per-block partial gradients, then the test scores.
+/// The probe over `classes` classes: the split, the column statistics,
+/// L-BFGS's history and vectors, the loss's per-block partial gradients and
+/// per worker a standardised sub-block with its scores and residuals, then
+/// the test predictions. The rows are read in place (no copy of either part).
 fn probe_bytes(n: usize, d: usize, classes: usize, threads: f64) -> f64 {
     let (nf, df, cf) = (n as f64, d as f64, classes as f64);
     let split = nf * USIZE * 2.0 + nf * 8.0 + nf * 4.0 + cf * 8.0;
-    let selected = nf * df * F32;
     let train = (1.0 - probe::TEST_FRACTION) * nf;
     let test = nf - train;
-    let standardised = train * df * F32 + 3.0 * df * F64;
+    let stats = 3.0 * df * F64;
     let params = cf * (df + 1.0) * F64;
     // History pairs (s, y) and theta, g, q, dir, trial, gt, s, y, grad.
     let lbfgs = (2.0 * probe::HISTORY as f64 + 10.0) * params + probe::HISTORY as f64 * F64;
     let block = probe::ROW_BLOCK as f64;
+    let sub = probe::SUB_BLOCK as f64;
     let blocks = (train / block).ceil().max(1.0);
-    // Per block kept: its weight gradient and intercept gradient; while a
-    // block runs: scores and residuals; and the f32 weights.
-    let loss = blocks * (cf * df * F32 + cf * F64 + 48.0)
-        + threads * (2.0 * block * cf * F32 + 2.0 * cf * F64)
+    let workers = threads.min(blocks);
+    // Per block kept: its weight and intercept gradients; per worker while a
+    // block runs: the standardised rows, scores and residuals, its gradient.
+    let loss = blocks * (cf * df * F32 + cf * F64 + 64.0)
+        + workers * (sub * df * F32 + 2.0 * sub * cf * F32 + cf * df * F32 + 2.0 * cf * F64)
         + cf * df * F32
         + params;
-    let scores = test * df * F32 + test * cf * F32 + cf * df * F32 + cf * F32;
-    split + selected + standardised + lbfgs + loss.max(scores)
+    let tasks = (test / sub).ceil().max(1.0);
+    let scores = threads.min(tasks) * (sub * df * F32 + sub * cf * F32)
+        + 2.0 * test * USIZE
+        + tasks * 64.0
+        + cf * df * F32
+        + cf * F32;
+    split + stats + lbfgs + loss.max(scores)
 }
 
 #[cfg(test)]
