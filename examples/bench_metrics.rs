@@ -64,7 +64,7 @@ fn peak_rss_mib() -> Option<f64> {
 
 /// f32 GEMM rate (GFLOP/s) of `a · bᵀ` over 1024 x 512 blocks, one block
 /// per task on every thread, as the metrics run their blocks.
-fn gemm_rate_f32() -> f64 {
+fn gemm_rate_f32(threads: usize) -> f64 {
     const R: usize = 1024;
     const D: usize = 512;
     let a: Vec<f32> = (0..R * D)
@@ -73,7 +73,24 @@ fn gemm_rate_f32() -> f64 {
     let b: Vec<f32> = (0..R * D)
         .map(|i| ((i * 104_729) % 1000) as f32 / 1e3)
         .collect();
-    let blocks = 4 * rayon::current_num_threads();
+    let blocks = 4 * threads;
+    if threads == 1 {
+        let secs = median(
+            (0..5)
+                .map(|_| {
+                    time(|| {
+                        let mut out = vec![0f32; R * R];
+                        for _ in 0..blocks {
+                            gemm_nt(&a, &b, D, &mut out);
+                        }
+                        std::hint::black_box(&out);
+                    })
+                    .1
+                })
+                .collect(),
+        );
+        return blocks as f64 * 2.0 * (R * R * D) as f64 / secs / 1e9;
+    }
     let secs = median(
         (0..5)
             .map(|_| {
@@ -202,9 +219,11 @@ fn main() -> anyhow::Result<()> {
         stage(c, "knn", || {
             knn::knn_accuracy_sampled(x, &labels, s.knn_k, s.knn_sample, s.seed)
         });
-        stage(c, "compute_layer_label_free", || compute_layer(x, None, &s));
+        stage(c, "compute_layer_label_free", || {
+            compute_layer(x, None, &s).ok()
+        });
         stage(c, "compute_layer_all", || {
-            compute_layer(x, Some(&labels), &s)
+            compute_layer(x, Some(&labels), &s).ok()
         });
     }
     // Multiply-adds x 2 of the GEMM-bound stages.
@@ -223,7 +242,9 @@ fn main() -> anyhow::Result<()> {
     };
     flops.insert("knn", 2.0 * knn_pairs * df);
 
-    let f32_rate = gemm_rate_f32();
+    let f32_rate = gemm_rate_f32(rayon::current_num_threads());
+    // One core's rate: CPU seconds / this floor is robust to other load.
+    let f32_core = gemm_rate_f32(1);
     let f64_rate = gemm_rate_f64();
     let mut out = serde_json::Map::new();
     let mut cpu = serde_json::Map::new();
@@ -242,6 +263,20 @@ fn main() -> anyhow::Result<()> {
         floors.insert((*name).into(), (f / (rate * 1e9)).into());
     }
     out.insert("floor".into(), serde_json::Value::Object(floors));
+    // CPU-second floors: f32 stages at one core's rate, the f64 Gram at
+    // the f64 rate per thread.
+    let threads = rayon::current_num_threads() as f64;
+    let mut cpu_floors = serde_json::Map::new();
+    for (name, f) in &flops {
+        let rate = if *name == "gram_f64" {
+            f64_rate / threads
+        } else {
+            f32_core
+        };
+        cpu_floors.insert((*name).into(), (f / (rate * 1e9)).into());
+    }
+    out.insert("cpu_floor".into(), serde_json::Value::Object(cpu_floors));
+    out.insert("gemm_f32_core_gflops".into(), f32_core.into());
     out.insert("gemm_f32_gflops".into(), f32_rate.into());
     out.insert("gemm_f64_gflops".into(), f64_rate.into());
     out.insert("peak_rss_mib".into(), peak_rss_mib().into());

@@ -158,16 +158,24 @@ def faiss_pipeline(x, y):
     return t
 
 
+TIME = "/usr/bin/time"
+
+
 def run_child(cmd):
-    """Wall seconds and peak RSS (MiB) of one child process."""
-    s = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    out = p.stdout.read()
-    _, status, usage = os.wait4(p.pid, 0)
-    wall = time.perf_counter() - s
-    if status != 0:
-        raise SystemExit(f"{cmd[0]} failed with status {status}")
-    return wall, usage.ru_maxrss / 1024.0, out
+    """Wall seconds, peak RSS (MiB, None without /usr/bin/time) and stdout of
+    one child process. The RSS comes from /usr/bin/time, which execs the
+    command itself: a child forked from this Python process would report
+    Python's own resident pages until its exec."""
+    with tempfile.NamedTemporaryFile("r") as rss:
+        timed = [TIME, "-f", "%M", "-o", rss.name] + cmd if os.path.exists(TIME) else cmd
+        s = time.perf_counter()
+        p = subprocess.run(timed, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        wall = time.perf_counter() - s
+        if p.returncode != 0:
+            raise SystemExit(f"{cmd[0]} failed with status {p.returncode}")
+        text = rss.read().strip().splitlines()
+    kib = float(text[-1]) if text and text[-1].isdigit() else None
+    return wall, (kib / 1024.0 if kib else None), p.stdout
 
 
 def load():
@@ -196,8 +204,8 @@ def main():
     metrics = metrics[0] if isinstance(metrics, list) else metrics
     proc_free = statistics.median(w for w, _, _ in free)
     proc_full = statistics.median(w for w, _, _ in full)
-    rss_free = max(r for _, r, _ in free)
-    rss_full = max(r for _, r, _ in full)
+    rss_free = max((r for _, r, _ in free if r), default=None)
+    rss_full = max((r for _, r, _ in full if r), default=None)
 
     sk_runs = [sklearn_pipeline(x, y) for _ in range(reps)]
     sk = {k: statistics.median(r[k] for r in sk_runs) for k in sk_runs[0]}
@@ -213,15 +221,21 @@ def main():
         print("faiss-cpu is not installed (pip install faiss-cpu): faiss comparison skipped")
     cpu = ours.get("cpu", {})
     floor = ours.get("floor", {})
-    print(f"GEMM measured in this run: f32 {ours['gemm_f32_gflops']:.0f} GFLOP/s, "
-          f"f64 {ours['gemm_f64_gflops']:.0f} GFLOP/s ({ours['threads']} threads)")
-    print(f"{'sslwatch stage':<26}{'wall s':>9}{'cpu s':>9}{'floor s':>9}{'x floor':>9}")
+    cfloor = ours.get("cpu_floor", {})
+    print(f"GEMM measured in this run: f32 {ours['gemm_f32_gflops']:.0f} GFLOP/s on "
+          f"{ours['threads']} threads ({ours['gemm_f32_core_gflops']:.0f} on one), "
+          f"f64 {ours['gemm_f64_gflops']:.0f} GFLOP/s (the Gram's triangular update)")
+    print("floor: the stage's multiply-adds at that rate (wall) or at one core's rate "
+          "(CPU seconds, robust to other load)")
+    print(f"{'sslwatch stage':<26}{'wall s':>9}{'floor s':>9}{'x floor':>9}"
+          f"{'cpu s':>9}{'floor s':>9}{'x floor':>9}")
     for name in ["kmeans_x2", "silhouette", "ami_agreement", "entropy_hist", "gram_f64",
                  "rankme_eig", "cov_spectrum", "outliers", "uniformity", "map", "ami_labels",
                  "probe", "knn", "compute_layer_label_free", "compute_layer_all"]:
-        f = floor.get(name)
+        f, cf, c = floor.get(name), cfloor.get(name), cpu.get(name, float("nan"))
         fs = f"{f:9.3f}{ours[name] / f:9.2f}" if f else f"{'':>18}"
-        print(f"{name:<26}{ours[name]:9.3f}{cpu.get(name, float('nan')):9.3f}{fs}")
+        cs = f"{cf:9.3f}{c / cf:9.2f}" if cf else ""
+        print(f"{name:<26}{ours[name]:9.3f}{fs}{c:9.3f}{cs}")
 
     def row(label, a, b):
         if b is None:
@@ -245,9 +259,12 @@ def main():
         print(row("knn_acc (faiss flat index)", ours["knn"], fa["knn"]))
         print(row("whole process, label-free", proc_free, fa["label_free"]))
         print(row("whole process, labels (+ kNN, AMI, probe)", proc_full, fa["with_labels"]))
-    print(f"\npeak RSS, whole `sslwatch metrics` process: {rss_free:.0f} MiB label-free, "
-          f"{rss_full:.0f} MiB with labels (input {x.nbytes / 2**20:.0f} MiB: "
-          f"{rss_full / (x.nbytes / 2**20):.2f}x)")
+    if rss_full:
+        print(f"\npeak RSS, whole `sslwatch metrics` process: {rss_free:.0f} MiB label-free, "
+              f"{rss_full:.0f} MiB with labels (input {x.nbytes / 2**20:.0f} MiB: "
+              f"{rss_free / (x.nbytes / 2**20):.2f}x and {rss_full / (x.nbytes / 2**20):.2f}x)")
+    else:
+        print("\npeak RSS: /usr/bin/time not found, not measured")
     q = f" vs faiss {fa['knn_acc']:.4f}" if fa else ""
     print(f"quality: probe_acc sslwatch {metrics['probe_acc']:.4f} vs sklearn {sk['probe_acc']:.4f} "
           f"(different 80/20 splits); knn_acc {metrics['knn_acc']:.4f}{q}; "
