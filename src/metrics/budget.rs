@@ -79,7 +79,8 @@ pub fn working_set_bytes(
         gram_bytes(d, threads),
         // The covariance spectrum (with the map's axes), then the outliers
         // with the entropy of the inlier rows, then uniformity.
-        // (RankMe's uncentred Gram stays alive beside it when they share it).
+        // (RankMe's uncentred Gram is centred in place when N >= D; counted
+        // as a matrix of its own, an upper bound).
         super::spectrum::working_set_bytes(n, d, threads as usize) as f64
             + df * df * F64
             + nf * 8.0,

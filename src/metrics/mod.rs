@@ -317,9 +317,11 @@ pub fn compute_layer_prescaled(
     // centred by subtraction, the covariance spectrum: one pass over x.
     let (rankme, cov) = if n >= dim {
         let gram = linalg::gram_lower(x, None);
+        let rankme = rank::rankme_of_gram(&gram, n, dim);
+        // Centred in place: RankMe is done with it.
         (
-            rank::rankme_of_gram(&gram, n, dim),
-            spectrum::CovSpectrum::with_axes_sharing(x, &gram, 2),
+            rankme,
+            spectrum::CovSpectrum::with_axes_from_uncentred(x, gram, 2),
         )
     } else {
         (rank::rankme(x), spectrum::CovSpectrum::with_axes(x, 2))
