@@ -65,7 +65,7 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
-/// One measurement at a time (tests run on parallel threads).
+/// One test at a time (tests run on parallel threads; see [`serial`]).
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// `classes` Gaussian blobs of n points in d dimensions, and their labels.
@@ -101,6 +101,9 @@ fn warm_up() {
     rayon::broadcast(|_| products());
     products();
     compute_layer(x.view(), None, &MetricSettings::default()).expect("warm-up");
+    // The probe's products (scores, then the gradient's Rᵀ X) on every thread.
+    let (x, labels) = blobs(600, 192, 3, 0);
+    rayon::broadcast(|_| sslwatch::metrics::probe::probe_accuracy(x.view(), &labels, 0));
 }
 
 /// Peak extra heap of `compute_layer`, and the estimate.
@@ -121,8 +124,13 @@ fn measure(x: &Array2<f32>, labels: Option<&[i64]>, s: &MetricSettings) -> (usiz
     (peak, estimate)
 }
 
+/// Hold for a whole test: its data is made and dropped while no other
+/// test measures (the counter sees every thread's allocations).
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn check(name: &str, x: &Array2<f32>, labels: Option<&[i64]>, s: &MetricSettings) -> f64 {
-    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     warm_up();
     let (peak, estimate) = measure(x, labels, s);
     let mib = |b: f64| b / (1024.0 * 1024.0);
@@ -142,23 +150,30 @@ fn check(name: &str, x: &Array2<f32>, labels: Option<&[i64]>, s: &MetricSettings
 
 #[test]
 fn small_matrix() {
+    let _serial = serial();
     let (x, _) = blobs(500, 32, 5, 1);
     check("500x32", &x, None, &MetricSettings::default());
 }
 
 #[test]
 fn medium_matrix() {
+    let _serial = serial();
     let (x, _) = blobs(3000, 128, 10, 2);
     check("3000x128", &x, None, &MetricSettings::default());
 }
 
 #[test]
-fn typical_matrix_is_estimated_within_3x() {
-    // Where the data dominates the fixed per-thread allowances.
+fn typical_matrix_is_estimated_within_3_5x() {
+    let _serial = serial();
+    // Where the data dominates the fixed per-thread allowances. The bound
+    // always counts a rescaled copy of the rows (n x d, decided before the
+    // file is read), which clean data like this never makes; since k-means
+    // stopped copying the rows the measured peak is the silhouette sample's
+    // copy, so the estimate sits a little above 3x (3.2x measured).
     let (x, _) = blobs(5000, 384, 10, 9);
     let s = MetricSettings::default();
     let ratio = check("5000x384", &x, None, &s);
-    assert!(ratio <= 3.0, "estimate {ratio:.2}x the measured peak");
+    assert!(ratio <= 3.5, "estimate {ratio:.2}x the measured peak");
     // For comparison with a process's peak RSS (input 20 MiB not included).
     for classes in [None, Some(10)] {
         let e = working_set_bytes(10_000, 512, classes, &s) as f64 / (1024.0 * 1024.0);
@@ -168,6 +183,7 @@ fn typical_matrix_is_estimated_within_3x() {
 
 #[test]
 fn wide_matrix_with_labels() {
+    let _serial = serial();
     let (x, labels) = blobs(2000, 512, 10, 3);
     let ratio = check(
         "2000x512 labelled",
@@ -180,6 +196,7 @@ fn wide_matrix_with_labels() {
 
 #[test]
 fn more_columns_than_rows() {
+    let _serial = serial();
     let (x, labels) = blobs(200, 1024, 4, 4);
     check(
         "200x1024 labelled",
@@ -191,6 +208,7 @@ fn more_columns_than_rows() {
 
 #[test]
 fn gauss_estimator() {
+    let _serial = serial();
     let (x, _) = blobs(3000, 128, 10, 5);
     let s = MetricSettings {
         entropy: EntropyEstimator::Gauss,
@@ -203,6 +221,7 @@ fn gauss_estimator() {
 
 #[test]
 fn knn_estimator() {
+    let _serial = serial();
     let (x, _) = blobs(3000, 128, 10, 7);
     let s = MetricSettings {
         entropy: EntropyEstimator::Knn,
@@ -213,6 +232,7 @@ fn knn_estimator() {
 
 #[test]
 fn many_classes_and_a_rescaled_copy() {
+    let _serial = serial();
     // 100 classes make the probe and k-means wide; values of 1e30 force
     // the rescaled copy of the rows.
     let (x, labels) = blobs(2000, 64, 100, 8);
@@ -223,4 +243,23 @@ fn many_classes_and_a_rescaled_copy() {
         Some(&labels),
         &MetricSettings::default(),
     );
+}
+
+#[test]
+fn sampled_knn_queries() {
+    let _serial = serial();
+    // Above `knn_sample` the kNN accuracy and the knn entropy search a
+    // seeded sample of queries against every row (no normalised copy).
+    let (x, labels) = blobs(3000, 128, 10, 9);
+    let s = MetricSettings {
+        knn_sample: 700,
+        ..MetricSettings::default()
+    };
+    check("3000x128 labelled, 700 kNN queries", &x, Some(&labels), &s);
+    let s = MetricSettings {
+        entropy: EntropyEstimator::Knn,
+        knn_sample: 700,
+        ..MetricSettings::default()
+    };
+    check("3000x128 knn entropy, 700 queries", &x, None, &s);
 }

@@ -14,6 +14,8 @@ pub const ENTROPY_BINS_RANGE: RangeInclusive<usize> = 2..=1024;
 pub const SILHOUETTE_SAMPLE_RANGE: RangeInclusive<usize> = 2..=200_000;
 /// `--uniformity-sample` (50,000 rows are 1.25e9 pairs).
 pub const UNIFORMITY_SAMPLE_RANGE: RangeInclusive<usize> = 2..=50_000;
+/// `--knn-sample` (queries; each costs N D multiply-adds).
+pub const KNN_SAMPLE_RANGE: RangeInclusive<usize> = 1..=10_000_000;
 /// The smallest `--max-memory`.
 pub const MIN_BUDGET: u64 = 16 << 20;
 
@@ -54,6 +56,11 @@ pub struct MetricArgs {
     /// a seeded sample of this many (its cost grows with the square).
     #[arg(long, value_name = "ROWS", default_value_t = sslwatch::metrics::uniformity::UNIFORMITY_EXACT)]
     pub uniformity_sample: usize,
+    /// Rows kNN accuracy (and `--entropy knn`) use every row as a query up
+    /// to; above it a seeded sample of this many queries, each against all
+    /// rows (standard error sqrt(p (1 - p) / ROWS)).
+    #[arg(long, value_name = "ROWS", default_value_t = sslwatch::metrics::knn::KNN_EXACT)]
+    pub knn_sample: usize,
     /// Memory one milestone layer may cost (decoded array plus the metrics'
     /// working set), checked from the file's header before anything is read;
     /// a layer over it is one error naming the file. Default: the smaller of
@@ -87,6 +94,7 @@ impl MetricArgs {
             self.uniformity_sample,
             UNIFORMITY_SAMPLE_RANGE,
         )?;
+        check_range("knn-sample", self.knn_sample, KNN_SAMPLE_RANGE)?;
         Ok(MetricSettings {
             k: self.k,
             n_init: self.n_init,
@@ -99,6 +107,7 @@ impl MetricArgs {
             entropy_bins: self.entropy_bins,
             silhouette_sample: self.silhouette_sample,
             uniformity_sample: self.uniformity_sample,
+            knn_sample: self.knn_sample,
             ..MetricSettings::default()
         })
     }

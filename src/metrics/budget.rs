@@ -79,7 +79,8 @@ pub fn working_set_bytes(
         gram_bytes(d, threads),
         // The covariance spectrum (with the map's axes), then the outliers
         // with the entropy of the inlier rows, then uniformity.
-        // (RankMe's uncentred Gram stays alive beside it when they share it).
+        // (RankMe's uncentred Gram is centred in place when N >= D; counted
+        // as a matrix of its own, an upper bound).
         super::spectrum::working_set_bytes(n, d, threads as usize) as f64
             + df * df * F64
             + nf * 8.0,
@@ -91,7 +92,13 @@ pub fn working_set_bytes(
             let classes = label_classes.unwrap_or(n).clamp(1, n);
             ami_bytes(n, classes)
                 .max(probe_bytes(n, d, classes, threads))
-                .max(knn_accuracy_bytes(n, d, settings.knn_k, threads))
+                .max(knn_accuracy_bytes(
+                    n,
+                    d,
+                    settings.knn_k,
+                    settings.knn_sample,
+                    threads,
+                ))
         } else {
             0.0
         },
@@ -139,7 +146,12 @@ fn kmeans_bytes(n: usize, d: usize, k: usize, n_init: usize, threads: f64) -> f6
     let runs = 2.0 * n_init as f64;
     let b = block_rows(d) as f64;
     let blocks = (nf / b).ceil();
-    let data = centred_copy(nf, d) + nf * USIZE;
+    // The rows are centred a block at a time (`CentredRows`): the mean, its
+    // per-block partial sums, the norms, and the block buffers of the
+    // passes (rayon's `map_init` state lives while its job runs, and a job
+    // never waits on another inside: at most one per thread).
+    let buffers = threads.min(blocks) * b * df * F32;
+    let data = nf * F32 + df * F32 + blocks * df * F64 + buffers;
 
     // Greedy k-means++: all runs' candidates scored in one pass.
     let trials = 2.0 + kf.ln().floor();
@@ -224,7 +236,13 @@ fn entropy_bytes(n: usize, d: usize, settings: &MetricSettings, threads: f64) ->
         }
         EntropyEstimator::Knn => {
             let k = 3usize.min(n.saturating_sub(1)).max(1);
-            nf * F32 + top_k_bytes(n, d, k, threads) + nf * F64
+            let m = n.min(settings.knn_sample.max(1));
+            let search = if m == n {
+                top_k_bytes(n, d, k, threads)
+            } else {
+                query_search_bytes(n, d, k, m, threads)
+            };
+            nf * F32 + search + m as f64 * F64
         }
     }
 }
@@ -253,38 +271,69 @@ fn top_k_bytes(n: usize, d: usize, k: usize, threads: f64) -> f64 {
     blocks * USIZE + workers * (table + slab + col_block * df * F32) + table
 }
 
-/// Leave-one-out kNN accuracy: dense classes, the L2-normalised copy, the
-/// neighbour search, the votes.
-fn knn_accuracy_bytes(n: usize, d: usize, knn_k: usize, threads: f64) -> f64 {
-    let (nf, df) = (n as f64, d as f64);
-    let k = knn_k.clamp(1, n.saturating_sub(1).max(1));
-    let classes = nf * 8.0 + nf * 4.0;
-    classes + nf * df * F32 + top_k_bytes(n, d, k, threads) + threads * k as f64 * 16.0
+/// `knn::top_k_of_queries` for `m` queries: the rows' norms, the sample
+/// (and the set rand keeps while drawing it), per worker a query block and
+/// a similarity slab, every query block's top-k lists, then the lists
+/// concatenated.
+fn query_search_bytes(n: usize, d: usize, k: usize, m: usize, threads: f64) -> f64 {
+    let (nf, df, kf, mf) = (n as f64, d as f64, k as f64, m as f64);
+    let qb = knn::QUERY_BLOCK.min(m) as f64;
+    let tasks = (mf / knn::QUERY_BLOCK as f64).ceil().max(1.0);
+    let workers = threads.min(tasks);
+    let norms = nf * F64 + nf * F32;
+    let sample = mf * USIZE + nf_index(m);
+    let per_worker = qb * df * F32 + qb * knn::COL_BLOCK.min(n) as f64 * F32;
+    // A TopK per task: scores, ids, lengths, k-th scores, and the struct.
+    let lists = mf * kf * 8.0 + mf * 8.0 + tasks * (USIZE + 160.0);
+    norms + sample + workers * per_worker + lists + mf * kf * 8.0
 }
 
-/// The probe over `classes` classes: the split, the selected train and
-/// test rows, the standardised training rows, L-BFGS's history and vectors,
-/// the loss's per-block partial gradients, then the test scores.
+/// Leave-one-out kNN accuracy: dense classes, the L2-normalised copy and
+/// the neighbour search of every row (n <= `knn_sample`), or the search of
+/// the sampled queries (no copy), then the votes.
+fn knn_accuracy_bytes(n: usize, d: usize, knn_k: usize, knn_sample: usize, threads: f64) -> f64 {
+    let (nf, df) = (n as f64, d as f64);
+    let k = knn_k.clamp(1, n.saturating_sub(1).max(1));
+    let m = n.min(knn_sample.max(1));
+    let classes = nf * 8.0 + nf * 4.0;
+    let search = if m == n {
+        nf * df * F32 + top_k_bytes(n, d, k, threads)
+    } else {
+        query_search_bytes(n, d, k, m, threads)
+    };
+    classes + search + threads * k as f64 * 16.0
+}
+
+/// The probe over `classes` classes: the split, the column statistics,
+/// L-BFGS's history and vectors, the loss's per-block partial gradients and
+/// per worker a standardised sub-block with its scores and residuals, then
+/// the test predictions. The rows are read in place (no copy of either part).
 fn probe_bytes(n: usize, d: usize, classes: usize, threads: f64) -> f64 {
     let (nf, df, cf) = (n as f64, d as f64, classes as f64);
     let split = nf * USIZE * 2.0 + nf * 8.0 + nf * 4.0 + cf * 8.0;
-    let selected = nf * df * F32;
     let train = (1.0 - probe::TEST_FRACTION) * nf;
     let test = nf - train;
-    let standardised = train * df * F32 + 3.0 * df * F64;
+    let stats = 3.0 * df * F64;
     let params = cf * (df + 1.0) * F64;
     // History pairs (s, y) and theta, g, q, dir, trial, gt, s, y, grad.
     let lbfgs = (2.0 * probe::HISTORY as f64 + 10.0) * params + probe::HISTORY as f64 * F64;
     let block = probe::ROW_BLOCK as f64;
+    let sub = probe::SUB_BLOCK as f64;
     let blocks = (train / block).ceil().max(1.0);
-    // Per block kept: its weight gradient and intercept gradient; while a
-    // block runs: scores and residuals; and the f32 weights.
-    let loss = blocks * (cf * df * F32 + cf * F64 + 48.0)
-        + threads * (2.0 * block * cf * F32 + 2.0 * cf * F64)
+    let workers = threads.min(blocks);
+    // Per block kept: its weight and intercept gradients; per worker while a
+    // block runs: the standardised rows, scores and residuals, its gradient.
+    let loss = blocks * (cf * df * F32 + cf * F64 + 64.0)
+        + workers * (sub * df * F32 + 2.0 * sub * cf * F32 + cf * df * F32 + 2.0 * cf * F64)
         + cf * df * F32
         + params;
-    let scores = test * df * F32 + test * cf * F32 + cf * df * F32 + cf * F32;
-    split + selected + standardised + lbfgs + loss.max(scores)
+    let tasks = (test / sub).ceil().max(1.0);
+    let scores = threads.min(tasks) * (sub * df * F32 + sub * cf * F32)
+        + 2.0 * test * USIZE
+        + tasks * 64.0
+        + cf * df * F32
+        + cf * F32;
+    split + stats + lbfgs + loss.max(scores)
 }
 
 #[cfg(test)]

@@ -42,14 +42,32 @@ pub fn hist_entropy_bits(x: ArrayView2<f32>, bins: usize) -> f64 {
 /// `bits` is NaN when `x` has no rows or no columns, `bins` is 0, or every
 /// column is constant.
 pub fn hist_entropy(x: ArrayView2<f32>, bins: usize) -> HistEntropy {
-    let (n, d) = x.dim();
+    hist_entropy_masked(x, bins, None)
+}
+
+/// [`hist_entropy_bits`] of the rows of `x` whose `skip` entry is false.
+pub fn hist_entropy_bits_masked(x: ArrayView2<f32>, bins: usize, skip: Option<&[bool]>) -> f64 {
+    hist_entropy_masked(x, bins, skip).bits
+}
+
+/// [`hist_entropy`] of the rows of `x` whose `skip` entry is false (all
+/// rows when `skip` is `None`): the same value as on a copy of those rows,
+/// without the copy (ranges are min/max and counts integers, so the order
+/// and the rows left out cannot change the rest). A `skip` of the wrong
+/// length is ignored (every row counts).
+pub fn hist_entropy_masked(x: ArrayView2<f32>, bins: usize, skip: Option<&[bool]>) -> HistEntropy {
+    let skip = skip.filter(|m| m.len() == x.nrows());
+    let kept = |i: usize| skip.is_none_or(|m| !m[i]);
+    let n_all = x.nrows();
+    let d = x.ncols();
+    let n = skip.map_or(n_all, |m| m.iter().filter(|&&s| !s).count());
     if n == 0 || d == 0 || bins == 0 {
         return HistEntropy {
             bits: f64::NAN,
             constant_columns: 0,
         };
     }
-    let (lo, hi) = column_ranges(x);
+    let (lo, hi) = column_ranges(x, &kept);
     let lo: Vec<f64> = lo.into_iter().map(f64::from).collect();
     let width: Vec<f64> = hi
         .into_iter()
@@ -60,16 +78,17 @@ pub fn hist_entropy(x: ArrayView2<f32>, bins: usize) -> HistEntropy {
     // Per-row passes keep the row-major reads contiguous; each worker (at
     // most one per thread) owns a d x bins table of counters (64 bins x 512
     // columns x 8 B = 256 KiB). Integer counts add up in any order.
-    let blocks = n.div_ceil(ROW_BLOCK);
+    let blocks = n_all.div_ceil(ROW_BLOCK);
     let tables = super::workers::run(
         blocks,
         || (vec![0u64; d * bins], vec![0usize; d]),
         |(counts, idx), task| {
-            let block = x.slice(ndarray::s![
-                task * ROW_BLOCK..((task + 1) * ROW_BLOCK).min(n),
-                ..
-            ]);
-            for row in block.rows() {
+            let r0 = task * ROW_BLOCK;
+            let block = x.slice(ndarray::s![r0..(r0 + ROW_BLOCK).min(n_all), ..]);
+            for (r, row) in block.rows().into_iter().enumerate() {
+                if !kept(r0 + r) {
+                    continue;
+                }
                 // Bin indices first (a loop the compiler can vectorise),
                 // then the scattered increments.
                 match row.as_slice() {
@@ -127,17 +146,21 @@ fn bin_indices(idx: &mut [usize], row: &[f32], lo: &[f64], width: &[f64], bins: 
 }
 
 /// Per-column (min, max) of `x`.
-fn column_ranges(x: ArrayView2<f32>) -> (Vec<f32>, Vec<f32>) {
+fn column_ranges(
+    x: ArrayView2<f32>,
+    kept: &(impl Fn(usize) -> bool + Sync),
+) -> (Vec<f32>, Vec<f32>) {
     let (n, d) = x.dim();
     let parts = super::workers::run(
         n.div_ceil(ROW_BLOCK),
         || (vec![f32::INFINITY; d], vec![f32::NEG_INFINITY; d]),
         |(lo, hi), task| {
-            let block = x.slice(ndarray::s![
-                task * ROW_BLOCK..((task + 1) * ROW_BLOCK).min(n),
-                ..
-            ]);
-            for row in block.rows() {
+            let r0 = task * ROW_BLOCK;
+            let block = x.slice(ndarray::s![r0..(r0 + ROW_BLOCK).min(n), ..]);
+            for (r, row) in block.rows().into_iter().enumerate() {
+                if !kept(r0 + r) {
+                    continue;
+                }
                 for ((l, h), &v) in lo.iter_mut().zip(hi.iter_mut()).zip(row) {
                     *l = l.min(v);
                     *h = h.max(v);
@@ -194,6 +217,26 @@ mod tests {
     use ndarray::{array, Array2};
 
     const TWO_PI_E: f64 = 2.0 * std::f64::consts::PI * std::f64::consts::E;
+
+    #[test]
+    fn masked_hist_entropy_is_that_of_the_kept_rows() {
+        // Rows 1 and 3 left out: the kept column 0.0, 1.0, 3.0, 0.5 with 2
+        // bins over [0, 3] (split at 1.5) counts 3 + 1: 0.811278 bits. On all
+        // six rows, 10.0 and -7.0 widen the range to [-7, 10] (split at 1.5
+        // again, but -7 joins the low bin and 10 the high one): 4 + 2, 0.918
+        // bits. Equal to the entropy of a copy of the kept rows.
+        let x = array![[0.0f32], [10.0], [1.0], [-7.0], [3.0], [0.5]];
+        let skip = [false, true, false, true, false, false];
+        let h = hist_entropy_bits_masked(x.view(), 2, Some(&skip));
+        let bits = |p: &[f64]| p.iter().map(|q| -q * q.log2()).sum::<f64>();
+        assert!((h - bits(&[0.75, 0.25])).abs() < 1e-12, "{h}");
+        let copy = array![[0.0f32], [1.0], [3.0], [0.5]];
+        assert_eq!(h, hist_entropy_bits(copy.view(), 2));
+        let all = hist_entropy_bits(x.view(), 2);
+        assert!((all - bits(&[4.0 / 6.0, 2.0 / 6.0])).abs() < 1e-12, "{all}");
+        assert_eq!(hist_entropy_bits_masked(x.view(), 2, None), all);
+        assert!(hist_entropy_bits_masked(x.view(), 2, Some(&[true; 6])).is_nan());
+    }
 
     #[test]
     fn hist_counts_two_one_one_give_one_and_a_half_bits() {

@@ -17,7 +17,7 @@
 //! once per run, and the distance products are wider and run closer to the
 //! machine's GEMM rate.
 
-use super::pairwise::{add_to_f32, block_rows, gemm_nt, sq_dist, Centered};
+use super::pairwise::{add_to_f32, block_rows, gemm_nt, sq_dist, CentredRows};
 use ndarray::{Array2, ArrayView2};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -69,7 +69,11 @@ pub fn kmeans_many<const M: usize>(
             n_iter: 0,
         });
     }
-    let data = Centered::new(x);
+    // Centred a block at a time as the passes read it: no n x d copy.
+    let xs = x.as_standard_layout();
+    let Some(data) = CentredRows::new(xs.view()) else {
+        unreachable!("as_standard_layout gives a row-major matrix")
+    };
     // Runs are batched per k (seeding and assignment need one k per pass).
     let mut out: [Option<KMeansResult>; M] = std::array::from_fn(|_| None);
     let mut ks: Vec<usize> = ps.iter().map(|p| p.k.clamp(1, n)).collect();
@@ -158,7 +162,7 @@ fn expand(x_norm: f32, y_norm: f32, dot: f32) -> f32 {
 /// rows that scores all runs' candidates together (scikit-learn's
 /// `_kmeans_plusplus`, run `r` drawing from `rngs[r]`). Returns each run's
 /// k x d initial centroids.
-fn kmeans_plusplus(data: &Centered, k: usize, rngs: &mut [ChaCha8Rng]) -> Vec<Vec<f32>> {
+fn kmeans_plusplus(data: &CentredRows, k: usize, rngs: &mut [ChaCha8Rng]) -> Vec<Vec<f32>> {
     let n = data.n;
     let runs = rngs.len();
     let trials = 2 + (k as f64).ln().floor() as usize;
@@ -211,7 +215,7 @@ fn kmeans_plusplus(data: &Centered, k: usize, rngs: &mut [ChaCha8Rng]) -> Vec<Ve
         .map(|ids| {
             let mut c = Vec::with_capacity(k * data.d);
             for &i in ids {
-                c.extend_from_slice(data.row(i));
+                data.push_row(i, &mut c);
             }
             c
         })
@@ -228,7 +232,7 @@ fn column(m: &[f32], width: usize, col: usize) -> Vec<f32> {
 /// distance when `closest = Some((per-run closest, candidates per run))`,
 /// and each column's total (the potential if that candidate were added).
 fn candidate_pass(
-    data: &Centered,
+    data: &CentredRows,
     ids: &[usize],
     closest: Option<(&[Vec<f32>], usize)>,
 ) -> (Vec<f32>, Vec<f64>) {
@@ -236,7 +240,7 @@ fn candidate_pass(
     let nc = ids.len();
     let mut cand = Vec::with_capacity(nc * d);
     for &i in ids {
-        cand.extend_from_slice(data.row(i));
+        data.push_row(i, &mut cand);
     }
     let cand_norms: Vec<f32> = ids.iter().map(|&i| data.norms[i]).collect();
     let b = block_rows(d);
@@ -244,10 +248,11 @@ fn candidate_pass(
     let partials: Vec<Vec<f64>> = dist
         .par_chunks_mut(b * nc)
         .enumerate()
-        .map(|(blk, out)| {
+        .map_init(Vec::new, |xb, (blk, out)| {
             let start = blk * b;
             let rows = out.len() / nc;
-            gemm_nt(data.rows(start, start + rows), &cand, d, out);
+            data.rows_into(start, start + rows, xb);
+            gemm_nt(xb, &cand, d, out);
             let mut pot = vec![0f64; nc];
             for (li, row) in out.chunks_exact_mut(nc).enumerate() {
                 let i = start + li;
@@ -294,7 +299,7 @@ pub(crate) const WAVE: usize = 16;
 /// Assign every row to its nearest centroid and sum the rows per cluster,
 /// for several runs in one pass (`centroids[r]` is run r's k x d).
 /// Ties go to the lower cluster id.
-fn assign_many(data: &Centered, centroids: &[&[f32]], k: usize) -> Vec<Assignment> {
+fn assign_many(data: &CentredRows, centroids: &[&[f32]], k: usize) -> Vec<Assignment> {
     let (n, d) = (data.n, data.d);
     let runs = centroids.len();
     let all: Vec<f32> = centroids.concat();
@@ -316,9 +321,10 @@ fn assign_many(data: &Centered, centroids: &[&[f32]], k: usize) -> Vec<Assignmen
     for wave in starts.chunks(WAVE) {
         let partials: Vec<BlockPart> = wave
             .par_iter()
-            .map(|&start| {
+            .map_init(Vec::new, |buf, &start| {
                 let rows = b.min(n - start);
-                let xb = data.rows(start, start + rows);
+                data.rows_into(start, start + rows, buf);
+                let xb: &[f32] = buf;
                 let mut dots = vec![0f32; rows * w];
                 gemm_nt(xb, &all, d, &mut dots);
                 // Per run: labels and distances (run-major), and block
@@ -389,7 +395,7 @@ struct BlockPart {
 /// rows farthest from their centroid, which leave their old cluster's sum
 /// (scikit-learn's `_relocate_empty_clusters_dense`); a cluster left with no
 /// rows keeps its previous centroid.
-fn update(data: &Centered, a: &mut Assignment, old: &[f32], k: usize) -> Vec<f32> {
+fn update(data: &CentredRows, a: &mut Assignment, old: &[f32], k: usize) -> Vec<f32> {
     let d = data.d;
     let empty: Vec<usize> = (0..k).filter(|&j| a.counts[j] == 0).collect();
     if !empty.is_empty() {
@@ -398,7 +404,8 @@ fn update(data: &Centered, a: &mut Assignment, old: &[f32], k: usize) -> Vec<f32
         order.sort_by(|&i, &j| a.min_d2[j].total_cmp(&a.min_d2[i]).then(i.cmp(&j)));
         for (&new, &far) in empty.iter().zip(&order) {
             let from = a.labels[far] as usize;
-            let row = data.row(far);
+            let row_copy = data.row(far);
+            let row = row_copy.as_slice();
             for (s, &v) in a.sums[from * d..(from + 1) * d].iter_mut().zip(row) {
                 *s -= f64::from(v);
             }
@@ -427,7 +434,7 @@ fn update(data: &Centered, a: &mut Assignment, old: &[f32], k: usize) -> Vec<f32
 #[cfg(test)]
 /// One Lloyd iteration from `centroids`: the assignment it makes and the
 /// centroids that follow from it.
-fn lloyd_step(data: &Centered, centroids: &[f32], k: usize) -> (Vec<u32>, Vec<f32>) {
+fn lloyd_step(data: &CentredRows, centroids: &[f32], k: usize) -> (Vec<u32>, Vec<f32>) {
     let mut a = assign_many(data, &[centroids], k).remove(0);
     let next = update(data, &mut a, centroids, k);
     (a.labels, next)
@@ -446,7 +453,7 @@ struct Lloyd {
 /// repeats or it reaches its `max_iter`; all unfinished runs share each pass.
 /// The returned labels are always the nearest-centroid assignment of the
 /// returned centroids.
-fn lloyd_many(data: &Centered, inits: Vec<Vec<f32>>, k: usize, max_iter: &[usize]) -> Vec<Run> {
+fn lloyd_many(data: &CentredRows, inits: Vec<Vec<f32>>, k: usize, max_iter: &[usize]) -> Vec<Run> {
     let mut runs: Vec<Lloyd> = inits
         .into_iter()
         .map(|centroids| Lloyd {
@@ -514,27 +521,30 @@ fn lloyd_many(data: &Centered, inits: Vec<Vec<f32>>, k: usize, max_iter: &[usize
 }
 
 #[cfg(test)]
-fn inertia(data: &Centered, labels: &[u32], centroids: &[f32]) -> f64 {
+fn inertia(data: &CentredRows, labels: &[u32], centroids: &[f32]) -> f64 {
     inertia_many(data, &[(labels, centroids)])[0]
 }
 
 /// Sum of squared distances of rows to their centroid, exactly in f64, for
 /// each (labels, centroids) run in one pass (per-block partials combined in
 /// block order).
-fn inertia_many(data: &Centered, runs: &[(&[u32], &[f32])]) -> Vec<f64> {
+fn inertia_many(data: &CentredRows, runs: &[(&[u32], &[f32])]) -> Vec<f64> {
     let d = data.d;
     let b = block_rows(d);
     let starts: Vec<usize> = (0..data.n).step_by(b).collect();
     let partials: Vec<Vec<f64>> = starts
         .par_iter()
-        .map(|&start| {
+        .map_init(Vec::new, |buf, &start| {
             let end = (start + b).min(data.n);
+            data.rows_into(start, end, buf);
+            let xb: &[f32] = buf;
             runs.iter()
                 .map(|&(labels, centroids)| {
                     (start..end)
                         .map(|i| {
                             let l = labels[i] as usize;
-                            sq_dist(data.row(i), &centroids[l * d..(l + 1) * d])
+                            let row = &xb[(i - start) * d..(i - start + 1) * d];
+                            sq_dist(row, &centroids[l * d..(l + 1) * d])
                         })
                         .sum::<f64>()
                 })
@@ -633,7 +643,7 @@ mod tests {
         // Cluster 0 keeps rows 0..3: mean (0 + 1 + 5) / 3 = 2. The data are
         // centred internally (mean 3.75), so centroids carry that shift.
         let x = array![[0.0f32], [1.0], [5.0], [9.0]];
-        let data = Centered::new(x.view());
+        let data = CentredRows::new(x.view()).expect("row-major");
         let m = data.mean[0]; // 3.75
         let init = vec![0.0 - m, 100.0 - m];
         let (labels, next) = lloyd_step(&data, &init, 2);
@@ -717,15 +727,18 @@ mod tests {
         let n: usize = 17 * 1024 - 100;
         assert!(n.div_ceil(block_rows(4)) > WAVE);
         let x = Array2::from_shape_fn((n, 4), |(i, j)| ((i * 31 + j * 17) % 101) as f32);
-        let data = Centered::new(x.view());
-        let c: Vec<f32> = data.rows(0, 3).to_vec();
+        let data = CentredRows::new(x.view()).expect("row-major");
+        let mut c = Vec::new();
+        data.rows_into(0, 3, &mut c);
         let a = assign_many(&data, &[&c], 3).remove(0);
         assert_eq!(a.labels.len(), n);
         assert_eq!(a.counts.iter().sum::<u64>(), n as u64);
         // Row i's label is its nearest centroid (integer data: the
         // expansion is exact; ties go to the lower id).
         for i in 0..n {
-            let d2: Vec<f64> = (0..3).map(|j| sq_dist(data.row(i), data.row(j))).collect();
+            let d2: Vec<f64> = (0..3)
+                .map(|j| sq_dist(&data.row(i), &data.row(j)))
+                .collect();
             let best = (0..3).fold(0, |b, j| if d2[j] < d2[b] { j } else { b });
             assert_eq!(a.labels[i] as usize, best, "row {i}");
         }
@@ -760,7 +773,7 @@ mod tests {
             k in 1usize..6,
             seed in any::<u64>(),
         ) {
-            let data = Centered::new(x.view());
+            let data = CentredRows::new(x.view()).expect("row-major");
             let k = k.min(data.n);
             let mut rngs = vec![ChaCha8Rng::seed_from_u64(seed)];
             let mut c = kmeans_plusplus(&data, k, &mut rngs).remove(0);

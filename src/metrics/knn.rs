@@ -2,16 +2,33 @@
 //! (cosine similarity) and the Kozachenko-Leonenko entropy estimator
 //! (Euclidean distance). Both share one blocked top-k neighbour search that
 //! never holds more than a row block x column block of similarities.
+//!
+//! Both are O(N^2 D). Up to a number of rows (the caller's `max_queries`,
+//! [`KNN_EXACT`] by default) every row is a query and each pair is scored
+//! once; above it a seeded uniform sample of `max_queries` rows are the
+//! queries, each searched against all N rows (so a query's neighbours are
+//! exact; only which rows are averaged over is sampled).
 
-use ndarray::linalg::general_mat_mul;
-use ndarray::{s, Array2, ArrayView2, Axis};
+use super::pairwise::{gemm_nt, sq_norm};
+use super::uniformity::seeded_rows;
+use multiversion::multiversion;
+use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 
 /// Rows per parallel task (one similarity slab is `ROW_BLOCK x COL_BLOCK` f32).
 pub(crate) const ROW_BLOCK: usize = if cfg!(test) { 128 } else { 512 };
-/// Columns per similarity slab: 512 x 2048 x 4 bytes = 4 MiB per task.
+/// Columns per similarity slab: 512 x 1024 x 4 bytes = 2 MiB per task (an
+/// L2 cache here, so the selection reads the slab the GEMM just wrote).
 /// Unit tests use small blocks so that their few hundred rows span several.
-pub(crate) const COL_BLOCK: usize = if cfg!(test) { 200 } else { 2048 };
+pub(crate) const COL_BLOCK: usize = if cfg!(test) { 200 } else { 1024 };
+/// Queries per task of the sampled search.
+pub(crate) const QUERY_BLOCK: usize = if cfg!(test) { 48 } else { 256 };
+
+/// Rows up to which kNN accuracy (and the KL entropy) use every row as a
+/// query; above it, a seeded sample of this many queries (`knn_sample`).
+/// The sampled accuracy p over m queries has standard error
+/// sqrt(p (1 - p) / m): at most 0.005 for m = 10,000.
+pub const KNN_EXACT: usize = 10_000;
 
 /// Floor on the k-th neighbour distance in [`kl_entropy_bits`] (duplicates),
 /// relative to the largest |value| of the data.
@@ -25,21 +42,46 @@ const MIN_DISTANCE: f64 = 1e-10;
 /// most similar other rows; equal similarities go to the lower row index.
 /// `None` also when `k == 0` or `labels.len()` differs from the row count.
 pub fn knn_accuracy(x: ArrayView2<f32>, labels: &[i64], k: usize) -> Option<f64> {
+    knn_accuracy_sampled(x, labels, k, usize::MAX, 0)
+}
+
+/// [`knn_accuracy`] over at most `max_queries` rows: exact (every row a
+/// query, the same value as [`knn_accuracy`]) when n <= `max_queries`, else
+/// the accuracy of a seeded uniform sample of `max_queries` rows (drawn
+/// with `seed`, as silhouette's and uniformity's samples are), each voted by
+/// its `k` nearest among all the other n - 1 rows.
+pub fn knn_accuracy_sampled(
+    x: ArrayView2<f32>,
+    labels: &[i64],
+    k: usize,
+    max_queries: usize,
+    seed: u64,
+) -> Option<f64> {
     let n = x.nrows();
     if n <= 1 || k == 0 || labels.len() != n {
         return None;
     }
     let k = k.min(n - 1);
     let classes = dense_classes(labels);
-    let unit = normalise_rows(x);
-    let nb = top_k_neighbours(unit.view(), k, Metric::Cosine);
+    let (queries, nb) = if n <= max_queries.max(1) {
+        let unit = normalise_rows(x);
+        (None, top_k_neighbours(unit.view(), k, Metric::Cosine))
+    } else {
+        let q = seeded_rows(n, max_queries.max(1), seed);
+        let nb = top_k_of_queries(x, &q, k, Metric::Cosine);
+        (Some(q), nb)
+    };
+    let m = nb.idx.len() / k;
     let correct: usize = nb
         .idx
         .par_chunks(k)
         .enumerate()
-        .map(|(i, row)| usize::from(vote(row, &classes) == classes[i]))
+        .map(|(r, row)| {
+            let i = queries.as_ref().map_or(r, |q| q[r]);
+            usize::from(vote(row, &classes) == classes[i])
+        })
         .sum();
-    Some(correct as f64 / n as f64)
+    Some(correct as f64 / m as f64)
 }
 
 /// Kozachenko-Leonenko entropy estimate with `k` neighbours, in bits:
@@ -61,6 +103,14 @@ pub fn knn_accuracy(x: ArrayView2<f32>, labels: &[i64], k: usize) -> Option<f64>
 /// NaN when `k == 0`, the matrix has no columns, or there are not more than
 /// `k` rows.
 pub fn kl_entropy_bits(x: ArrayView2<f32>, k: usize) -> f64 {
+    kl_entropy_bits_sampled(x, k, usize::MAX, 0)
+}
+
+/// [`kl_entropy_bits`] with the mean of ln r_i over at most `max_queries`
+/// rows: exact when n <= `max_queries`, else over a seeded uniform sample
+/// of that many rows (each r_i still the k-th distance among all N rows;
+/// N stays the N of psi(N)).
+pub fn kl_entropy_bits_sampled(x: ArrayView2<f32>, k: usize, max_queries: usize, seed: u64) -> f64 {
     let (n, d) = x.dim();
     if k == 0 || d == 0 || n <= k {
         return f64::NAN;
@@ -69,12 +119,20 @@ pub fn kl_entropy_bits(x: ArrayView2<f32>, k: usize) -> f64 {
     // Relative to the data's scale, so the estimate is scale-equivariant.
     let max_abs = x.iter().fold(0f32, |m, v| m.max(v.abs()));
     let ln_floor = (MIN_DISTANCE * f64::from(max_abs)).ln();
-    let nb = top_k_neighbours(x.view(), k, Metric::SqEuclidean);
+    let (queries, nb) = if n <= max_queries.max(1) {
+        (None, top_k_neighbours(x.view(), k, Metric::SqEuclidean))
+    } else {
+        let q = seeded_rows(n, max_queries.max(1), seed);
+        let nb = top_k_of_queries(x.view(), &q, k, Metric::SqEuclidean);
+        (Some(q), nb)
+    };
+    let m = nb.idx.len() / k;
     let sum_ln_r: f64 = nb
         .idx
         .par_chunks(k)
         .enumerate()
-        .map(|(i, row)| {
+        .map(|(r, row)| {
+            let i = queries.as_ref().map_or(r, |q| q[r]);
             let xi = x.row(i);
             let r2 = row
                 .iter()
@@ -96,7 +154,7 @@ pub fn kl_entropy_bits(x: ArrayView2<f32>, k: usize) -> f64 {
         .sum();
     let (nf, df) = (n as f64, d as f64);
     let ln_unit_ball = df / 2.0 * std::f64::consts::PI.ln() - ln_gamma(df / 2.0 + 1.0);
-    let nats = digamma(nf) - digamma(k as f64) + ln_unit_ball + df / nf * sum_ln_r;
+    let nats = digamma(nf) - digamma(k as f64) + ln_unit_ball + df / m as f64 * sum_ln_r;
     nats / std::f64::consts::LN_2
 }
 
@@ -181,8 +239,15 @@ struct Neighbours {
 /// depend on the thread count, on which worker ran which block, or on the
 /// order of the merges.
 fn top_k_neighbours(x: ArrayView2<f32>, k: usize, metric: Metric) -> Neighbours {
-    let n = x.nrows();
+    let x = x.as_standard_layout();
+    let (n, d) = x.dim();
     debug_assert!(k >= 1 && k < n);
+    let Some(xs) = x.as_slice() else {
+        return Neighbours {
+            idx: Vec::new(),
+            score: Vec::new(),
+        };
+    };
     let sq_norms: Vec<f32> = match metric {
         Metric::Cosine => Vec::new(),
         Metric::SqEuclidean => x
@@ -193,36 +258,26 @@ fn top_k_neighbours(x: ArrayView2<f32>, k: usize, metric: Metric) -> Neighbours 
     // Largest blocks (those starting at low rows) first, for load balance.
     // One table and one slab per worker (bounded memory, see `workers`).
     let starts: Vec<usize> = (0..n).step_by(ROW_BLOCK).collect();
-    let slab_dim = (ROW_BLOCK.min(n), COL_BLOCK.min(n));
+    let slab_len = ROW_BLOCK.min(n) * COL_BLOCK.min(n);
     let tables = super::workers::run(
         starts.len(),
-        || (TopK::new(n, k), Array2::<f32>::zeros(slab_dim)),
+        || (TopK::new(n, k), vec![0f32; slab_len]),
         |(table, slab), task| {
             let r0 = starts[task];
             let rows = ROW_BLOCK.min(n - r0);
-            let xb = x.slice(s![r0..r0 + rows, ..]);
+            let xb = &xs[r0 * d..(r0 + rows) * d];
             for c0 in (r0..n).step_by(COL_BLOCK) {
                 let cols = COL_BLOCK.min(n - c0);
-                let mut sv = slab.slice_mut(s![..rows, ..cols]);
-                general_mat_mul(1.0, &xb, &x.slice(s![c0..c0 + cols, ..]).t(), 0.0, &mut sv);
-                for (r, mut srow) in sv.axis_iter_mut(Axis(0)).enumerate() {
+                let sv = &mut slab[..rows * cols];
+                gemm_nt(xb, &xs[c0 * d..(c0 + cols) * d], d, sv);
+                for (r, srow) in sv.chunks_exact_mut(cols).enumerate() {
                     let i = r0 + r;
-                    let Some(srow) = srow.as_slice_mut() else {
-                        continue;
-                    };
                     if metric == Metric::SqEuclidean {
-                        let ni = sq_norms[i];
-                        for (v, &nj) in srow.iter_mut().zip(&sq_norms[c0..c0 + cols]) {
-                            *v = -(ni - 2.0 * *v + nj).max(0.0);
-                        }
+                        neg_sq_distances(srow, sq_norms[i], &sq_norms[c0..c0 + cols]);
                     }
                     // Only j > i: pairs below the diagonal belong to earlier blocks.
                     let first = (i + 1).max(c0) - c0;
-                    for (c, &sc) in srow.iter().enumerate().skip(first) {
-                        let j = c0 + c;
-                        table.offer(i, sc, j as u32);
-                        table.offer(j, sc, i as u32);
-                    }
+                    offer_pairs(table, i, &srow[first..], c0 + first);
                 }
             }
         },
@@ -241,6 +296,157 @@ fn top_k_neighbours(x: ArrayView2<f32>, k: usize, metric: Metric) -> Neighbours 
         idx: table.idx,
         score: table.score,
     }
+}
+
+/// Offer the pairs (i, j0 + c) with scores `scores[c]` to both rows' lists.
+/// Chunks of 16 in which no score reaches row i's k-th score nor any row
+/// j's are skipped with one vector compare (the common case once the lists
+/// are full); a list's k-th score only rises, so the check never skips a
+/// pair that would enter, and `offer` re-checks the rest.
+#[multiversion(targets("x86_64+avx512f+avx512bw", "x86_64+avx2+fma"))]
+fn offer_pairs(table: &mut TopK, i: usize, scores: &[f32], j0: usize) {
+    let mut j = j0;
+    for chunk in scores.chunks(16) {
+        let wi = table.worst[i];
+        let wj = &table.worst[j..j + chunk.len()];
+        let hit = chunk
+            .iter()
+            .zip(wj)
+            .fold(false, |h, (&s, &w)| h | (s >= wi) | (s >= w));
+        if hit {
+            for (c, &sc) in chunk.iter().enumerate() {
+                table.offer(i, sc, (j + c) as u32);
+                table.offer(j + c, sc, i as u32);
+            }
+        }
+        j += chunk.len();
+    }
+}
+
+/// Offer candidates `j0 + c` with scores `scores[c]` to list `row`, except
+/// candidate `skip` (the query itself); chunks of 16 below the list's k-th
+/// score are skipped with one vector compare.
+#[multiversion(targets("x86_64+avx512f+avx512bw", "x86_64+avx2+fma"))]
+fn offer_row(table: &mut TopK, row: usize, scores: &[f32], j0: usize, skip: usize) {
+    let mut j = j0;
+    for chunk in scores.chunks(16) {
+        let w = table.worst[row];
+        if chunk.iter().fold(false, |h, &s| h | (s >= w)) {
+            for (c, &sc) in chunk.iter().enumerate() {
+                if j + c != skip {
+                    table.offer(row, sc, (j + c) as u32);
+                }
+            }
+        }
+        j += chunk.len();
+    }
+}
+
+/// `row[c] *= f[c]` (cosine from raw dot products and inverse norms).
+#[multiversion(targets("x86_64+avx512f", "x86_64+avx2+fma"))]
+fn scale_columns(row: &mut [f32], f: &[f32]) {
+    for (v, &s) in row.iter_mut().zip(f) {
+        *v *= s;
+    }
+}
+
+/// Dot products to negated squared distances `-(ni - 2 v + nj)` (at most 0).
+#[multiversion(targets("x86_64+avx512f", "x86_64+avx2+fma"))]
+fn neg_sq_distances(row: &mut [f32], ni: f32, nj: &[f32]) {
+    for (v, &n) in row.iter_mut().zip(nj) {
+        *v = -(ni - 2.0 * *v + n).max(0.0);
+    }
+}
+
+/// The `k` nearest of all other rows for each row of `queries` (row
+/// indices), nearest first, flattened `queries.len() x k` in query order.
+/// Requires `1 <= k < n`.
+///
+/// No normalised or centred copy of `x` is made: each task gathers its
+/// block of queries (scaled to unit norm for cosine), multiplies it with
+/// the raw rows a column block at a time, and turns the dot products into
+/// scores with the rows' inverse norms (cosine) or squared norms
+/// (Euclidean). Each query's list is built by one task under the total
+/// order of [`top_k_neighbours`], so the result does not depend on the
+/// thread count.
+fn top_k_of_queries(x: ArrayView2<f32>, queries: &[usize], k: usize, metric: Metric) -> Neighbours {
+    let x = x.as_standard_layout();
+    let (n, d) = x.dim();
+    debug_assert!(k >= 1 && k < n);
+    let Some(xs) = x.as_slice() else {
+        return Neighbours {
+            idx: Vec::new(),
+            score: Vec::new(),
+        };
+    };
+    let sq: Vec<f64> = xs.par_chunks(d.max(1)).map(sq_norm).collect();
+    // Per column: the inverse norm (cosine; 0 for a zero row, whose
+    // similarity is then 0 to every row) or the squared norm (Euclidean).
+    let col: Vec<f32> = match metric {
+        Metric::Cosine => sq
+            .iter()
+            .map(|&s| {
+                if s > 0.0 {
+                    (1.0 / s.sqrt()) as f32
+                } else {
+                    0.0
+                }
+            })
+            .collect(),
+        Metric::SqEuclidean => sq.iter().map(|&s| s as f32).collect(),
+    };
+    let m = queries.len();
+    let tasks = m.div_ceil(QUERY_BLOCK);
+    let cols = COL_BLOCK.min(n);
+    let done = super::workers::run(
+        tasks,
+        || {
+            (
+                Vec::new(),
+                vec![0f32; QUERY_BLOCK.min(m) * cols],
+                Vec::new(),
+            )
+        },
+        |(qbuf, slab, out): &mut (Vec<f32>, Vec<f32>, Vec<(usize, TopK)>), task| {
+            let qs = &queries[task * QUERY_BLOCK..((task + 1) * QUERY_BLOCK).min(m)];
+            qbuf.clear();
+            for &i in qs {
+                let row = &xs[i * d..(i + 1) * d];
+                match metric {
+                    // As `normalise_rows` scales a row (norm in f64).
+                    Metric::Cosine if sq[i] > 0.0 => {
+                        let norm = sq[i].sqrt();
+                        qbuf.extend(row.iter().map(|&v| (f64::from(v) / norm) as f32));
+                    }
+                    _ => qbuf.extend_from_slice(row),
+                }
+            }
+            let mut table = TopK::new(qs.len(), k);
+            for c0 in (0..n).step_by(cols) {
+                let w = cols.min(n - c0);
+                let sv = &mut slab[..qs.len() * w];
+                gemm_nt(qbuf, &xs[c0 * d..(c0 + w) * d], d, sv);
+                for (r, srow) in sv.chunks_exact_mut(w).enumerate() {
+                    let i = qs[r];
+                    match metric {
+                        Metric::Cosine => scale_columns(srow, &col[c0..c0 + w]),
+                        Metric::SqEuclidean => neg_sq_distances(srow, col[i], &col[c0..c0 + w]),
+                    }
+                    offer_row(&mut table, r, srow, c0, i);
+                }
+            }
+            out.push((task, table));
+        },
+    );
+    let mut parts: Vec<(usize, TopK)> = done.into_iter().flat_map(|(_, _, o)| o).collect();
+    parts.sort_unstable_by_key(|(t, _)| *t);
+    let mut idx = Vec::with_capacity(m * k);
+    let mut score = Vec::with_capacity(m * k);
+    for (_, t) in parts {
+        idx.extend_from_slice(&t.idx);
+        score.extend_from_slice(&t.score);
+    }
+    Neighbours { idx, score }
 }
 
 /// One sorted top-k list per row, flattened `n x k`.
@@ -355,7 +561,7 @@ pub(crate) fn ln_gamma(mut x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::{array, Array2};
+    use ndarray::{array, s, Array2};
 
     const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
 
@@ -418,6 +624,136 @@ mod tests {
         //   p0: 0 1 1 -> 1 wrong; p1: 0 1 1 -> 1 wrong; p2: 0 1 0 -> 0 wrong;
         //   p3: 1 0 0 -> 0 wrong; p4: 1 1 1 -> 1 wrong; p5: 0 1 1 -> 1 right. 1 / 6.
         assert_eq!(knn_accuracy(x.view(), &y, 3), Some(1.0 / 6.0));
+    }
+
+    #[test]
+    fn sampled_knn_accuracy_averages_the_hand_verdicts_of_the_sampled_rows() {
+        // The six rows of the tie test, k = 2: verdicts right, right, wrong,
+        // right, wrong, wrong (worked out there). Up to 6 queries the value
+        // is the exact 3 / 6; with 3 queries it is the share of right
+        // verdicts among the 3 rows drawn, each still voted by its 2 nearest
+        // of all 6 rows.
+        let x = at_angles(&[0.0, 10.0, 25.0, 45.0, 70.0, 100.0]);
+        let y = [0, 0, 1, 1, 0, 1];
+        assert_eq!(knn_accuracy_sampled(x.view(), &y, 2, 6, 0), Some(0.5));
+        assert_eq!(knn_accuracy_sampled(x.view(), &y, 2, 100, 9), Some(0.5));
+        let right = [true, true, false, true, false, false];
+        for seed in 0..8 {
+            let q = seeded_rows(6, 3, seed);
+            let want = q.iter().filter(|&&i| right[i]).count() as f64 / 3.0;
+            assert_eq!(
+                knn_accuracy_sampled(x.view(), &y, 2, 3, seed),
+                Some(want),
+                "seed {seed}, queries {q:?}"
+            );
+        }
+    }
+
+    /// Rows of a fixed pseudo-random pattern (no two pairs tie in f32).
+    fn scattered(n: usize, d: usize) -> Array2<f32> {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(42);
+        Array2::from_shape_fn((n, d), |_| rng.gen::<f32>() - 0.5)
+    }
+
+    /// Brute force in f64: each query's `k` nearest other rows (highest
+    /// score first, lower index on ties), by cosine or negated squared distance.
+    fn brute_neighbours(x: &Array2<f32>, i: usize, k: usize, cosine: bool) -> Vec<u32> {
+        let row = |r: usize| x.row(r).iter().map(|&v| f64::from(v)).collect::<Vec<_>>();
+        let xi = row(i);
+        let norm = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>().sqrt();
+        let mut scored: Vec<(f64, usize)> = (0..x.nrows())
+            .filter(|&j| j != i)
+            .map(|j| {
+                let xj = row(j);
+                let dot: f64 = xi.iter().zip(&xj).map(|(a, b)| a * b).sum();
+                let s = if cosine {
+                    dot / (norm(&xi) * norm(&xj))
+                } else {
+                    -xi.iter()
+                        .zip(&xj)
+                        .map(|(a, b)| (a - b) * (a - b))
+                        .sum::<f64>()
+                };
+                (s, j)
+            })
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        scored.iter().take(k).map(|&(_, j)| j as u32).collect()
+    }
+
+    #[test]
+    fn sampled_queries_get_their_exact_neighbours_among_all_rows() {
+        // 450 rows: 10 query blocks of 48 and 3 column blocks of 200 under test.
+        let x = scattered(450, 6);
+        let q = seeded_rows(450, 100, 3);
+        for metric in [Metric::Cosine, Metric::SqEuclidean] {
+            let nb = top_k_of_queries(x.view(), &q, 4, metric);
+            for (r, &i) in q.iter().enumerate() {
+                let want = brute_neighbours(&x, i, 4, metric == Metric::Cosine);
+                assert_eq!(
+                    &nb.idx[r * 4..(r + 1) * 4],
+                    &want[..],
+                    "{metric:?} query {i}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn sampled_knn_accuracy_is_the_exact_vote_of_the_seeded_queries() {
+        let x = scattered(450, 6);
+        let y: Vec<i64> = (0..450).map(|i| (i * 7 % 5) as i64).collect();
+        let classes = dense_classes(&y);
+        // Below the threshold: the exact value, whatever the seed.
+        let exact = knn_accuracy(x.view(), &y, 5);
+        assert_eq!(knn_accuracy_sampled(x.view(), &y, 5, 450, 11), exact);
+        let brute_all = (0..450)
+            .filter(|&i| vote(&brute_neighbours(&x, i, 5, true), &classes) == classes[i])
+            .count() as f64
+            / 450.0;
+        assert_eq!(exact, Some(brute_all));
+        // Above it: the brute-force vote over the seeded queries only.
+        for seed in [0, 1] {
+            let q = seeded_rows(450, 120, seed);
+            let right = q
+                .iter()
+                .filter(|&&i| vote(&brute_neighbours(&x, i, 5, true), &classes) == classes[i])
+                .count();
+            let got = knn_accuracy_sampled(x.view(), &y, 5, 120, seed);
+            assert_eq!(got, Some(right as f64 / 120.0), "seed {seed}");
+            assert_eq!(got, knn_accuracy_sampled(x.view(), &y, 5, 120, seed));
+        }
+        assert_ne!(seeded_rows(450, 120, 0), seeded_rows(450, 120, 1));
+    }
+
+    #[test]
+    fn sampled_kl_entropy_averages_the_log_distances_of_the_queries() {
+        let x = scattered(450, 3);
+        let (n, d, k) = (450usize, 3usize, 3usize);
+        assert_eq!(
+            kl_entropy_bits_sampled(x.view(), k, 450, 5).to_bits(),
+            kl_entropy_bits(x.view(), k).to_bits()
+        );
+        let q = seeded_rows(n, 90, 5);
+        let mean_ln_r = q
+            .iter()
+            .map(|&i| {
+                let j = brute_neighbours(&x, i, k, false)[k - 1] as usize;
+                let r2: f64 = x
+                    .row(i)
+                    .iter()
+                    .zip(x.row(j).iter())
+                    .map(|(&a, &b)| (f64::from(a) - f64::from(b)).powi(2))
+                    .sum();
+                r2.sqrt().ln()
+            })
+            .sum::<f64>()
+            / 90.0;
+        let ln_ball = 1.5 * std::f64::consts::PI.ln() - ln_gamma(2.5);
+        let nats = digamma(n as f64) - digamma(k as f64) + ln_ball + d as f64 * mean_ln_r;
+        let got = kl_entropy_bits_sampled(x.view(), k, 90, 5);
+        assert!((got - nats / std::f64::consts::LN_2).abs() < 1e-9, "{got}");
     }
 
     #[test]

@@ -69,6 +69,15 @@ pub struct MetricSettings {
     /// Rows `uniformity` is computed on at most (a seeded sample above).
     #[serde(default = "default_uniformity_sample")]
     pub uniformity_sample: usize,
+    /// Rows `knn_acc` (and the knn entropy estimator) use every row as a
+    /// query up to; above it a seeded sample of this many queries, each
+    /// against all rows. Older caches have no such field: they were exact.
+    #[serde(default = "default_knn_sample")]
+    pub knn_sample: usize,
+}
+
+fn default_knn_sample() -> usize {
+    knn::KNN_EXACT
 }
 
 fn default_uniformity_sample() -> usize {
@@ -87,6 +96,7 @@ impl Default for MetricSettings {
             silhouette_sample: 20_000,
             knn_k: 20,
             uniformity_sample: uniformity::UNIFORMITY_EXACT,
+            knn_sample: knn::KNN_EXACT,
         }
     }
 }
@@ -307,9 +317,11 @@ pub fn compute_layer_prescaled(
     // centred by subtraction, the covariance spectrum: one pass over x.
     let (rankme, cov) = if n >= dim {
         let gram = linalg::gram_lower(x, None);
+        let rankme = rank::rankme_of_gram(&gram, n, dim);
+        // Centred in place: RankMe is done with it.
         (
-            rank::rankme_of_gram(&gram, n, dim),
-            spectrum::CovSpectrum::with_axes_sharing(x, &gram, 2),
+            rankme,
+            spectrum::CovSpectrum::with_axes_from_uncentred(x, gram, 2),
         )
     } else {
         (rank::rankme(x), spectrum::CovSpectrum::with_axes(x, 2))
@@ -335,7 +347,10 @@ pub fn compute_layer_prescaled(
                     spectrum::CovSpectrum::gauss_entropy_bits,
                 ) + entropy_shift
             }
-            EntropyEstimator::Knn => entropy::knn_entropy_bits(rows, 3) + entropy_shift,
+            EntropyEstimator::Knn => {
+                knn::kl_entropy_bits_sampled(rows, 3, settings.knn_sample, settings.seed)
+                    + entropy_shift
+            }
         };
     let entropy_bits = entropy_of(x, true, &mut warnings);
     let spectrum_values = cov
@@ -346,10 +361,18 @@ pub fn compute_layer_prescaled(
 
     // Outliers, and the entropy without them.
     let found = outliers::outliers(x);
-    let entropy_inliers = match found.as_ref().and_then(|o| outliers::inlier_rows(x, o)) {
-        Some(inliers) if inliers.nrows() >= 2 => entropy_of(inliers.view(), false, &mut warnings),
-        Some(_) => f64::NAN,
+    let entropy_inliers = match found.as_ref() {
         None => entropy_bits,
+        Some(o) if o.count == 0 || o.mask.len() != n => entropy_bits,
+        Some(o) if n - o.count < 2 => f64::NAN,
+        // The histogram skips the outliers' rows in place (no copy).
+        Some(o) if settings.entropy == EntropyEstimator::Hist => {
+            entropy::hist_entropy_bits_masked(x, settings.entropy_bins, Some(&o.mask))
+        }
+        Some(o) => match outliers::inlier_rows(x, o) {
+            Some(inliers) => entropy_of(inliers.view(), false, &mut warnings),
+            None => entropy_bits,
+        },
     };
     let outlier_frac = found.as_ref().map(|o| o.frac);
     let outlier_idx = found.map(|o| o.file_rows(&finite)).unwrap_or_default();
@@ -377,7 +400,7 @@ pub fn compute_layer_prescaled(
         Some(l) => (
             Some(ami::adjusted_mutual_info(&c1_ids, l)),
             probe::probe_accuracy(x, l, settings.seed),
-            knn::knn_accuracy(x, l, settings.knn_k),
+            knn::knn_accuracy_sampled(x, l, settings.knn_k, settings.knn_sample, settings.seed),
         ),
         None => (None, None, None),
     };

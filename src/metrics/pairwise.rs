@@ -99,6 +99,103 @@ impl Centered {
     }
 }
 
+/// The rows of a matrix with the column mean subtracted, centred on the
+/// fly a block at a time instead of copied: the same values (`v - mean` in
+/// f32), mean and squared norms as [`Centered::new`] gives, for passes that
+/// read the rows a block at a time (k-means), without an n x d copy.
+#[derive(Debug, Clone)]
+pub struct CentredRows<'a> {
+    /// The raw rows, n x d row-major.
+    x: &'a [f32],
+    pub n: usize,
+    pub d: usize,
+    /// The subtracted column mean (add it back to centroids).
+    pub mean: Vec<f32>,
+    /// Squared norm of each centred row.
+    pub norms: Vec<f32>,
+}
+
+impl<'a> CentredRows<'a> {
+    /// `x` must be in standard (row-major) layout; `None` otherwise.
+    pub fn new(x: ArrayView2<'a, f32>) -> Option<CentredRows<'a>> {
+        let (n, d) = x.dim();
+        let xs = x.to_slice()?;
+        let b = block_rows(d);
+        let dd = d.max(1);
+        // Column sums as `Centered::gather` makes them (same blocks, same order).
+        let partials: Vec<Vec<f64>> = xs
+            .par_chunks(b * dd)
+            .map(|chunk| {
+                let mut s = vec![0f64; d];
+                for row in chunk.chunks_exact(dd) {
+                    for (acc, &v) in s.iter_mut().zip(row) {
+                        *acc += f64::from(v);
+                    }
+                }
+                s
+            })
+            .collect();
+        let mut sum = vec![0f64; d];
+        for p in &partials {
+            for (acc, v) in sum.iter_mut().zip(p) {
+                *acc += v;
+            }
+        }
+        let mean: Vec<f32> = sum.iter().map(|s| (s / n.max(1) as f64) as f32).collect();
+        let mut norms = vec![0f32; n];
+        norms
+            .par_chunks_mut(b)
+            .zip(xs.par_chunks(b * dd))
+            .for_each(|(out, chunk)| {
+                let mut row = vec![0f32; d];
+                for (nrm, raw) in out.iter_mut().zip(chunk.chunks_exact(dd)) {
+                    centre_into(raw, &mean, &mut row);
+                    *nrm = sq_norm(&row) as f32;
+                }
+            });
+        Some(CentredRows {
+            x: xs,
+            n,
+            d,
+            mean,
+            norms,
+        })
+    }
+
+    /// Centred rows `start..end` into `out` (resized to fit).
+    pub fn rows_into(&self, start: usize, end: usize, out: &mut Vec<f32>) {
+        let d = self.d;
+        out.resize((end - start) * d, 0.0);
+        for (dst, raw) in out
+            .chunks_exact_mut(d.max(1))
+            .zip(self.x[start * d..end * d].chunks_exact(d.max(1)))
+        {
+            centre_into(raw, &self.mean, dst);
+        }
+    }
+
+    /// Centred row `i`, appended to `out`.
+    pub fn push_row(&self, i: usize, out: &mut Vec<f32>) {
+        let raw = &self.x[i * self.d..(i + 1) * self.d];
+        out.extend(raw.iter().zip(&self.mean).map(|(&v, &m)| v - m));
+    }
+
+    /// Centred row `i`.
+    pub fn row(&self, i: usize) -> Vec<f32> {
+        let mut v = Vec::with_capacity(self.d);
+        self.push_row(i, &mut v);
+        v
+    }
+}
+
+/// `out[j] = raw[j] - mean[j]`.
+#[multiversion(targets("x86_64+avx512f", "x86_64+avx2+fma"))]
+fn centre_into(raw: &[f32], mean: &[f32], out: &mut [f32]) {
+    for ((o, &v), &m) in out.iter_mut().zip(raw).zip(mean) {
+        *o = v - m;
+    }
+}
+
 /// `out = a · bᵀ` for row-major `a` (ra x d) and `b` (rb x d); `out` is
 /// ra x rb row-major. Single-threaded: callers parallelise over blocks.
 ///
@@ -229,6 +326,27 @@ mod tests {
         assert_eq!(c.mean, vec![2.0, 10.0]);
         assert_eq!(c.data, vec![-1.0, -1.0, 1.0, 1.0]);
         assert_eq!(c.norms, vec![2.0, 2.0]);
+    }
+
+    #[test]
+    fn centred_rows_on_the_fly_equal_the_centred_copy() {
+        // 300 rows of 5 columns: several row blocks (block_rows(5) = 1024
+        // would be one, so 3000 rows); every value, the mean and the norms
+        // bit for bit.
+        let x = ndarray::Array2::from_shape_fn((3000, 5), |(i, j)| {
+            ((i * 37 + j * 11) % 101) as f32 * 0.37 + 1e3
+        });
+        let copy = Centered::new(x.view());
+        let lazy = CentredRows::new(x.view()).expect("row-major");
+        assert_eq!((lazy.n, lazy.d), (3000, 5));
+        assert_eq!(lazy.mean, copy.mean);
+        assert_eq!(lazy.norms, copy.norms);
+        let mut buf = Vec::new();
+        lazy.rows_into(1000, 2100, &mut buf);
+        assert_eq!(buf, copy.rows(1000, 2100));
+        assert_eq!(lazy.row(2999), copy.row(2999));
+        // A transposed view is not row-major.
+        assert!(CentredRows::new(x.t()).is_none());
     }
 
     #[test]

@@ -8,11 +8,12 @@
 //! `(1/n) * (sum of losses + ||W||^2 / (2 C))`, which has the same minimiser
 //! as the plain sum and makes the tolerance independent of n.
 
-use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, Axis};
+use super::pairwise::gemm_nt;
+use multiversion::multiversion;
+use ndarray::ArrayView2;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rayon::prelude::*;
 use std::collections::VecDeque;
 
 /// Inverse regularisation strength (scikit-learn's `C`).
@@ -25,23 +26,29 @@ const GRAD_TOL: f64 = 1e-4;
 pub(crate) const HISTORY: usize = 10;
 /// Share of each class held out for testing.
 pub(crate) const TEST_FRACTION: f64 = 0.2;
-/// Rows per parallel block of the loss and gradient.
+/// Rows per parallel block of the loss and gradient (one partial gradient each).
 pub(crate) const ROW_BLOCK: usize = 1024;
+/// Rows standardised at a time inside a block: 128 x 2048 f32 is 1 MiB,
+/// in L2 while the forward and the backward product read it.
+pub(crate) const SUB_BLOCK: usize = 128;
 
 /// Held-out accuracy of an L2-regularised multinomial logistic regression
 /// trained on a seeded stratified 80/20 split ([`stratified_split`]).
 /// `None` when fewer than 2 classes, too few rows to hold any out, or
 /// `labels.len()` differs from the row count.
+///
+/// The split's rows are read in place (no copy of the train or test part):
+/// each pass gathers and standardises a block of rows at a time.
 pub fn probe_accuracy(x: ArrayView2<f32>, labels: &[i64], seed: u64) -> Option<f64> {
     if labels.len() != x.nrows() {
         return None;
     }
     let (train, test) = stratified_split(labels, seed);
     let pick = |rows: &[usize]| rows.iter().map(|&i| labels[i]).collect::<Vec<i64>>();
-    train_test_accuracy(
-        x.select(Axis(0), &train).view(),
+    fit_and_score(
+        Rows { x, rows: &train },
         &pick(&train),
-        x.select(Axis(0), &test).view(),
+        Rows { x, rows: &test },
         &pick(&test),
     )
 }
@@ -84,10 +91,67 @@ pub fn train_test_accuracy(
     test_x: ArrayView2<f32>,
     test_y: &[i64],
 ) -> Option<f64> {
-    let d = train_x.ncols();
-    if train_x.nrows() != train_y.len()
-        || test_x.nrows() != test_y.len()
-        || test_x.ncols() != d
+    let all_train: Vec<usize> = (0..train_x.nrows()).collect();
+    let all_test: Vec<usize> = (0..test_x.nrows()).collect();
+    fit_and_score(
+        Rows {
+            x: train_x,
+            rows: &all_train,
+        },
+        train_y,
+        Rows {
+            x: test_x,
+            rows: &all_test,
+        },
+        test_y,
+    )
+}
+
+/// Some rows of a matrix, in the order given.
+#[derive(Clone, Copy)]
+struct Rows<'x, 'r> {
+    x: ArrayView2<'x, f32>,
+    rows: &'r [usize],
+}
+
+impl Rows<'_, '_> {
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Rows `start..end` of the selection, standardised, into `out`
+    /// (`(v - mean) / scale` in f64, rounded to f32).
+    fn standardised_into(
+        &self,
+        (start, end): (usize, usize),
+        mean: &[f64],
+        scale: &[f64],
+        out: &mut Vec<f32>,
+    ) {
+        let d = self.x.ncols();
+        out.resize((end - start) * d, 0.0);
+        for (dst, &r) in out.chunks_exact_mut(d.max(1)).zip(&self.rows[start..end]) {
+            let row = self.x.row(r);
+            match row.as_slice() {
+                Some(v) => standardise_row(v, mean, scale, dst),
+                None => standardise_row(&row.to_vec(), mean, scale, dst),
+            }
+        }
+    }
+}
+
+#[multiversion(targets("x86_64+avx512f", "x86_64+avx2+fma"))]
+fn standardise_row(v: &[f32], mean: &[f64], scale: &[f64], out: &mut [f32]) {
+    for (((o, &v), m), s) in out.iter_mut().zip(v).zip(mean).zip(scale) {
+        *o = ((f64::from(v) - m) / s) as f32;
+    }
+}
+
+fn fit_and_score(train: Rows, train_y: &[i64], test: Rows, test_y: &[i64]) -> Option<f64> {
+    let d = train.x.ncols();
+    if train.len() != train_y.len()
+        || test.len() != test_y.len()
+        || test.x.ncols() != d
         || test_y.is_empty()
     {
         return None;
@@ -103,10 +167,11 @@ pub fn train_test_accuracy(
         .map(|l| classes.binary_search(l).map_or(0, |p| p as u32))
         .collect();
 
-    let (mean, scale) = column_mean_scale(train_x);
-    let xs = standardise(train_x, &mean, &scale);
+    let (mean, scale) = column_mean_scale(train);
     let model = Softmax {
-        x: xs.view(),
+        x: train,
+        mean: &mean,
+        scale: &scale,
         y: &y,
         classes: classes.len(),
         penalty: 1.0 / (INVERSE_PENALTY * train_y.len() as f64),
@@ -117,30 +182,29 @@ pub fn train_test_accuracy(
         MAX_ITER,
     );
 
-    let xt = standardise(test_x, &mean, &scale);
-    let scores = model.scores(xt.view(), &theta);
-    let correct = scores
-        .axis_iter(Axis(0))
+    let predicted = model.predict(test, &theta);
+    let correct = predicted
+        .iter()
         .zip(test_y)
-        .filter(|(row, &label)| classes[argmax(*row)] == label)
+        .filter(|(&p, &label)| classes[p] == label)
         .count();
     Some(correct as f64 / test_y.len() as f64)
 }
 
 /// Per-column mean and standard deviation (ddof 0) in f64; a zero deviation
 /// becomes 1 so the column is only centred.
-fn column_mean_scale(x: ArrayView2<f32>) -> (Vec<f64>, Vec<f64>) {
-    let (n, d) = x.dim();
+fn column_mean_scale(x: Rows) -> (Vec<f64>, Vec<f64>) {
+    let (n, d) = (x.len(), x.x.ncols());
     let mut sum = vec![0.0f64; d];
-    for row in x.axis_iter(Axis(0)) {
-        for (acc, &v) in sum.iter_mut().zip(row.iter()) {
+    for &r in x.rows {
+        for (acc, &v) in sum.iter_mut().zip(x.x.row(r).iter()) {
             *acc += f64::from(v);
         }
     }
     let mean: Vec<f64> = sum.iter().map(|s| s / n.max(1) as f64).collect();
     let mut sq = vec![0.0f64; d];
-    for row in x.axis_iter(Axis(0)) {
-        for ((acc, &v), m) in sq.iter_mut().zip(row.iter()).zip(&mean) {
+    for &r in x.rows {
+        for ((acc, &v), m) in sq.iter_mut().zip(x.x.row(r).iter()).zip(&mean) {
             let t = f64::from(v) - m;
             *acc += t * t;
         }
@@ -159,21 +223,8 @@ fn column_mean_scale(x: ArrayView2<f32>) -> (Vec<f64>, Vec<f64>) {
     (mean, scale)
 }
 
-fn standardise(x: ArrayView2<f32>, mean: &[f64], scale: &[f64]) -> Array2<f32> {
-    let mut out = Array2::<f32>::zeros(x.dim());
-    out.axis_iter_mut(Axis(0))
-        .into_par_iter()
-        .zip(x.axis_iter(Axis(0)).into_par_iter())
-        .for_each(|(mut o, r)| {
-            for (((o, &v), m), s) in o.iter_mut().zip(r.iter()).zip(mean).zip(scale) {
-                *o = ((f64::from(v) - m) / s) as f32;
-            }
-        });
-    out
-}
-
 /// First index of the largest value (NaN never wins).
-fn argmax(row: ArrayView1<f32>) -> usize {
+fn argmax(row: &[f32]) -> usize {
     let mut best = 0;
     for (j, &v) in row.iter().enumerate() {
         if v > row[best] {
@@ -183,86 +234,151 @@ fn argmax(row: ArrayView1<f32>) -> usize {
     best
 }
 
+/// `dst (c x d) += a^T b` for row-major `a` (rows x c) and `b` (rows x d).
+fn gemm_tn_add(a: &[f32], b: &[f32], rows: usize, c: usize, d: usize, dst: &mut [f32]) {
+    if rows == 0 || c == 0 || d == 0 {
+        return;
+    }
+    let lhs = faer::MatRef::from_row_major_slice(a, rows, c);
+    let rhs = faer::MatRef::from_row_major_slice(b, rows, d);
+    let out = faer::MatMut::from_row_major_slice_mut(dst, c, d);
+    faer::linalg::matmul::matmul(
+        out,
+        faer::Accum::Add,
+        lhs.transpose(),
+        rhs,
+        1.0f32,
+        faer::Par::Seq,
+    );
+}
+
 /// Multinomial logistic regression on standardised rows. Parameters are
 /// flattened as the `classes x d` weights (row-major) then `classes`
 /// intercepts.
-struct Softmax<'a> {
-    x: ArrayView2<'a, f32>,
+struct Softmax<'x, 'a> {
+    /// The training rows, standardised on the fly with `mean` and `scale`.
+    x: Rows<'x, 'a>,
+    mean: &'a [f64],
+    scale: &'a [f64],
     y: &'a [u32],
     classes: usize,
     /// L2 strength per sample: 1 / (C n).
     penalty: f64,
 }
 
-impl Softmax<'_> {
+impl Softmax<'_, '_> {
     fn n_params(&self) -> usize {
-        self.classes * (self.x.ncols() + 1)
+        self.classes * (self.x.x.ncols() + 1)
     }
 
-    fn weights_f32(&self, theta: &[f64]) -> Array2<f32> {
-        let d = self.x.ncols();
-        Array2::from_shape_fn((self.classes, d), |(c, j)| theta[c * d + j] as f32)
+    fn weights_f32(&self, theta: &[f64]) -> Vec<f32> {
+        let d = self.x.x.ncols();
+        theta[..self.classes * d]
+            .iter()
+            .map(|&v| v as f32)
+            .collect()
     }
 
-    /// Class scores `x W^T + b` of the rows of `x`.
-    fn scores(&self, x: ArrayView2<f32>, theta: &[f64]) -> Array2<f32> {
-        let d = self.x.ncols();
-        let mut z = x.dot(&self.weights_f32(theta).t());
-        let b = Array1::from_iter(theta[self.classes * d..].iter().map(|&v| v as f32));
-        z += &b;
-        z
+    /// Predicted class (index into the classes) of each row of `rows`:
+    /// the largest of the scores `x W^T + b`, in f32.
+    fn predict(&self, rows: Rows, theta: &[f64]) -> Vec<usize> {
+        let d = self.x.x.ncols();
+        let c = self.classes;
+        let w = self.weights_f32(theta);
+        let b: Vec<f32> = theta[c * d..].iter().map(|&v| v as f32).collect();
+        let starts: Vec<usize> = (0..rows.len()).step_by(SUB_BLOCK).collect();
+        type Part = (usize, Vec<usize>);
+        let done = super::workers::run(
+            starts.len(),
+            || (Vec::new(), Vec::new(), Vec::<Part>::new()),
+            |(buf, z, out): &mut (Vec<f32>, Vec<f32>, Vec<Part>), task| {
+                let r0 = starts[task];
+                let r1 = (r0 + SUB_BLOCK).min(rows.len());
+                rows.standardised_into((r0, r1), self.mean, self.scale, buf);
+                z.resize((r1 - r0) * c, 0.0);
+                gemm_nt(buf, &w, d, z);
+                let best = z
+                    .chunks_exact_mut(c)
+                    .map(|zr| {
+                        zr.iter_mut().zip(&b).for_each(|(v, &bj)| *v += bj);
+                        argmax(zr)
+                    })
+                    .collect();
+                out.push((task, best));
+            },
+        );
+        let mut parts: Vec<Part> = done.into_iter().flat_map(|(_, _, p)| p).collect();
+        parts.sort_unstable_by_key(|p| p.0);
+        parts.into_iter().flat_map(|(_, p)| p).collect()
     }
 
     /// Objective `(1/n) sum_i [logsumexp(z_i) - z_i[y_i]] + (penalty/2) ||W||^2`
     /// and its gradient: `(1/n) (P - Y)^T X + penalty W` for the weights,
     /// `(1/n) sum_i (p_i - y_i)` for the intercepts. Products in f32 GEMMs,
-    /// softmax, loss and block sums in f64; blocks are summed in a fixed order.
+    /// softmax, loss and block sums in f64; blocks of [`ROW_BLOCK`] rows are
+    /// summed in a fixed order. Within a block the rows are standardised
+    /// [`SUB_BLOCK`] at a time into a buffer that both products read while
+    /// it is in cache.
     fn loss_grad(&self, theta: &[f64]) -> (f64, Vec<f64>) {
-        let (n, d) = self.x.dim();
+        let n = self.x.len();
+        let d = self.x.x.ncols();
         let c = self.classes;
         let w = self.weights_f32(theta);
         let b = &theta[c * d..];
         let starts: Vec<usize> = (0..n).step_by(ROW_BLOCK).collect();
-        let parts: Vec<(f64, Array2<f32>, Vec<f64>)> = starts
-            .par_iter()
-            .map(|&r0| {
-                let xb = self.x.slice(s![r0..(r0 + ROW_BLOCK).min(n), ..]);
-                let z = xb.dot(&w.t());
-                let mut resid = Array2::<f32>::zeros(z.dim());
+        // One buffer set per worker; each block's partial kept by index.
+        type Part = (usize, f64, Vec<f32>, Vec<f64>);
+        let done = super::workers::run(
+            starts.len(),
+            || (Vec::new(), Vec::new(), Vec::new(), Vec::<Part>::new()),
+            |(buf, z, resid, parts): &mut (Vec<f32>, Vec<f32>, Vec<f32>, Vec<Part>), task| {
+                let r0 = starts[task];
+                let r1 = (r0 + ROW_BLOCK).min(n);
+                let mut gw = vec![0f32; c * d];
                 let mut loss = 0.0f64;
                 let mut grad_b = vec![0.0f64; c];
                 let mut p = vec![0.0f64; c];
-                for (r, (zr, mut out)) in z
-                    .axis_iter(Axis(0))
-                    .zip(resid.axis_iter_mut(Axis(0)))
-                    .enumerate()
-                {
-                    for (pj, (&zj, bj)) in p.iter_mut().zip(zr.iter().zip(b)) {
-                        *pj = f64::from(zj) + bj;
+                for s0 in (r0..r1).step_by(SUB_BLOCK) {
+                    let s1 = (s0 + SUB_BLOCK).min(r1);
+                    let rows = s1 - s0;
+                    self.x
+                        .standardised_into((s0, s1), self.mean, self.scale, buf);
+                    z.resize(rows * c, 0.0);
+                    gemm_nt(buf, &w, d, z);
+                    resid.resize(rows * c, 0.0);
+                    for (r, (zr, out)) in
+                        z.chunks_exact(c).zip(resid.chunks_exact_mut(c)).enumerate()
+                    {
+                        for (pj, (&zj, bj)) in p.iter_mut().zip(zr.iter().zip(b)) {
+                            *pj = f64::from(zj) + bj;
+                        }
+                        let m = p.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                        let label = self.y[s0 + r] as usize;
+                        let z_label = p[label];
+                        let mut total = 0.0;
+                        for pj in p.iter_mut() {
+                            *pj = (*pj - m).exp();
+                            total += *pj;
+                        }
+                        loss += m + total.ln() - z_label;
+                        for (j, (pj, o)) in p.iter().zip(out.iter_mut()).enumerate() {
+                            let g = pj / total - if j == label { 1.0 } else { 0.0 };
+                            *o = g as f32;
+                            grad_b[j] += g;
+                        }
                     }
-                    let m = p.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                    let label = self.y[r0 + r] as usize;
-                    let z_label = p[label];
-                    let mut total = 0.0;
-                    for pj in p.iter_mut() {
-                        *pj = (*pj - m).exp();
-                        total += *pj;
-                    }
-                    loss += m + total.ln() - z_label;
-                    for (j, (pj, o)) in p.iter().zip(out.iter_mut()).enumerate() {
-                        let g = pj / total - if j == label { 1.0 } else { 0.0 };
-                        *o = g as f32;
-                        grad_b[j] += g;
-                    }
+                    gemm_tn_add(resid, buf, rows, c, d, &mut gw);
                 }
-                (loss, resid.t().dot(&xb), grad_b)
-            })
-            .collect();
+                parts.push((task, loss, gw, grad_b));
+            },
+        );
+        let mut parts: Vec<Part> = done.into_iter().flat_map(|(_, _, _, p)| p).collect();
+        parts.sort_unstable_by_key(|p| p.0);
 
         let inv_n = 1.0 / n as f64;
         let mut loss = 0.0;
         let mut grad = vec![0.0f64; c * (d + 1)];
-        for (block_loss, gw, gb) in &parts {
+        for (_, block_loss, gw, gb) in &parts {
             loss += block_loss;
             for (g, &v) in grad.iter_mut().zip(gw.iter()) {
                 *g += f64::from(v);
@@ -373,7 +489,7 @@ fn lbfgs(mut theta: Vec<f64>, f: impl Fn(&[f64]) -> (f64, Vec<f64>), max_iter: u
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::{array, Array2};
+    use ndarray::{array, s, Array2};
 
     #[test]
     fn split_is_stratified_with_rounded_counts() {
@@ -477,8 +593,16 @@ mod tests {
             [2.0, 0.0, -3.0]
         ];
         let y = [0u32, 2, 1, 1, 0];
+        // Mean 0 and scale 1: the standardised rows are the rows.
+        let rows: Vec<usize> = (0..5).collect();
+        let (mean, scale) = (vec![0.0; 3], vec![1.0; 3]);
         let model = Softmax {
-            x: x.view(),
+            x: Rows {
+                x: x.view(),
+                rows: &rows,
+            },
+            mean: &mean,
+            scale: &scale,
             y: &y,
             classes: 3,
             penalty: 0.25,

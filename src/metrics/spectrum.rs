@@ -94,9 +94,24 @@ impl CovSpectrum {
         if n < 2 || d == 0 || n < d || uncentred.nrows() != d {
             return Self::with_axes(x, k);
         }
+        Self::with_axes_from_uncentred(x, uncentred.clone(), k)
+    }
+
+    /// [`CovSpectrum::with_axes_sharing`] taking the uncentred Gram by value
+    /// and centring it in place (one D x D matrix less alive at the peak,
+    /// for a caller that has no further use for it).
+    pub fn with_axes_from_uncentred(
+        x: ArrayView2<f32>,
+        mut g: Mat<f64>,
+        k: usize,
+    ) -> Option<CovSpectrum> {
+        let (n, d) = x.dim();
+        if n < 2 || d == 0 || n < d || g.nrows() != d {
+            drop(g);
+            return Self::with_axes(x, k);
+        }
         let means = column_means(x);
         let nf = n as f64;
-        let mut g = uncentred.clone();
         for j in 0..d {
             for i in j..d {
                 g[(i, j)] -= nf * means[i] * means[j];
@@ -107,6 +122,7 @@ impl CovSpectrum {
             means[j] * means[j] > 1e8 * var.max(0.0)
         });
         if cancels {
+            drop(g);
             return Self::with_axes(x, k);
         }
         Self::from_gram(x, k, Side::Columns, means, g)
