@@ -5,6 +5,7 @@
 pub mod ami;
 pub(crate) mod budget;
 pub mod correlation;
+pub mod device;
 pub mod entropy;
 pub mod kmeans;
 pub mod knn;
@@ -69,6 +70,11 @@ pub struct MetricSettings {
     /// Rows `uniformity` is computed on at most (a seeded sample above).
     #[serde(default = "default_uniformity_sample")]
     pub uniformity_sample: usize,
+    /// Where the heavy kernels run. Not serialised, so not part of the
+    /// cache key: device results match the CPU's to float rounding (see
+    /// module [`device`]).
+    #[serde(skip)]
+    pub device: device::Device,
 }
 
 fn default_uniformity_sample() -> usize {
@@ -87,6 +93,7 @@ impl Default for MetricSettings {
             silhouette_sample: 20_000,
             knn_k: 20,
             uniformity_sample: uniformity::UNIFORMITY_EXACT,
+            device: device::Device::Cpu,
         }
     }
 }
@@ -282,14 +289,22 @@ pub fn compute_layer_prescaled(
         max_iter: settings.max_iter.max(1),
         seed,
     };
+    // The GEMM-heavy kernels run on `settings.device` (the CPU by default).
+    let dev = device::Kernels::new(settings.device);
     // Both clusterings in one batch: each pass over the rows serves both.
-    let [c1, c2] = kmeans::kmeans_many(
+    let [c1, c2] = dev.kmeans_many(
         x,
         &[params(settings.seed), params(second_seed(settings.seed))],
+        &mut warnings,
     );
 
-    let silhouette =
-        silhouette::silhouette_score(x, &c1.labels, settings.silhouette_sample, settings.seed);
+    let silhouette = dev.silhouette_score(
+        x,
+        &c1.labels,
+        settings.silhouette_sample,
+        settings.seed,
+        &mut warnings,
+    );
     if silhouette.is_none() {
         warnings.push(format!(
             "silhouette undefined: clustering has {} distinct cluster(s) over {n} rows",
@@ -306,7 +321,7 @@ pub fn compute_layer_prescaled(
     // With N >= D the D x D Gram of x serves RankMe (uncentred) and,
     // centred by subtraction, the covariance spectrum: one pass over x.
     let (rankme, cov) = if n >= dim {
-        let gram = linalg::gram_lower(x, None);
+        let gram = dev.gram(x, &mut warnings);
         (
             rank::rankme_of_gram(&gram, n, dim),
             spectrum::CovSpectrum::with_axes_sharing(x, &gram, 2),
@@ -377,7 +392,7 @@ pub fn compute_layer_prescaled(
         Some(l) => (
             Some(ami::adjusted_mutual_info(&c1_ids, l)),
             probe::probe_accuracy(x, l, settings.seed),
-            knn::knn_accuracy(x, l, settings.knn_k),
+            dev.knn_accuracy(x, l, settings.knn_k, &mut warnings),
         ),
         None => (None, None, None),
     };
