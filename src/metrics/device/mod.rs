@@ -310,10 +310,107 @@ mod tests {
         let want = linalg::gram_lower(x.view(), None);
         assert_eq!(g, want);
         assert_eq!(warnings.len(), 1, "{warnings:?}");
-        assert!(warnings[0].starts_with("gram on torch-cpu failed"), "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("gram on torch-cpu failed"),
+            "{warnings:?}"
+        );
         // The CPU device is the CPU kernel itself, silently.
         let mut quiet = Vec::new();
         assert_eq!(Kernels::new(Device::Cpu).gram(x.view(), &mut quiet), want);
         assert!(quiet.is_empty());
+    }
+
+    /// Overlapping blobs with labels (a fixed pattern plus seeded noise).
+    #[cfg(feature = "train")]
+    fn layer() -> (ndarray::Array2<f32>, Vec<i64>) {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let labels: Vec<i64> = (0..400).map(|_| rng.gen_range(0..4)).collect();
+        let x = ndarray::Array2::from_shape_fn((400, 24), |(i, j)| {
+            let centre = if (j + labels[i] as usize * 5) % 7 < 2 {
+                3.0
+            } else {
+                0.0
+            };
+            centre + rng.gen_range(-2.0f32..2.0)
+        });
+        (x, labels)
+    }
+
+    /// The whole metric set through the device kernels (libtorch's CPU):
+    /// every metric as on the CPU kernels, within the kernels' tolerances.
+    #[cfg(feature = "train")]
+    #[test]
+    fn compute_layer_on_the_device_kernels_matches_the_cpu() {
+        use crate::metrics::{compute_layer, Metric, MetricSettings};
+        let (x, labels) = layer();
+        let cpu = MetricSettings::default();
+        let dev = MetricSettings {
+            device: Device::TorchCpu,
+            ..cpu.clone()
+        };
+        let (a, ca) = compute_layer(x.view(), Some(&labels), &cpu).expect("cpu");
+        let (b, cb) = compute_layer(x.view(), Some(&labels), &dev).expect("device");
+        assert!(
+            b.warnings.iter().all(|w| !w.contains("failed")),
+            "{:?}",
+            b.warnings
+        );
+        assert_eq!(ca.c1, cb.c1, "same clusters");
+        assert_eq!(ca.c2, cb.c2);
+        for m in Metric::ALL {
+            let (p, q) = (a.get(m), b.get(m));
+            match (p, q) {
+                (Some(p), Some(q)) => {
+                    assert!(
+                        (p - q).abs() <= 1e-5 * p.abs().max(1.0),
+                        "{}: {p} vs {q}",
+                        m.key()
+                    )
+                }
+                (p, q) => assert_eq!(p, q, "{}", m.key()),
+            }
+        }
+        assert_eq!(a.spectrum.len(), b.spectrum.len());
+        for (p, q) in a.spectrum.iter().zip(&b.spectrum) {
+            assert!((p - q).abs() <= 1e-9, "spectrum {p} vs {q}");
+        }
+    }
+
+    /// A device libtorch cannot reach (CUDA in a CPU-only libtorch): each
+    /// kernel says so once and the CPU computes it.
+    #[cfg(feature = "train")]
+    #[test]
+    fn an_unreachable_device_falls_back_to_the_cpu_with_warnings() {
+        use crate::metrics::{compute_layer, MetricSettings};
+        if tch::Cuda::is_available() {
+            return; // the device is reachable here: nothing to fall back from
+        }
+        let (x, labels) = layer();
+        let cpu = MetricSettings::default();
+        let dev = MetricSettings {
+            device: Device::Cuda(0),
+            ..cpu.clone()
+        };
+        let (a, _) = compute_layer(x.view(), Some(&labels), &cpu).expect("cpu");
+        let (b, _) = compute_layer(x.view(), Some(&labels), &dev).expect("fallback");
+        let failed: Vec<&String> = b
+            .warnings
+            .iter()
+            .filter(|w| w.contains("on cuda:0 failed"))
+            .collect();
+        assert_eq!(failed.len(), 4, "{:?}", b.warnings);
+        for what in ["k-means", "silhouette", "knn_acc", "gram"] {
+            assert!(
+                failed.iter().any(|w| w.starts_with(what)),
+                "{what}: {failed:?}"
+            );
+        }
+        assert_eq!(a.values, b.values);
+        // One line each: libtorch's C++ backtrace is left out.
+        assert!(
+            failed.iter().all(|w| !w.contains('\n') && w.len() < 400),
+            "{failed:?}"
+        );
     }
 }

@@ -12,9 +12,16 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tch::{Kind, Tensor};
 
+/// libtorch's messages carry a C++ backtrace after the first line: a
+/// layer's warning keeps the first line (at most 300 characters).
 impl From<tch::TchError> for KernelError {
     fn from(e: tch::TchError) -> Self {
-        KernelError(e.to_string())
+        let text = e.to_string();
+        let first = text
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("libtorch error");
+        KernelError(first.chars().take(300).collect())
     }
 }
 
@@ -101,7 +108,12 @@ pub fn gram(dev: Device, x: ArrayView2<f32>) -> Result<faer::Mat<f64>> {
 /// the CPU module's vote. Equal similarities may be ordered differently
 /// from the CPU's (lower row first); with real-valued embeddings exact
 /// ties are rare and only reorder a vote's tie-break.
-pub fn knn_accuracy(dev: Device, x: ArrayView2<f32>, labels: &[i64], k: usize) -> Result<Option<f64>> {
+pub fn knn_accuracy(
+    dev: Device,
+    x: ArrayView2<f32>,
+    labels: &[i64],
+    k: usize,
+) -> Result<Option<f64>> {
     let (n, d) = x.dim();
     if n <= 1 || k == 0 || labels.len() != n {
         return Ok(None);
@@ -263,7 +275,12 @@ pub(super) mod tests {
         for i in 0..17 {
             for j in 0..=i {
                 let diff = (got[(i, j)] - want[(i, j)]).abs();
-                assert!(diff <= 1e-12 * scale, "({i}, {j}): {} vs {}", got[(i, j)], want[(i, j)]);
+                assert!(
+                    diff <= 1e-12 * scale,
+                    "({i}, {j}): {} vs {}",
+                    got[(i, j)],
+                    want[(i, j)]
+                );
                 // The device fills both triangles.
                 assert_eq!(got[(i, j)], got[(j, i)]);
             }
@@ -290,7 +307,10 @@ pub(super) mod tests {
         let got = knn_accuracy(Device::TorchCpu, x.view(), &labels, 20)
             .expect("device")
             .expect("defined");
-        assert!(want < 0.99 && want > 0.3, "a discriminating data set: {want}");
+        assert!(
+            want < 0.99 && want > 0.3,
+            "a discriminating data set: {want}"
+        );
         assert_eq!(got, want);
     }
 
@@ -302,8 +322,14 @@ pub(super) mod tests {
         let x = ndarray::array![[1.0f32, 0.0], [2.0, 0.1], [0.0, 1.0], [0.1, 2.0]];
         let got = knn_accuracy(Device::TorchCpu, x.view(), &[0, 0, 1, 7], 1).expect("device");
         assert_eq!(got, Some(0.5));
-        assert_eq!(knn_accuracy(Device::TorchCpu, x.view(), &[0, 0, 1], 1).expect("ok"), None);
-        assert_eq!(knn_accuracy(Device::TorchCpu, x.view(), &[0, 0, 1, 1], 0).expect("ok"), None);
+        assert_eq!(
+            knn_accuracy(Device::TorchCpu, x.view(), &[0, 0, 1], 1).expect("ok"),
+            None
+        );
+        assert_eq!(
+            knn_accuracy(Device::TorchCpu, x.view(), &[0, 0, 1, 1], 0).expect("ok"),
+            None
+        );
     }
 
     #[test]
@@ -314,11 +340,17 @@ pub(super) mod tests {
         let ids: Vec<u32> = labels.iter().map(|&l| l as u32).collect();
         for sample in [2_000, 500] {
             let want = silhouette::silhouette_score(x.view(), &ids, sample, 9).expect("cpu");
-            assert!(want > 0.05 && want < 0.95, "a non-trivial silhouette: {want}");
+            assert!(
+                want > 0.05 && want < 0.95,
+                "a non-trivial silhouette: {want}"
+            );
             let got = silhouette_score(Device::TorchCpu, x.view(), &ids, sample, 9)
                 .expect("device")
                 .expect("defined");
-            assert!((got - want).abs() < 1e-5, "sample {sample}: {got} vs {want}");
+            assert!(
+                (got - want).abs() < 1e-5,
+                "sample {sample}: {got} vs {want}"
+            );
         }
     }
 

@@ -249,8 +249,8 @@ fn assign_many(rows: &Rows, centroids: &[&[f32]], k: usize) -> Result<Vec<Assign
     let ct = rows_tensor(&all, d, (0, w), td)?.f_tr()?;
     let cn = vector(&cnorms, td)?.f_unsqueeze(0)?;
     // Global cluster id of run r's cluster j is r * k + j.
-    let offsets = Tensor::f_arange_start_step(0, w as i64, k as i64, (Kind::Int64, td))?
-        .f_unsqueeze(0)?;
+    let offsets =
+        Tensor::f_arange_start_step(0, w as i64, k as i64, (Kind::Int64, td))?.f_unsqueeze(0)?;
     let mut labels = vec![0u32; runs * n];
     let mut min_d2 = vec![0f32; runs * n];
     let mut sums = Tensor::f_zeros([w as i64, d as i64], (Kind::Double, td))?;
@@ -261,7 +261,9 @@ fn assign_many(rows: &Rows, centroids: &[&[f32]], k: usize) -> Result<Vec<Assign
         let xb = rows.xs.f_narrow(0, s as i64, len)?;
         let dots = xb.f_mm(&ct)?;
         // |c|² - 2 x·c, as on the CPU; |x|² is added to the minimum only.
-        let v = cn.f_sub(&dots.f_mul_scalar(2.0)?)?.f_view([len, runs as i64, k as i64])?;
+        let v = cn
+            .f_sub(&dots.f_mul_scalar(2.0)?)?
+            .f_view([len, runs as i64, k as i64])?;
         let (best_v, best) = v.f_min_dim(2, false)?;
         let ni = rows.norms.f_narrow(0, s as i64, len)?.f_unsqueeze(1)?;
         let d2 = best_v.f_add(&ni)?.f_clamp_min(0.0)?;
@@ -272,7 +274,11 @@ fn assign_many(rows: &Rows, centroids: &[&[f32]], k: usize) -> Result<Vec<Assign
         let _ = counts.f_add_(&onehot.f_sum_dim_intlist(0, false, Kind::Double)?)?;
         let best: Vec<i64> = download(&best)?;
         let d2: Vec<f32> = download(&d2)?;
-        for (li, (b, dd)) in best.chunks_exact(runs).zip(d2.chunks_exact(runs)).enumerate() {
+        for (li, (b, dd)) in best
+            .chunks_exact(runs)
+            .zip(d2.chunks_exact(runs))
+            .enumerate()
+        {
             for r in 0..runs {
                 labels[r * n + s + li] = b[r] as u32;
                 min_d2[r * n + s + li] = dd[r];
@@ -286,7 +292,10 @@ fn assign_many(rows: &Rows, centroids: &[&[f32]], k: usize) -> Result<Vec<Assign
             labels: labels[r * n..(r + 1) * n].to_vec(),
             min_d2: min_d2[r * n..(r + 1) * n].to_vec(),
             sums: sums[r * k * d..(r + 1) * k * d].to_vec(),
-            counts: counts[r * k..(r + 1) * k].iter().map(|&c| c as u64).collect(),
+            counts: counts[r * k..(r + 1) * k]
+                .iter()
+                .map(|&c| c as u64)
+                .collect(),
         })
         .collect())
 }
@@ -405,12 +414,18 @@ fn inertia(rows: &Rows, labels: &[u32], centroids: &[f32]) -> Result<f64> {
     let td = rows.td;
     let k = centroids.len() / d.max(1);
     let c = rows_tensor(centroids, d, (0, k), td)?.f_to_kind(Kind::Double)?;
-    let lab = vector(&labels.iter().map(|&l| i64::from(l)).collect::<Vec<_>>(), td)?;
+    let lab = vector(
+        &labels.iter().map(|&l| i64::from(l)).collect::<Vec<_>>(),
+        td,
+    )?;
     let mut total = Tensor::f_zeros([1], (Kind::Double, td))?;
     // The rows in f64, their centroids and the differences.
     for (s, e) in row_blocks(n, rows_per_block(24 * d, n)) {
         let len = (e - s) as i64;
-        let xb = rows.xs.f_narrow(0, s as i64, len)?.f_to_kind(Kind::Double)?;
+        let xb = rows
+            .xs
+            .f_narrow(0, s as i64, len)?
+            .f_to_kind(Kind::Double)?;
         let cb = c.f_index_select(0, &lab.f_narrow(0, s as i64, len)?)?;
         let diff = xb.f_sub(&cb)?;
         let _ = total.f_add_(&diff.f_mul(&diff)?.f_sum(Kind::Double)?)?;
