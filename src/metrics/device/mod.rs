@@ -241,9 +241,9 @@ fn not_built() -> KernelError {
 
 /// Bytes of device memory the per-block temporaries of one kernel may
 /// take (similarity or distance slabs, their f64 copies, one-hot blocks).
-/// The matrix a kernel works on (n x d f32) is resident on the device
-/// besides, one kernel at a time, so a layer needs about its own size plus
-/// this much: 656 MiB at 50,000 x 2,048.
+/// The matrix a kernel works on (n x d f32) and its outputs (the d x d
+/// Gram, the k-means++ distances to the candidates) are resident on the
+/// device besides, one kernel at a time: about 0.7 GiB at 50,000 x 2,048.
 pub const DEVICE_BLOCK_BYTES: usize = 256 << 20;
 
 /// Rows per block when one row of the block costs `row_bytes` of device
