@@ -366,6 +366,10 @@ fn device_cuda_without_the_feature_exits_2_and_auto_is_the_cpu() {
         "{err}"
     );
     assert!(out.stdout.is_empty(), "nothing measured");
+    // report (and watch, which shares its flags) refuse it the same way.
+    let out = sslwatch(&["report", p(dir.path()), "--device", "cuda", "--no-cache"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("built without the cuda feature"));
 
     let base = ["metrics", p(&file), "--labels", p(&lab), "--json"];
     let cpu = sslwatch(&base);
