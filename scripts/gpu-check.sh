@@ -3,8 +3,9 @@
 # minutes on an H200 box with 16 cores, libtorch already downloaded):
 #   1. libtorch with CUDA (scripts/install-libtorch.sh --cuda, its own venv),
 #   2. a release build with --features cuda (binary and examples/bench_device),
-#   3. the device kernels' tests on this build (they use libtorch's CPU;
-#      the resolve test checks that --device auto picks cuda:0 here),
+#   3. the device kernels' tests on this build: each comparison with the
+#      CPU kernels runs on libtorch's CPU and on cuda:0, and the resolve
+#      test checks that --device auto picks cuda:0 here,
 #   4. the 50,000 x 2,048 metrics benchmark on the CPU kernels and on cuda:
 #      both medians, the ratio, and each metric's absolute difference,
 #   5. the trainer's 1-epoch resnet18 CUDA smoke run, then `report

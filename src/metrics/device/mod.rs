@@ -345,35 +345,37 @@ mod tests {
         use crate::metrics::{compute_layer, Metric, MetricSettings};
         let (x, labels) = layer();
         let cpu = MetricSettings::default();
-        let dev = MetricSettings {
-            device: Device::TorchCpu,
-            ..cpu.clone()
-        };
         let (a, ca) = compute_layer(x.view(), Some(&labels), &cpu).expect("cpu");
-        let (b, cb) = compute_layer(x.view(), Some(&labels), &dev).expect("device");
-        assert!(
-            b.warnings.iter().all(|w| !w.contains("failed")),
-            "{:?}",
-            b.warnings
-        );
-        assert_eq!(ca.c1, cb.c1, "same clusters");
-        assert_eq!(ca.c2, cb.c2);
-        for m in Metric::ALL {
-            let (p, q) = (a.get(m), b.get(m));
-            match (p, q) {
-                (Some(p), Some(q)) => {
-                    assert!(
-                        (p - q).abs() <= 1e-5 * p.abs().max(1.0),
-                        "{}: {p} vs {q}",
-                        m.key()
-                    )
+        for device in torch::tests::devices() {
+            let dev = MetricSettings {
+                device,
+                ..cpu.clone()
+            };
+            let (b, cb) = compute_layer(x.view(), Some(&labels), &dev).expect("device");
+            assert!(
+                b.warnings.iter().all(|w| !w.contains("failed")),
+                "{device}: {:?}",
+                b.warnings
+            );
+            assert_eq!(ca.c1, cb.c1, "{device}: same clusters");
+            assert_eq!(ca.c2, cb.c2, "{device}");
+            for m in Metric::ALL {
+                let (p, q) = (a.get(m), b.get(m));
+                match (p, q) {
+                    (Some(p), Some(q)) => {
+                        assert!(
+                            (p - q).abs() <= 1e-5 * p.abs().max(1.0),
+                            "{device} {}: {p} vs {q}",
+                            m.key()
+                        )
+                    }
+                    (p, q) => assert_eq!(p, q, "{device} {}", m.key()),
                 }
-                (p, q) => assert_eq!(p, q, "{}", m.key()),
             }
-        }
-        assert_eq!(a.spectrum.len(), b.spectrum.len());
-        for (p, q) in a.spectrum.iter().zip(&b.spectrum) {
-            assert!((p - q).abs() <= 1e-9, "spectrum {p} vs {q}");
+            assert_eq!(a.spectrum.len(), b.spectrum.len());
+            for (p, q) in a.spectrum.iter().zip(&b.spectrum) {
+                assert!((p - q).abs() <= 1e-9, "{device} spectrum {p} vs {q}");
+            }
         }
     }
 

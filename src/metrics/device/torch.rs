@@ -235,6 +235,17 @@ pub(super) mod tests {
     use rand::Rng;
     use rand_distr::{Distribution, StandardNormal};
 
+    /// The devices the comparison tests run on: libtorch's CPU always,
+    /// and cuda:0 when libtorch sees one (`scripts/gpu-check.sh` runs these
+    /// tests on a GPU box), each held to the CPU kernels.
+    pub(crate) fn devices() -> Vec<Device> {
+        let mut v = vec![Device::TorchCpu];
+        if tch::Cuda::is_available() {
+            v.push(Device::Cuda(0));
+        }
+        v
+    }
+
     /// `n` rows around `c` centres (normal with standard deviation
     /// `spread` around centres drawn with 3): `spread` 0.5 separates them
     /// (stable clusters), 6 makes them overlap.
@@ -270,19 +281,19 @@ pub(super) mod tests {
         // summation order, far inside the 1e-6 that RankMe needs.
         let (x, _) = blobs(300, 17, 3, 0.5, 1);
         let want = linalg::gram_lower(x.view(), None);
-        let got = gram(Device::TorchCpu, x.view()).expect("gram");
         let scale = (0..17).map(|j| want[(j, j)]).fold(0f64, f64::max);
-        for i in 0..17 {
-            for j in 0..=i {
-                let diff = (got[(i, j)] - want[(i, j)]).abs();
-                assert!(
-                    diff <= 1e-12 * scale,
-                    "({i}, {j}): {} vs {}",
-                    got[(i, j)],
-                    want[(i, j)]
-                );
-                // The device fills both triangles.
-                assert_eq!(got[(i, j)], got[(j, i)]);
+        for dev in devices() {
+            let got = gram(dev, x.view()).expect("gram");
+            for i in 0..17 {
+                for j in 0..=i {
+                    let (g, w) = (got[(i, j)], want[(i, j)]);
+                    assert!(
+                        (g - w).abs() <= 1e-12 * scale,
+                        "{dev} ({i}, {j}): {g} vs {w}"
+                    );
+                    // The device fills both triangles.
+                    assert_eq!(g, got[(j, i)]);
+                }
             }
         }
     }
@@ -304,14 +315,16 @@ pub(super) mod tests {
         // accuracy is a real test (not 1).
         let (x, labels) = blobs(700, 24, 6, 6.0, 2);
         let want = knn::knn_accuracy(x.view(), &labels, 20).expect("cpu");
-        let got = knn_accuracy(Device::TorchCpu, x.view(), &labels, 20)
-            .expect("device")
-            .expect("defined");
         assert!(
             want < 0.99 && want > 0.3,
             "a discriminating data set: {want}"
         );
-        assert_eq!(got, want);
+        for dev in devices() {
+            let got = knn_accuracy(dev, x.view(), &labels, 20)
+                .expect("device")
+                .expect("defined");
+            assert_eq!(got, want, "{dev}");
+        }
     }
 
     #[test]
@@ -344,13 +357,15 @@ pub(super) mod tests {
                 want > 0.05 && want < 0.95,
                 "a non-trivial silhouette: {want}"
             );
-            let got = silhouette_score(Device::TorchCpu, x.view(), &ids, sample, 9)
-                .expect("device")
-                .expect("defined");
-            assert!(
-                (got - want).abs() < 1e-5,
-                "sample {sample}: {got} vs {want}"
-            );
+            for dev in devices() {
+                let got = silhouette_score(dev, x.view(), &ids, sample, 9)
+                    .expect("device")
+                    .expect("defined");
+                assert!(
+                    (got - want).abs() < 1e-5,
+                    "{dev} sample {sample}: {got} vs {want}"
+                );
+            }
         }
     }
 

@@ -437,6 +437,7 @@ fn inertia(rows: &Rows, labels: &[u32], centroids: &[f32]) -> Result<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::device::torch::tests::devices;
     use crate::metrics::kmeans;
     use crate::metrics::second_seed;
 
@@ -449,8 +450,9 @@ mod tests {
         }
     }
 
-    /// Blobs far apart (centres 3 apart per dimension, spread 0.5 x sqrt(d)
-    /// across): every row nearest its own centre by a wide margin.
+    /// Blobs far apart (centres with standard deviation 3 per dimension,
+    /// rows 0.5 around them): every row nearest its own centre by a wide
+    /// margin.
     fn separated(n: usize, d: usize, c: usize, seed: u64) -> ndarray::Array2<f32> {
         super::super::torch::tests::blobs(n, d, c, 0.5, seed).0
     }
@@ -460,24 +462,26 @@ mod tests {
         let x = separated(600, 40, 6, 4);
         let ps = [params(6, 0), params(6, second_seed(0))];
         let want = kmeans::kmeans_many(x.view(), &ps);
-        let got = kmeans_many(Device::TorchCpu, x.view(), &ps).expect("device");
-        for (g, w) in got.iter().zip(&want) {
-            // Same seeds, same draws, same clusters with the same ids.
-            assert_eq!(g.labels, w.labels);
-            assert_eq!(g.n_iter, w.n_iter);
-            assert!(
-                (g.inertia - w.inertia).abs() <= 1e-6 * w.inertia,
-                "{} vs {}",
-                g.inertia,
-                w.inertia
-            );
-            let worst = g
-                .centroids
-                .iter()
-                .zip(w.centroids.iter())
-                .map(|(a, b)| (a - b).abs())
-                .fold(0f32, f32::max);
-            assert!(worst < 1e-4, "centroids differ by {worst}");
+        for dev in devices() {
+            let got = kmeans_many(dev, x.view(), &ps).expect("device");
+            for (g, w) in got.iter().zip(&want) {
+                // Same seeds, same draws, same clusters with the same ids.
+                assert_eq!(g.labels, w.labels, "{dev}");
+                assert_eq!(g.n_iter, w.n_iter, "{dev}");
+                assert!(
+                    (g.inertia - w.inertia).abs() <= 1e-6 * w.inertia,
+                    "{dev}: {} vs {}",
+                    g.inertia,
+                    w.inertia
+                );
+                let worst = g
+                    .centroids
+                    .iter()
+                    .zip(w.centroids.iter())
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0f32, f32::max);
+                assert!(worst < 1e-4, "{dev}: centroids differ by {worst}");
+            }
         }
     }
 
@@ -488,9 +492,11 @@ mod tests {
         let x = separated(400, 16, 4, 5);
         let p = params(8, 3);
         let want = kmeans::kmeans(x.view(), &p);
-        let [got] = kmeans_many(Device::TorchCpu, x.view(), &[p]).expect("device");
-        assert_eq!(got.labels, want.labels);
-        assert!((got.inertia - want.inertia).abs() <= 1e-6 * want.inertia);
+        for dev in devices() {
+            let [got] = kmeans_many(dev, x.view(), &[p]).expect("device");
+            assert_eq!(got.labels, want.labels, "{dev}");
+            assert!((got.inertia - want.inertia).abs() <= 1e-6 * want.inertia);
+        }
     }
 
     #[test]
