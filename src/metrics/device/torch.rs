@@ -59,7 +59,8 @@ pub(super) fn upload(data: &[f32], n: usize, d: usize, td: tch::Device) -> Resul
     for s in (0..n).step_by(step) {
         let e = (s + step).min(n);
         let mut dst = out.f_narrow(0, s as i64, (e - s) as i64)?;
-        dst.f_copy_(&rows_tensor(data, d, (s, e), td)?)?;
+        // Host block straight into its rows (one host-to-device copy).
+        dst.f_copy_(&rows_tensor(data, d, (s, e), tch::Device::Cpu)?)?;
     }
     Ok(out)
 }
