@@ -180,7 +180,7 @@ impl Kernels {
         self.on_device("knn_acc", warnings, |_dev| {
             #[cfg(feature = "train")]
             {
-                torch::knn_accuracy(_dev, x, labels, k)
+                torch::knn_accuracy(_dev, x, labels, k, None)
             }
             #[cfg(not(feature = "train"))]
             {

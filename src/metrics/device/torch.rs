@@ -104,19 +104,33 @@ pub fn gram(dev: Device, x: ArrayView2<f32>) -> Result<faer::Mat<f64>> {
 }
 
 /// [`crate::metrics::knn::knn_accuracy`] with the cosine similarities and
-/// each row's top k on the device: a block of rows against all rows, self
-/// excluded, `topk` there, and only the n x k neighbour ids come back for
-/// the CPU module's vote. Equal similarities may be ordered differently
-/// from the CPU's (lower row first); with real-valued embeddings exact
-/// ties are rare and only reorder a vote's tie-break.
+/// each query's top k on the device: a block of queries against all rows,
+/// self excluded, `topk` there, and only the neighbour ids come back for
+/// the CPU module's vote. `queries`: the rows whose votes are averaged
+/// (each still searched against all n rows); `None` is every row. Equal
+/// similarities may be ordered differently from the CPU's (lower row
+/// first); with real-valued embeddings exact ties are rare and only
+/// reorder a vote's tie-break.
 pub fn knn_accuracy(
     dev: Device,
     x: ArrayView2<f32>,
     labels: &[i64],
     k: usize,
+    queries: Option<&[usize]>,
 ) -> Result<Option<f64>> {
     let (n, d) = x.dim();
     if n <= 1 || k == 0 || labels.len() != n {
+        return Ok(None);
+    }
+    let all: Vec<usize>;
+    let queries = match queries {
+        Some(q) => q,
+        None => {
+            all = (0..n).collect();
+            &all
+        }
+    };
+    if queries.is_empty() || queries.iter().any(|&q| q >= n) {
         return Ok(None);
     }
     let k = k.min(n - 1);
@@ -128,23 +142,26 @@ pub fn knn_accuracy(
         .ok_or_else(|| KernelError("rows are not contiguous".into()))?;
     let xs = upload(data, n, d, td)?;
     let xt = xs.f_tr()?;
+    let q_all = vector(&queries.iter().map(|&q| q as i64).collect::<Vec<_>>(), td)?;
+    let m = queries.len();
     let mut correct = 0usize;
     // The similarity slab, topk's copy of it, and its selection.
-    for (s, e) in row_blocks(n, rows_per_block(12 * n, n)) {
+    for (s, e) in row_blocks(m, rows_per_block(12 * n, m)) {
         let len = (e - s) as i64;
-        let sim = xs.f_narrow(0, s as i64, len)?.f_mm(&xt)?;
-        let mut own = sim.f_narrow(1, s as i64, len)?;
-        let _ = own.f_fill_diagonal_(f64::NEG_INFINITY, false)?;
+        let q = q_all.f_narrow(0, s as i64, len)?;
+        let mut sim = xs.f_index_select(0, &q)?.f_mm(&xt)?;
+        // A row is not its own neighbour.
+        let _ = sim.f_scatter_value_(1, &q.f_unsqueeze(1)?, f64::NEG_INFINITY)?;
         let (_, idx) = sim.f_topk(k as i64, 1, true, true)?;
         let idx: Vec<i64> = download(&idx)?;
         let mut row = Vec::with_capacity(k);
         for (r, nb) in idx.chunks_exact(k).enumerate() {
             row.clear();
             row.extend(nb.iter().map(|&j| j as u32));
-            correct += usize::from(vote(&row, &classes) == classes[s + r]);
+            correct += usize::from(vote(&row, &classes) == classes[queries[s + r]]);
         }
     }
-    Ok(Some(correct as f64 / n as f64))
+    Ok(Some(correct as f64 / m as f64))
 }
 
 /// [`crate::metrics::silhouette::silhouette_score`] with the pairwise
@@ -321,11 +338,54 @@ pub(super) mod tests {
             "a discriminating data set: {want}"
         );
         for dev in devices() {
-            let got = knn_accuracy(dev, x.view(), &labels, 20)
+            let got = knn_accuracy(dev, x.view(), &labels, 20, None)
                 .expect("device")
                 .expect("defined");
             assert_eq!(got, want, "{dev}");
         }
+    }
+
+    /// With a query list, the accuracy is the mean over those rows of
+    /// "the vote of its k nearest among all other rows is its label",
+    /// here with the neighbours found by brute force in f64.
+    #[test]
+    fn knn_accuracy_over_queries_is_the_mean_over_those_rows() {
+        let (x, labels) = blobs(300, 12, 4, 4.0, 6);
+        let k = 7;
+        let classes = dense_classes(&labels);
+        let unit = normalise_rows(x.view());
+        let right = |i: usize| {
+            let mut sims: Vec<(f64, usize)> = (0..300)
+                .filter(|&j| j != i)
+                .map(|j| {
+                    let dot: f64 = unit
+                        .row(i)
+                        .iter()
+                        .zip(unit.row(j).iter())
+                        .map(|(&a, &b)| f64::from(a) * f64::from(b))
+                        .sum();
+                    (dot, j)
+                })
+                .collect();
+            sims.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            let nb: Vec<u32> = sims[..k].iter().map(|&(_, j)| j as u32).collect();
+            vote(&nb, &classes) == classes[i]
+        };
+        let queries: Vec<usize> = (0..300).step_by(7).collect();
+        let want = queries.iter().filter(|&&i| right(i)).count() as f64 / queries.len() as f64;
+        assert!(want > 0.2 && want < 0.99, "a discriminating set: {want}");
+        for dev in devices() {
+            let got = knn_accuracy(dev, x.view(), &labels, k, Some(&queries))
+                .expect("device")
+                .expect("defined");
+            assert_eq!(got, want, "{dev}");
+        }
+        // Every row as a query is the exact metric.
+        let every: Vec<usize> = (0..300).collect();
+        let exact = crate::metrics::knn::knn_accuracy(x.view(), &labels, k).expect("cpu");
+        let got =
+            knn_accuracy(Device::TorchCpu, x.view(), &labels, k, Some(&every)).expect("device");
+        assert_eq!(got, Some(exact));
     }
 
     #[test]
@@ -334,14 +394,14 @@ pub(super) mod tests {
         // ray. Rows 0 and 1 share a label; rows 2 and 3 do not, so each is
         // voted the other's label: 2 of 4 rows are right.
         let x = ndarray::array![[1.0f32, 0.0], [2.0, 0.1], [0.0, 1.0], [0.1, 2.0]];
-        let got = knn_accuracy(Device::TorchCpu, x.view(), &[0, 0, 1, 7], 1).expect("device");
+        let got = knn_accuracy(Device::TorchCpu, x.view(), &[0, 0, 1, 7], 1, None).expect("device");
         assert_eq!(got, Some(0.5));
         assert_eq!(
-            knn_accuracy(Device::TorchCpu, x.view(), &[0, 0, 1], 1).expect("ok"),
+            knn_accuracy(Device::TorchCpu, x.view(), &[0, 0, 1], 1, None).expect("ok"),
             None
         );
         assert_eq!(
-            knn_accuracy(Device::TorchCpu, x.view(), &[0, 0, 1, 1], 0).expect("ok"),
+            knn_accuracy(Device::TorchCpu, x.view(), &[0, 0, 1, 1], 0, None).expect("ok"),
             None
         );
     }
