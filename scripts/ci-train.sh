@@ -26,6 +26,11 @@ cargo clippy --features train --all-targets -- -D warnings
 cargo build "${profile[@]}" --features train
 cargo test "${profile[@]}" --features train --lib train::
 cargo test "${profile[@]}" --features train --test train
+# The metric device kernels (--device cuda|auto) on libtorch's CPU, held to
+# the CPU kernels; and scripts/gpu-check.sh's benchmark on a small size.
+cargo test "${profile[@]}" --features train --lib metrics::device
+cargo run "${profile[@]}" --features train --example bench_device -- \
+    --size 3000x64 --device torch-cpu --repeats 1
 
 target="${CARGO_TARGET_DIR:-target}"
 bin="$target/$outdir/sslwatch"

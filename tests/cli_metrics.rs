@@ -348,3 +348,44 @@ fn bad_flags_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--k"));
 }
+
+/// `--device`: without the cuda feature, cuda is refused (exit 2) with the
+/// build command; auto quietly means the CPU, with the CPU's numbers.
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn device_cuda_without_the_feature_exits_2_and_auto_is_the_cpu() {
+    let dir = TempDir::new().unwrap();
+    let (x, labels) = three_blobs();
+    let file = write_f32(dir.path(), "h.npy", &x);
+    let lab = write_labels(dir.path(), &labels);
+    let out = sslwatch(&["metrics", p(&file), "--device", "cuda"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("built without the cuda feature: cargo build --release --features cuda"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "nothing measured");
+    // report (and watch, which shares its flags) refuse it the same way.
+    let out = sslwatch(&["report", p(dir.path()), "--device", "cuda", "--no-cache"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("built without the cuda feature"));
+
+    let base = ["metrics", p(&file), "--labels", p(&lab), "--json"];
+    let cpu = sslwatch(&base);
+    let auto = sslwatch(&[&base[..], &["--device", "auto"]].concat());
+    assert!(auto.status.success());
+    assert!(
+        auto.stderr.is_empty(),
+        "auto says nothing without cuda: {:?}",
+        auto.stderr
+    );
+    let strip = |o: &Output| {
+        let mut v = json_lines(o);
+        for line in &mut v {
+            line.as_object_mut().map(|m| m.remove("seconds"));
+        }
+        v
+    };
+    assert_eq!(strip(&auto), strip(&cpu));
+}

@@ -3,6 +3,7 @@
 
 use super::UsageError;
 use sslwatch::memory::{human_bytes, parse_size, physical_memory, MemoryBudget};
+use sslwatch::metrics::device::{self, DeviceRequest};
 use sslwatch::metrics::{EntropyEstimator, MetricSettings};
 use std::ops::RangeInclusive;
 
@@ -67,6 +68,29 @@ pub struct MetricArgs {
     /// 2 GiB and a quarter of physical memory. Examples: 512M, 4G.
     #[arg(long, value_name = "SIZE")]
     pub max_memory: Option<String>,
+    /// Where the heavy metric kernels run (k-means, silhouette, kNN
+    /// accuracy, the Gram matrix of RankMe and the spectrum): cpu, cuda (a
+    /// GPU through libtorch; needs a build with `--features cuda`), or auto
+    /// (cuda when this build and libtorch see a GPU, else cpu).
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    pub device: DeviceArg,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceArg {
+    Cpu,
+    Cuda,
+    Auto,
+}
+
+impl From<DeviceArg> for DeviceRequest {
+    fn from(d: DeviceArg) -> DeviceRequest {
+        match d {
+            DeviceArg::Cpu => DeviceRequest::Cpu,
+            DeviceArg::Cuda => DeviceRequest::Cuda,
+            DeviceArg::Auto => DeviceRequest::Auto,
+        }
+    }
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,8 +132,19 @@ impl MetricArgs {
             silhouette_sample: self.silhouette_sample,
             uniformity_sample: self.uniformity_sample,
             knn_sample: self.knn_sample,
+            device: self.resolved_device()?.0,
             ..MetricSettings::default()
         })
+    }
+
+    /// What `--device auto` chose, for the command to say once (`None`
+    /// for an explicit device, or auto in a build without CUDA).
+    pub fn device_note(&self) -> Result<Option<String>, UsageError> {
+        Ok(self.resolved_device()?.1)
+    }
+
+    fn resolved_device(&self) -> Result<(device::Device, Option<String>), UsageError> {
+        device::resolve(self.device.into()).map_err(|e| UsageError(e.to_string()))
     }
 }
 

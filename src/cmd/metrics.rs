@@ -35,6 +35,9 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let settings = args.metric.settings()?;
     let budget = args.metric.budget()?;
+    if let Some(note) = args.metric.device_note()? {
+        warn(format_args!("sslwatch: note: {note}"));
+    }
     let labels = args
         .labels
         .as_deref()

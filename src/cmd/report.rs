@@ -139,6 +139,9 @@ impl EngineOptions {
         let settings = self.metric.settings()?;
         let mut cfg = EngineConfig::new(root, settings);
         cfg.budget = self.metric.budget()?;
+        if let Some(note) = self.metric.device_note()? {
+            warn(format_args!("sslwatch: note: {note}"));
+        }
         let (lo, hi) = sslwatch::watch::SETTLE_RANGE;
         cfg.settle = seconds("settle", self.settle, lo.as_secs_f64(), hi.as_secs_f64())?;
         cfg.stall_after = seconds("stall-warn", self.stall_warn, 1.0, 86_400.0)?;

@@ -133,7 +133,7 @@ fn finish_run(best: Run, mean: &[f32], k: usize, d: usize) -> KMeansResult {
 
 /// Seed of run `r`: splitmix64 of the clustering seed, offset by `r`, mixed
 /// again, so runs of different clusterings do not share streams.
-fn run_seed(seed: u64, r: u64) -> u64 {
+pub(crate) fn run_seed(seed: u64, r: u64) -> u64 {
     splitmix64(splitmix64(seed).wrapping_add(r))
 }
 

@@ -160,7 +160,7 @@ pub fn kl_entropy_bits_sampled(x: ArrayView2<f32>, k: usize, max_queries: usize,
 
 /// Predicted class of one row: majority among `neighbours` (nearest first);
 /// a tie goes to the tied class that appears first in the list.
-fn vote(neighbours: &[u32], classes: &[u32]) -> u32 {
+pub(crate) fn vote(neighbours: &[u32], classes: &[u32]) -> u32 {
     // (class, votes), in order of first appearance.
     let mut tally: Vec<(u32, usize)> = Vec::with_capacity(neighbours.len());
     for &j in neighbours {
@@ -181,7 +181,7 @@ fn vote(neighbours: &[u32], classes: &[u32]) -> u32 {
 }
 
 /// Labels as dense ids 0.. in sorted label order.
-fn dense_classes(labels: &[i64]) -> Vec<u32> {
+pub(crate) fn dense_classes(labels: &[i64]) -> Vec<u32> {
     let mut sorted = labels.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
@@ -192,7 +192,7 @@ fn dense_classes(labels: &[i64]) -> Vec<u32> {
 }
 
 /// Rows scaled to unit L2 norm (norm in f64); zero rows stay zero.
-fn normalise_rows(x: ArrayView2<f32>) -> Array2<f32> {
+pub(crate) fn normalise_rows(x: ArrayView2<f32>) -> Array2<f32> {
     let mut out = x.as_standard_layout().into_owned();
     out.axis_iter_mut(Axis(0))
         .into_par_iter()

@@ -5,6 +5,7 @@
 pub mod ami;
 pub(crate) mod budget;
 pub mod correlation;
+pub mod device;
 pub mod entropy;
 pub mod kmeans;
 pub mod knn;
@@ -74,6 +75,11 @@ pub struct MetricSettings {
     /// against all rows. Older caches have no such field: they were exact.
     #[serde(default = "default_knn_sample")]
     pub knn_sample: usize,
+    /// Where the heavy kernels run. Not serialised, so not part of the
+    /// cache key: device results match the CPU's to float rounding (see
+    /// module [`device`]).
+    #[serde(skip)]
+    pub device: device::Device,
 }
 
 fn default_knn_sample() -> usize {
@@ -97,6 +103,7 @@ impl Default for MetricSettings {
             knn_k: 20,
             uniformity_sample: uniformity::UNIFORMITY_EXACT,
             knn_sample: knn::KNN_EXACT,
+            device: device::Device::Cpu,
         }
     }
 }
@@ -292,14 +299,22 @@ pub fn compute_layer_prescaled(
         max_iter: settings.max_iter.max(1),
         seed,
     };
+    // The GEMM-heavy kernels run on `settings.device` (the CPU by default).
+    let dev = device::Kernels::new(settings.device);
     // Both clusterings in one batch: each pass over the rows serves both.
-    let [c1, c2] = kmeans::kmeans_many(
+    let [c1, c2] = dev.kmeans_many(
         x,
         &[params(settings.seed), params(second_seed(settings.seed))],
+        &mut warnings,
     );
 
-    let silhouette =
-        silhouette::silhouette_score(x, &c1.labels, settings.silhouette_sample, settings.seed);
+    let silhouette = dev.silhouette_score(
+        x,
+        &c1.labels,
+        settings.silhouette_sample,
+        settings.seed,
+        &mut warnings,
+    );
     if silhouette.is_none() {
         warnings.push(format!(
             "silhouette undefined: clustering has {} distinct cluster(s) over {n} rows",
@@ -316,7 +331,7 @@ pub fn compute_layer_prescaled(
     // With N >= D the D x D Gram of x serves RankMe (uncentred) and,
     // centred by subtraction, the covariance spectrum: one pass over x.
     let (rankme, cov) = if n >= dim {
-        let gram = linalg::gram_lower(x, None);
+        let gram = dev.gram(x, &mut warnings);
         let rankme = rank::rankme_of_gram(&gram, n, dim);
         // Centred in place: RankMe is done with it.
         (
@@ -400,7 +415,14 @@ pub fn compute_layer_prescaled(
         Some(l) => (
             Some(ami::adjusted_mutual_info(&c1_ids, l)),
             probe::probe_accuracy(x, l, settings.seed),
-            knn::knn_accuracy_sampled(x, l, settings.knn_k, settings.knn_sample, settings.seed),
+            dev.knn_accuracy_sampled(
+                x,
+                l,
+                settings.knn_k,
+                settings.knn_sample,
+                settings.seed,
+                &mut warnings,
+            ),
         ),
         None => (None, None, None),
     };

@@ -107,7 +107,11 @@ fn distance_block(
 }
 
 /// The silhouette of one row from its per-cluster distance sums.
-fn row_silhouette(own: usize, sums: impl Iterator<Item = f64>, ranges: &[(usize, usize)]) -> f64 {
+pub(crate) fn row_silhouette(
+    own: usize,
+    sums: impl Iterator<Item = f64>,
+    ranges: &[(usize, usize)],
+) -> f64 {
     let own_size = ranges[own].1 - ranges[own].0;
     if own_size < 2 {
         return 0.0;
