@@ -79,11 +79,9 @@ pub fn working_set_bytes(
         gram_bytes(d, threads),
         // The covariance spectrum (with the map's axes), then the outliers
         // with the entropy of the inlier rows, then uniformity.
-        // (RankMe's uncentred Gram is centred in place when N >= D; counted
-        // as a matrix of its own, an upper bound).
-        super::spectrum::working_set_bytes(n, d, threads as usize) as f64
-            + df * df * F64
-            + nf * 8.0,
+        // With N >= D RankMe's uncentred Gram is centred in place (one
+        // matrix, made in the Gram phase) beside the eigensolver's workspace.
+        spectrum_phase(n, d, threads),
         super::outliers::working_set_bytes(n, d, threads as usize) as f64
             + entropy_bytes(n, d, settings, threads),
         super::uniformity::working_set_bytes(n, d, settings.uniformity_sample, threads as usize)
@@ -126,6 +124,22 @@ pub fn working_set_bytes(
     let gemm = threads * (2.0 * packed + GEMM_PANELS) + 2.0 * eigen_packed + GEMM_PANELS;
     let total = peak + gemm + SLACK;
     total.ceil().min(u64::MAX as f64) as u64
+}
+
+/// The covariance spectrum with the map's axes: with N >= D from the
+/// Gram RankMe used (centred in place: the matrix, the column means per
+/// thread, the eigensolver's copy, vectors and workspace as
+/// `spectrum::working_set_bytes` counts them); with N < D from the row Gram
+/// it makes itself. Then the map's sampled rows.
+fn spectrum_phase(n: usize, d: usize, threads: f64) -> f64 {
+    let (nf, df) = (n as f64, d as f64);
+    if n < d {
+        return super::spectrum::working_set_bytes(n, d, threads as usize) as f64 + nf * 8.0;
+    }
+    let mat = df * (df / 8.0).ceil() * 8.0 * F64;
+    let means = (threads + 1.0) * df * F64;
+    let eigen = 5.0 * mat + 64.0 * df * F64;
+    means + mat + eigen + 2.0 * df * F64 + nf * 8.0
 }
 
 /// Runs of both clusterings together.
