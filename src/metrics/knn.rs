@@ -261,8 +261,14 @@ fn top_k_neighbours(x: ArrayView2<f32>, k: usize, metric: Metric) -> Neighbours 
     let slab_len = ROW_BLOCK.min(n) * COL_BLOCK.min(n);
     let tables = super::workers::run(
         starts.len(),
-        || (TopK::new(n, k), vec![0f32; slab_len]),
-        |(table, slab), task| {
+        || {
+            (
+                TopK::new(n, k),
+                vec![0f32; slab_len],
+                vec![0f32; COL_BLOCK.min(n)],
+            )
+        },
+        |(table, slab, colmax), task| {
             let r0 = starts[task];
             let rows = ROW_BLOCK.min(n - r0);
             let xb = &xs[r0 * d..(r0 + rows) * d];
@@ -277,15 +283,16 @@ fn top_k_neighbours(x: ArrayView2<f32>, k: usize, metric: Metric) -> Neighbours 
                     }
                     // Only j > i: pairs below the diagonal belong to earlier blocks.
                     let first = (i + 1).max(c0) - c0;
-                    offer_pairs(table, i, &srow[first..], c0 + first);
+                    offer_row(table, i, &srow[first..], c0 + first, usize::MAX);
                 }
+                offer_columns(table, colmax, sv, r0, c0, cols);
             }
         },
     );
     // Merged one by one, each worker's slab freed first.
     let mut merged: Option<TopK> = None;
-    for (table, slab) in tables {
-        drop(slab);
+    for (table, slab, colmax) in tables {
+        drop((slab, colmax));
         merged = Some(match merged {
             None => table,
             Some(m) => m.merge(table),
@@ -298,28 +305,47 @@ fn top_k_neighbours(x: ArrayView2<f32>, k: usize, metric: Metric) -> Neighbours 
     }
 }
 
-/// Offer the pairs (i, j0 + c) with scores `scores[c]` to both rows' lists.
-/// Chunks of 16 in which no score reaches row i's k-th score nor any row
-/// j's are skipped with one vector compare (the common case once the lists
-/// are full); a list's k-th score only rises, so the check never skips a
-/// pair that would enter, and `offer` re-checks the rest.
+/// Rows of a slab whose column maxima are taken together by [`offer_columns`].
+const TILE_ROWS: usize = 32;
+
+/// The column side of a symmetric slab: `slab` holds the scores of rows
+/// `r0..` (one slab row each) against columns `c0..c0 + cols`, and each pair
+/// (i, j) with j > i is offered to row j's list as neighbour i (the row side
+/// is offered by the caller). Per tile of [`TILE_ROWS`] slab rows, one
+/// vectorised pass takes each column's maximum; only a column whose maximum
+/// reaches row j's k-th score is scanned (a list's k-th score only rises,
+/// so no pair that would enter is skipped, and `offer` re-checks each).
 #[multiversion(targets("x86_64+avx512f+avx512bw", "x86_64+avx2+fma"))]
-fn offer_pairs(table: &mut TopK, i: usize, scores: &[f32], j0: usize) {
-    let mut j = j0;
-    for chunk in scores.chunks(16) {
-        let wi = table.worst[i];
-        let wj = &table.worst[j..j + chunk.len()];
-        let hit = chunk
-            .iter()
-            .zip(wj)
-            .fold(false, |h, (&s, &w)| h | (s >= wi) | (s >= w));
-        if hit {
-            for (c, &sc) in chunk.iter().enumerate() {
-                table.offer(i, sc, (j + c) as u32);
-                table.offer(j + c, sc, i as u32);
+fn offer_columns(
+    table: &mut TopK,
+    colmax: &mut [f32],
+    slab: &[f32],
+    r0: usize,
+    c0: usize,
+    cols: usize,
+) {
+    let colmax = &mut colmax[..cols];
+    for (t, tile) in slab.chunks(TILE_ROWS * cols).enumerate() {
+        colmax.copy_from_slice(&tile[..cols]);
+        for row in tile.chunks_exact(cols).skip(1) {
+            for (m, &v) in colmax.iter_mut().zip(row) {
+                *m = m.max(v);
             }
         }
-        j += chunk.len();
+        let i0 = r0 + t * TILE_ROWS;
+        for (c, &m) in colmax.iter().enumerate() {
+            let j = c0 + c;
+            if m < table.worst[j] || j <= i0 {
+                continue;
+            }
+            for (r, row) in tile.chunks_exact(cols).enumerate() {
+                let i = i0 + r;
+                if i >= j {
+                    break;
+                }
+                table.offer(j, row[c], i as u32);
+            }
+        }
     }
 }
 
@@ -489,15 +515,21 @@ impl TopK {
         if len == k && !better(self.score[base + k - 1], self.idx[base + k - 1]) {
             return;
         }
-        // Shift worse entries one place down (dropping the last when full).
-        let mut q = len.min(k - 1);
-        while q > 0 && better(self.score[base + q - 1], self.idx[base + q - 1]) {
-            self.score[base + q] = self.score[base + q - 1];
-            self.idx[base + q] = self.idx[base + q - 1];
-            q -= 1;
-        }
-        self.score[base + q] = s;
-        self.idx[base + q] = j;
+        // The list is sorted, so the new entry's place is the number of
+        // entries ahead of it: one branch-free count instead of a search.
+        let ahead = self.score[base..base + len]
+            .iter()
+            .zip(&self.idx[base..base + len])
+            .map(|(&s2, &j2)| usize::from((s2 > s) | ((s2 == s) & (j2 < j))))
+            .sum::<usize>();
+        // Worse entries move one place down (the last drops when full).
+        let end = len.min(k - 1);
+        self.score
+            .copy_within(base + ahead..base + end, base + ahead + 1);
+        self.idx
+            .copy_within(base + ahead..base + end, base + ahead + 1);
+        self.score[base + ahead] = s;
+        self.idx[base + ahead] = j;
         if len < k {
             self.len[row] += 1;
         }

@@ -289,6 +289,52 @@ pub fn distances_from_dots(row: &mut [f32], ni: f32, nj: &[f32]) {
     }
 }
 
+/// e^t for t <= 0 (softmax terms after the max is taken out, uniformity's
+/// terms), to about 2 ulp where the result is a normal f64 (t >= -708);
+/// 0 below, where e^t is under 1e-307 (it vanishes beside the largest
+/// term, which is 1). t = k ln 2 + r with |r| <= ln 2 / 2 (k by the
+/// round-to-nearest magic-number add, ln 2 split in two so k ln 2 is exact),
+/// e^r by its Taylor polynomial to degree 12 (remainder below 2e-16
+/// relative), and 2^k put into the exponent bits. Branch-free, so a loop
+/// over it vectorises; libm's `exp` does not, and takes a slow path for
+/// arguments whose result underflows (the logits of a well-separated probe).
+#[inline(always)]
+pub(crate) fn exp_nonpositive(t: f64) -> f64 {
+    const LOG2E: f64 = std::f64::consts::LOG2_E;
+    const LN2_HI: f64 = 0.693_147_180_369_123_8;
+    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+    // 1.5 * 2^52: adding it rounds to an integer held in the low mantissa bits.
+    const MAGIC: f64 = 6_755_399_441_055_744.0;
+    const LOWEST: f64 = -708.0;
+    let keep = f64::from(u8::from(t >= LOWEST));
+    let t = t.clamp(LOWEST, 0.0);
+    let shifted = t * LOG2E + MAGIC;
+    let k = shifted - MAGIC;
+    let r = (t - k * LN2_HI) - k * LN2_LO;
+    // Horner, 1/12! .. 1/1!, 1.
+    let mut p = 1.0 / 479_001_600.0;
+    for c in [
+        1.0 / 39_916_800.0,
+        1.0 / 3_628_800.0,
+        1.0 / 362_880.0,
+        1.0 / 40_320.0,
+        1.0 / 5_040.0,
+        1.0 / 720.0,
+        1.0 / 120.0,
+        1.0 / 24.0,
+        1.0 / 6.0,
+        0.5,
+        1.0,
+        1.0,
+    ] {
+        p = p * r + c;
+    }
+    // k is an integer in [-1022, 0]: 2^k has exponent bits k + 1023, and
+    // k + 1023 is the low bits of `shifted` + 1023 (two's complement wraps).
+    let biased = shifted.to_bits().wrapping_add(1023) << 52;
+    p * f64::from_bits(biased) * keep
+}
+
 /// Squared Euclidean distance in f64 (exact, no expansion).
 #[multiversion(targets("x86_64+avx2+fma"))]
 pub fn sq_dist(a: &[f32], b: &[f32]) -> f64 {
@@ -355,6 +401,22 @@ mod tests {
         let c = Centered::gather(x.view(), &[2, 0]);
         // mean of 8 and 0 is 4
         assert_eq!(c.data, vec![4.0, -4.0]);
+    }
+
+    #[test]
+    fn exp_nonpositive_matches_libm() {
+        let mut worst = 0f64;
+        for i in 0..=200_000 {
+            let t = -708.0 * f64::from(i) / 200_000.0;
+            let rel = (exp_nonpositive(t) - t.exp()).abs() / t.exp();
+            worst = worst.max(rel);
+        }
+        assert!(worst < 1e-15, "largest relative error {worst:e}");
+        assert_eq!(exp_nonpositive(0.0), 1.0);
+        // Below -708 the result is 0 (libm gives at most 3.3e-308 there).
+        assert_eq!(exp_nonpositive(-708.5), 0.0);
+        assert_eq!(exp_nonpositive(-1e6), 0.0);
+        assert_eq!(exp_nonpositive(f64::NEG_INFINITY), 0.0);
     }
 
     #[test]

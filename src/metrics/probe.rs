@@ -8,12 +8,13 @@
 //! `(1/n) * (sum of losses + ||W||^2 / (2 C))`, which has the same minimiser
 //! as the plain sum and makes the tolerance independent of n.
 
-use super::pairwise::gemm_nt;
+use super::pairwise::{add_to_f64, exp_nonpositive, gemm_nt};
 use multiversion::multiversion;
 use ndarray::ArrayView2;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use std::collections::VecDeque;
 
 /// Inverse regularisation strength (scikit-learn's `C`).
@@ -120,12 +121,13 @@ impl Rows<'_, '_> {
     }
 
     /// Rows `start..end` of the selection, standardised, into `out`
-    /// (`(v - mean) / scale` in f64, rounded to f32).
+    /// (`(v - mean) * inv_scale` in f64, rounded to f32; `inv_scale` is
+    /// 1 / scale, a product being far cheaper than a division per value).
     fn standardised_into(
         &self,
         (start, end): (usize, usize),
         mean: &[f64],
-        scale: &[f64],
+        inv_scale: &[f64],
         out: &mut Vec<f32>,
     ) {
         let d = self.x.ncols();
@@ -133,17 +135,17 @@ impl Rows<'_, '_> {
         for (dst, &r) in out.chunks_exact_mut(d.max(1)).zip(&self.rows[start..end]) {
             let row = self.x.row(r);
             match row.as_slice() {
-                Some(v) => standardise_row(v, mean, scale, dst),
-                None => standardise_row(&row.to_vec(), mean, scale, dst),
+                Some(v) => standardise_row(v, mean, inv_scale, dst),
+                None => standardise_row(&row.to_vec(), mean, inv_scale, dst),
             }
         }
     }
 }
 
 #[multiversion(targets("x86_64+avx512f", "x86_64+avx2+fma"))]
-fn standardise_row(v: &[f32], mean: &[f64], scale: &[f64], out: &mut [f32]) {
-    for (((o, &v), m), s) in out.iter_mut().zip(v).zip(mean).zip(scale) {
-        *o = ((f64::from(v) - m) / s) as f32;
+fn standardise_row(v: &[f32], mean: &[f64], inv_scale: &[f64], out: &mut [f32]) {
+    for (((o, &v), m), s) in out.iter_mut().zip(v).zip(mean).zip(inv_scale) {
+        *o = ((f64::from(v) - m) * s) as f32;
     }
 }
 
@@ -168,10 +170,11 @@ fn fit_and_score(train: Rows, train_y: &[i64], test: Rows, test_y: &[i64]) -> Op
         .collect();
 
     let (mean, scale) = column_mean_scale(train);
+    let inv_scale: Vec<f64> = scale.iter().map(|s| 1.0 / s).collect();
     let model = Softmax {
         x: train,
         mean: &mean,
-        scale: &scale,
+        inv_scale: &inv_scale,
         y: &y,
         classes: classes.len(),
         penalty: 1.0 / (INVERSE_PENALTY * train_y.len() as f64),
@@ -192,23 +195,38 @@ fn fit_and_score(train: Rows, train_y: &[i64], test: Rows, test_y: &[i64]) -> Op
 }
 
 /// Per-column mean and standard deviation (ddof 0) in f64; a zero deviation
-/// becomes 1 so the column is only centred.
+/// becomes 1 so the column is only centred. Two passes (the sums, then the
+/// squared deviations from the mean), each parallel over blocks of
+/// [`ROW_BLOCK`] rows whose partial sums are added in block order.
 fn column_mean_scale(x: Rows) -> (Vec<f64>, Vec<f64>) {
     let (n, d) = (x.len(), x.x.ncols());
-    let mut sum = vec![0.0f64; d];
-    for &r in x.rows {
-        for (acc, &v) in sum.iter_mut().zip(x.x.row(r).iter()) {
-            *acc += f64::from(v);
+    let column_sums = |term: &(dyn Fn(&[f32], &mut [f64]) + Sync)| -> Vec<f64> {
+        let parts: Vec<Vec<f64>> = x
+            .rows
+            .par_chunks(ROW_BLOCK)
+            .map(|block| {
+                let mut acc = vec![0.0f64; d];
+                for &r in block {
+                    let row = x.x.row(r);
+                    match row.as_slice() {
+                        Some(v) => term(v, &mut acc),
+                        None => term(&row.to_vec(), &mut acc),
+                    }
+                }
+                acc
+            })
+            .collect();
+        let mut total = vec![0.0f64; d];
+        for p in &parts {
+            for (t, v) in total.iter_mut().zip(p) {
+                *t += v;
+            }
         }
-    }
+        total
+    };
+    let sum = column_sums(&|v, acc| add_to_f64(acc, v));
     let mean: Vec<f64> = sum.iter().map(|s| s / n.max(1) as f64).collect();
-    let mut sq = vec![0.0f64; d];
-    for &r in x.rows {
-        for ((acc, &v), m) in sq.iter_mut().zip(x.x.row(r).iter()).zip(&mean) {
-            let t = f64::from(v) - m;
-            *acc += t * t;
-        }
-    }
+    let sq = column_sums(&|v, acc| add_sq_dev(acc, v, &mean));
     let scale = sq
         .iter()
         .map(|s| {
@@ -221,6 +239,15 @@ fn column_mean_scale(x: Rows) -> (Vec<f64>, Vec<f64>) {
         })
         .collect();
     (mean, scale)
+}
+
+/// `acc[j] += (v[j] - mean[j])^2`, in f64.
+#[multiversion(targets("x86_64+avx512f", "x86_64+avx2+fma"))]
+fn add_sq_dev(acc: &mut [f64], v: &[f32], mean: &[f64]) {
+    for ((a, &x), m) in acc.iter_mut().zip(v).zip(mean) {
+        let t = f64::from(x) - m;
+        *a += t * t;
+    }
 }
 
 /// First index of the largest value (NaN never wins).
@@ -256,10 +283,11 @@ fn gemm_tn_add(a: &[f32], b: &[f32], rows: usize, c: usize, d: usize, dst: &mut 
 /// flattened as the `classes x d` weights (row-major) then `classes`
 /// intercepts.
 struct Softmax<'x, 'a> {
-    /// The training rows, standardised on the fly with `mean` and `scale`.
+    /// The training rows, standardised on the fly with `mean` and `inv_scale`
+    /// (1 / the columns' standard deviations).
     x: Rows<'x, 'a>,
     mean: &'a [f64],
-    scale: &'a [f64],
+    inv_scale: &'a [f64],
     y: &'a [u32],
     classes: usize,
     /// L2 strength per sample: 1 / (C n).
@@ -294,7 +322,7 @@ impl Softmax<'_, '_> {
             |(buf, z, out): &mut (Vec<f32>, Vec<f32>, Vec<Part>), task| {
                 let r0 = starts[task];
                 let r1 = (r0 + SUB_BLOCK).min(rows.len());
-                rows.standardised_into((r0, r1), self.mean, self.scale, buf);
+                rows.standardised_into((r0, r1), self.mean, self.inv_scale, buf);
                 z.resize((r1 - r0) * c, 0.0);
                 gemm_nt(buf, &w, d, z);
                 let best = z
@@ -342,7 +370,7 @@ impl Softmax<'_, '_> {
                     let s1 = (s0 + SUB_BLOCK).min(r1);
                     let rows = s1 - s0;
                     self.x
-                        .standardised_into((s0, s1), self.mean, self.scale, buf);
+                        .standardised_into((s0, s1), self.mean, self.inv_scale, buf);
                     z.resize(rows * c, 0.0);
                     gemm_nt(buf, &w, d, z);
                     resid.resize(rows * c, 0.0);
@@ -355,11 +383,10 @@ impl Softmax<'_, '_> {
                         let m = p.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                         let label = self.y[s0 + r] as usize;
                         let z_label = p[label];
-                        let mut total = 0.0;
                         for pj in p.iter_mut() {
-                            *pj = (*pj - m).exp();
-                            total += *pj;
+                            *pj = exp_nonpositive(*pj - m);
                         }
+                        let total: f64 = p.iter().sum();
                         loss += m + total.ln() - z_label;
                         for (j, (pj, o)) in p.iter().zip(out.iter_mut()).enumerate() {
                             let g = pj / total - if j == label { 1.0 } else { 0.0 };
@@ -595,14 +622,14 @@ mod tests {
         let y = [0u32, 2, 1, 1, 0];
         // Mean 0 and scale 1: the standardised rows are the rows.
         let rows: Vec<usize> = (0..5).collect();
-        let (mean, scale) = (vec![0.0; 3], vec![1.0; 3]);
+        let (mean, inv_scale) = (vec![0.0; 3], vec![1.0; 3]);
         let model = Softmax {
             x: Rows {
                 x: x.view(),
                 rows: &rows,
             },
             mean: &mean,
-            scale: &scale,
+            inv_scale: &inv_scale,
             y: &y,
             classes: 3,
             penalty: 0.25,
