@@ -14,6 +14,7 @@ use super::uniformity::seeded_rows;
 use multiversion::multiversion;
 use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Rows per parallel task (one similarity slab is `ROW_BLOCK x COL_BLOCK` f32).
 pub(crate) const ROW_BLOCK: usize = if cfg!(test) { 128 } else { 512 };
@@ -259,6 +260,7 @@ fn top_k_neighbours(x: ArrayView2<f32>, k: usize, metric: Metric) -> Neighbours 
     // One table and one slab per worker (bounded memory, see `workers`).
     let starts: Vec<usize> = (0..n).step_by(ROW_BLOCK).collect();
     let slab_len = ROW_BLOCK.min(n) * COL_BLOCK.min(n);
+    let bound = SharedBound::new(n);
     let tables = super::workers::run(
         starts.len(),
         || {
@@ -276,6 +278,8 @@ fn top_k_neighbours(x: ArrayView2<f32>, k: usize, metric: Metric) -> Neighbours 
                 let cols = COL_BLOCK.min(n - c0);
                 let sv = &mut slab[..rows * cols];
                 gemm_nt(xb, &xs[c0 * d..(c0 + cols) * d], d, sv);
+                bound.tighten(table, r0..r0 + rows);
+                bound.tighten(table, c0..c0 + cols);
                 for (r, srow) in sv.chunks_exact_mut(cols).enumerate() {
                     let i = r0 + r;
                     if metric == Metric::SqEuclidean {
@@ -286,6 +290,8 @@ fn top_k_neighbours(x: ArrayView2<f32>, k: usize, metric: Metric) -> Neighbours 
                     offer_row(table, i, &srow[first..], c0 + first, usize::MAX);
                 }
                 offer_columns(table, colmax, sv, r0, c0, cols);
+                bound.publish(table, r0..r0 + rows);
+                bound.publish(table, c0..c0 + cols);
             }
         },
     );
@@ -475,6 +481,64 @@ fn top_k_of_queries(x: ArrayView2<f32>, queries: &[usize], k: usize, metric: Met
     Neighbours { idx, score }
 }
 
+/// Per row, the highest k-th score any worker's list has reached, shared
+/// by the workers of [`top_k_neighbours`]: each keeps its own lists (its
+/// share of the pairs), so a worker's own k-th score alone rises slowly.
+/// A candidate below another worker's k-th score cannot be among the row's
+/// k best (that worker holds k better ones), so each worker filters with the
+/// higher of the two. Exchanged once per slab for the slab's rows and
+/// columns (relaxed atomics; any value read was a real k-th score, so a
+/// stale one only filters less).
+struct SharedBound(Vec<AtomicU32>);
+
+impl SharedBound {
+    fn new(n: usize) -> Self {
+        SharedBound(
+            (0..n)
+                .map(|_| AtomicU32::new(order_key(f32::NEG_INFINITY)))
+                .collect(),
+        )
+    }
+
+    /// Raise `table`'s filter for `rows` to the shared bound.
+    fn tighten(&self, table: &mut TopK, rows: std::ops::Range<usize>) {
+        for (w, b) in table.worst[rows.clone()].iter_mut().zip(&self.0[rows]) {
+            *w = w.max(from_order_key(b.load(Ordering::Relaxed)));
+        }
+    }
+
+    /// Share the k-th scores of `table`'s full lists among `rows`.
+    fn publish(&self, table: &TopK, rows: std::ops::Range<usize>) {
+        for row in rows {
+            if table.len[row] as usize == table.k {
+                let kth = table.score[row * table.k + table.k - 1];
+                let key = order_key(kth);
+                if key > self.0[row].load(Ordering::Relaxed) {
+                    self.0[row].fetch_max(key, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+/// An f32 as a u32 in the same order (finite values and infinities).
+fn order_key(v: f32) -> u32 {
+    let b = v.to_bits();
+    if b & 0x8000_0000 != 0 {
+        !b
+    } else {
+        b | 0x8000_0000
+    }
+}
+
+fn from_order_key(k: u32) -> f32 {
+    f32::from_bits(if k & 0x8000_0000 != 0 {
+        k & 0x7fff_ffff
+    } else {
+        !k
+    })
+}
+
 /// One sorted top-k list per row, flattened `n x k`.
 struct TopK {
     k: usize,
@@ -524,17 +588,19 @@ impl TopK {
             .sum::<usize>();
         // Worse entries move one place down (the last drops when full).
         let end = len.min(k - 1);
-        self.score
-            .copy_within(base + ahead..base + end, base + ahead + 1);
-        self.idx
-            .copy_within(base + ahead..base + end, base + ahead + 1);
+        // A short move (k entries at most): a plain loop beats a memmove call.
+        for q in (base + ahead..base + end).rev() {
+            self.score[q + 1] = self.score[q];
+            self.idx[q + 1] = self.idx[q];
+        }
         self.score[base + ahead] = s;
         self.idx[base + ahead] = j;
         if len < k {
             self.len[row] += 1;
         }
         if self.len[row] as usize == k {
-            self.worst[row] = self.score[base + k - 1];
+            // At least another worker's k-th score (see `SharedBound`).
+            self.worst[row] = self.worst[row].max(self.score[base + k - 1]);
         }
     }
 
@@ -814,6 +880,46 @@ mod tests {
         assert_eq!(knn_accuracy(x.view(), &[0, 0, 1], 0), None);
         assert_eq!(knn_accuracy(x.view(), &[0, 0], 1), None);
         assert_eq!(knn_accuracy(x.slice(s![..1, ..]), &[0], 1), None);
+    }
+
+    #[test]
+    fn neighbour_lists_do_not_depend_on_the_thread_count() {
+        // 700 rows (6 row blocks under test) of small integers: many equal
+        // distances, so the shared k-th-score bound between workers must
+        // keep ties (index order decides) and drop nothing it should keep.
+        let x = Array2::from_shape_fn((700, 2), |(i, j)| ((i * 7 + j * 13) % 9) as f32);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            pool.install(|| top_k_neighbours(x.view(), 6, Metric::SqEuclidean).idx)
+        };
+        let one = run(1);
+        for threads in [2, 3, 5] {
+            assert_eq!(run(threads), one, "{threads} threads");
+        }
+        for i in [0, 1, 99, 350, 699] {
+            assert_eq!(
+                &one[i * 6..(i + 1) * 6],
+                brute_neighbours(&x, i, 6, false).as_slice()
+            );
+        }
+        // Distinct scores on scattered rows, by cosine: exact for every row.
+        let y = scattered(500, 5);
+        let unit = normalise_rows(y.view());
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .expect("pool");
+        let nb = pool.install(|| top_k_neighbours(unit.view(), 5, Metric::Cosine));
+        for i in 0..500 {
+            assert_eq!(
+                &nb.idx[i * 5..(i + 1) * 5],
+                brute_neighbours(&y, i, 5, true).as_slice(),
+                "row {i}"
+            );
+        }
     }
 
     #[test]
