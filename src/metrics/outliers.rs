@@ -27,7 +27,8 @@ pub const MAD_SCALE: f64 = 1.4826;
 pub const OUTLIER_IDX_KEEP: usize = 20;
 
 /// Columns gathered per pass over the rows (64 f32 = four cache lines of
-/// each row; 64 x 50,000 f32 is 12.8 MB per worker).
+/// each row; 64 x 50,000 u32 keys is 12.8 MB per worker). Wider blocks
+/// (128, 256) were no faster at 50,000 x 2,048.
 const COLUMN_BLOCK: usize = 64;
 
 /// The outliers of one matrix.
@@ -67,17 +68,7 @@ pub fn outliers(x: ArrayView2<f32>) -> Option<Outliers> {
         return None;
     }
     let m = median_row(x);
-    let dist: Vec<f64> = x
-        .axis_iter(Axis(0))
-        .into_par_iter()
-        .map(|r| {
-            r.iter()
-                .zip(&m)
-                .map(|(&v, &c)| (f64::from(v) - c).powi(2))
-                .sum::<f64>()
-                .sqrt()
-        })
-        .collect();
+    let dist = distances(x, &m);
     if dist.iter().any(|v| !v.is_finite()) {
         return None;
     }
@@ -112,6 +103,51 @@ pub fn outliers(x: ArrayView2<f32>) -> Option<Outliers> {
     })
 }
 
+/// Rows whose distances are summed side by side in [`distances`].
+const GROUP: usize = 4;
+
+/// Each row's Euclidean distance to `m` (f64), its squared terms added in
+/// column order from 0, as a plain per-row sum adds them (the same bits).
+/// [`GROUP`] rows at a time, one accumulator each, so that the rows'
+/// additions overlap instead of waiting on one chain.
+fn distances(x: ArrayView2<f32>, m: &[f64]) -> Vec<f64> {
+    let one = |r: ndarray::ArrayView1<f32>| {
+        r.iter()
+            .zip(m)
+            .map(|(&v, &c)| (f64::from(v) - c).powi(2))
+            .sum::<f64>()
+            .sqrt()
+    };
+    let d = m.len();
+    let (Some(flat), true) = (x.as_slice(), d > 0) else {
+        return x.axis_iter(Axis(0)).into_par_iter().map(one).collect();
+    };
+    let mut dist = vec![0f64; x.nrows()];
+    dist.par_chunks_mut(GROUP)
+        .zip(flat.par_chunks(GROUP * d))
+        .with_min_len(64)
+        .for_each(|(out, rows)| {
+            if out.len() < GROUP {
+                for (o, r) in out.iter_mut().zip(rows.chunks_exact(d)) {
+                    *o = one(ndarray::ArrayView1::from(r));
+                }
+                return;
+            }
+            let r: [&[f32]; GROUP] = std::array::from_fn(|k| &rows[k * d..(k + 1) * d]);
+            let mut acc = [0f64; GROUP];
+            for (j, &c) in m.iter().enumerate() {
+                for (a, row) in acc.iter_mut().zip(&r) {
+                    let t = f64::from(row[j]) - c;
+                    *a += t * t;
+                }
+            }
+            for (o, a) in out.iter_mut().zip(acc) {
+                *o = a.sqrt();
+            }
+        });
+    dist
+}
+
 /// The rows of `x` that are not outliers, for `entropy_inliers`; `None`
 /// when there are no outliers (the caller reuses the full entropy) or the
 /// mask does not have one entry per row.
@@ -123,44 +159,169 @@ pub fn inlier_rows(x: ArrayView2<f32>, o: &Outliers) -> Option<Array2<f32>> {
     Some(x.select(Axis(0), &keep))
 }
 
-/// The coordinate-wise median row, in f64: columns gathered
-/// [`COLUMN_BLOCK`] at a time (one pass over the rows per block), each
-/// column's median by selection.
+/// The coordinate-wise median row, in f64: columns transposed
+/// [`COLUMN_BLOCK`] at a time into one reused buffer per worker (one pass
+/// over the rows per block), each column's median by an exact radix
+/// selection on order-preserving keys of the f32 bit patterns.
 pub fn median_row(x: ArrayView2<f32>) -> Vec<f64> {
     let (n, d) = x.dim();
     let starts: Vec<usize> = (0..d).step_by(COLUMN_BLOCK).collect();
     let parts: Vec<Vec<f64>> = starts
         .par_iter()
-        .map(|&c0| {
-            let w = COLUMN_BLOCK.min(d - c0);
-            // f32 values as they are: the order statistics, and so the
-            // median in f64, are those of the values converted to f64.
-            let mut cols = vec![Vec::with_capacity(n); w];
-            for row in x.axis_iter(Axis(0)) {
-                let seg = row.slice(ndarray::s![c0..c0 + w]);
-                for (col, &v) in cols.iter_mut().zip(seg.iter()) {
-                    col.push(v);
-                }
-            }
-            cols.iter_mut().map(|c| median_f32(c)).collect()
-        })
+        .map_init(
+            || (vec![0u32; COLUMN_BLOCK * n], vec![0u32; RADIX]),
+            |(buf, hist), &c0| {
+                let w = COLUMN_BLOCK.min(d - c0);
+                let cols = &mut buf[..w * n];
+                transpose_keys(x, c0, w, cols);
+                cols.chunks_exact_mut(n.max(1))
+                    .map(|c| median_keys(c, hist))
+                    .collect()
+            },
+        )
         .collect();
     parts.concat()
 }
 
-/// [`median`] of f32 values, in f64 (the same value as on the values
-/// converted to f64: conversion keeps their order).
-fn median_f32(v: &mut [f32]) -> f64 {
-    let n = v.len();
+/// Rows of one tile of [`transpose_keys`]: one cache line ([`LINE`]
+/// values) of each of `TILE_ROWS` rows at a time, so that as many rows'
+/// misses are in flight at once (strided rows defeat the prefetchers).
+const TILE_ROWS: usize = 16;
+
+/// f32 values in a cache line.
+const LINE: usize = 16;
+
+/// Columns `c0..c0 + w` of `x` into `out` column-major (`out[c n + i]` is
+/// row i of column c0 + c), as [`key`]s.
+fn transpose_keys(x: ArrayView2<f32>, c0: usize, w: usize, out: &mut [u32]) {
+    let n = x.nrows();
+    let mut i0 = 0;
+    if n >= TILE_ROWS && w.is_multiple_of(LINE) && x.row(0).as_slice().is_some() {
+        let mut blk = [[0u32; TILE_ROWS]; LINE];
+        while i0 + TILE_ROWS <= n {
+            let rows: [&[f32]; TILE_ROWS] = std::array::from_fn(|r| {
+                let row = x.row(i0 + r);
+                let row = row.to_slice().expect("contiguous rows");
+                &row[c0..c0 + w]
+            });
+            for cc in (0..w).step_by(LINE) {
+                for (r, row) in rows.iter().enumerate() {
+                    let line: &[f32; LINE] = row[cc..cc + LINE].try_into().expect("line");
+                    for (b, &v) in blk.iter_mut().zip(line) {
+                        b[r] = key(v);
+                    }
+                }
+                for (c, b) in blk.iter().enumerate() {
+                    let at = (cc + c) * n + i0;
+                    out[at..at + TILE_ROWS].copy_from_slice(b);
+                }
+            }
+            i0 += TILE_ROWS;
+        }
+    }
+    // The rows left over, and blocks of another width or layout.
+    for i in i0..n {
+        let row = x.row(i);
+        for (c, &v) in row.slice(ndarray::s![c0..c0 + w]).iter().enumerate() {
+            out[c * n + i] = key(v);
+        }
+    }
+}
+
+/// An f32's bit pattern as a u32 whose unsigned order is
+/// [`f32::total_cmp`]'s (negative values flipped, positive ones with the
+/// sign bit set): -0 sorts just below +0, as before.
+fn key(v: f32) -> u32 {
+    let b = v.to_bits();
+    b ^ ((((b as i32) >> 31) as u32) | 0x8000_0000)
+}
+
+/// The f32 whose [`key`] is `k`.
+fn from_key(k: u32) -> f32 {
+    f32::from_bits(if k & 0x8000_0000 != 0 {
+        k ^ 0x8000_0000
+    } else {
+        !k
+    })
+}
+
+/// Buckets of one radix digit (the widest of [`DIGITS`]).
+const RADIX: usize = 1 << 11;
+
+/// The digits of a key, most significant first: (shift, bits).
+const DIGITS: [(u32, u32); 3] = [(21, 11), (10, 11), (0, 10)];
+
+/// Candidates few enough to finish with `select_nth_unstable`.
+const SMALL: usize = 256;
+
+/// [`median`] of the f32 values whose keys are `keys` (reordered), in f64;
+/// NaN when empty. `hist` is scratch of [`RADIX`] counts.
+fn median_keys(keys: &mut [u32], hist: &mut [u32]) -> f64 {
+    let n = keys.len();
     if n == 0 {
         return f64::NAN;
     }
-    let (left, &mut hi, _) = v.select_nth_unstable_by(n / 2, f32::total_cmp);
+    let (lo, hi) = select_keys(keys, n / 2, n.is_multiple_of(2), hist);
+    let hi = f64::from(from_key(hi));
     if n % 2 == 1 {
-        return f64::from(hi);
+        return hi;
     }
-    let lo = left.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    0.5 * (f64::from(lo) + f64::from(hi))
+    0.5 * (f64::from(from_key(lo)) + hi)
+}
+
+/// The keys at ranks `k - 1` and `k` (0-based, ascending) of `keys`; the
+/// first is `k`'s when `want_lo` is false (then `k` may be 0). Exact: per
+/// digit, a histogram of the candidates finds the bucket holding rank `k`,
+/// the candidates shrink to that bucket (in place, at the front of
+/// `keys`), and the few left finish by selection. Rank `k - 1` lies in the
+/// same bucket unless `k` is the bucket's first, when it is the largest
+/// key of the buckets below (one more pass, rare).
+fn select_keys(keys: &mut [u32], k: usize, want_lo: bool, hist: &mut [u32]) -> (u32, u32) {
+    debug_assert!(k < keys.len() && (k > 0 || !want_lo));
+    let mut len = keys.len();
+    let mut k = k;
+    let mut lo: Option<u32> = None;
+    let mut want_lo = want_lo;
+    for &(shift, bits) in &DIGITS {
+        if len <= SMALL {
+            break;
+        }
+        let mask = (1u32 << bits) - 1;
+        let digit = |v: u32| ((v >> shift) & mask) as usize;
+        let hist = &mut hist[..1 << bits];
+        hist.fill(0);
+        for &v in &keys[..len] {
+            hist[digit(v)] += 1;
+        }
+        let (mut b, mut below) = (0usize, 0usize);
+        while below + hist[b] as usize <= k {
+            below += hist[b] as usize;
+            b += 1;
+        }
+        if want_lo && k == below {
+            // below >= 1 here: k >= 1 on entry, and k was the first of its
+            // bucket at no earlier digit (else lo would be known).
+            lo = keys[..len].iter().copied().filter(|&v| digit(v) < b).max();
+            want_lo = false;
+        }
+        if hist[b] as usize != len {
+            let mut m = 0;
+            for i in 0..len {
+                let v = keys[i];
+                keys[m] = v;
+                m += usize::from(digit(v) == b);
+            }
+            len = m;
+        }
+        k -= below;
+    }
+    let (left, &mut hi, _) = keys[..len].select_nth_unstable(k);
+    let lo = match lo {
+        Some(v) => v,
+        None if want_lo => left.iter().copied().max().expect("k >= 1 keys below"),
+        None => hi,
+    };
+    (lo, hi)
 }
 
 /// numpy's median (the mean of the two middle values of an even count),
@@ -180,15 +341,15 @@ pub fn median(v: &mut [f64]) -> f64 {
 }
 
 /// Extra heap (bytes) of [`outliers`] plus [`inlier_rows`] on an `n` x `d`
-/// matrix with `threads` rayon threads: per running column block its `n`
-/// f64 values per column, the median row, the distances (and the two copies
+/// matrix with `threads` rayon threads: per running column block its
+/// buffer of `n` u32 keys per column and a histogram, the median row, the distances (and the two copies
 /// the medians reorder), the mask and the sorted ids, then the inlier copy
 /// (at most all rows; `compute_layer`'s histogram entropy skips the
 /// outliers in place instead, the other estimators take the copy).
 pub fn working_set_bytes(n: usize, d: usize, threads: usize) -> u64 {
     let (nf, df) = (n as f64, d as f64);
     let blocks = threads.max(1).min(d.div_ceil(COLUMN_BLOCK).max(1)) as f64;
-    let medians = blocks * COLUMN_BLOCK as f64 * nf * 4.0 + df * 8.0 * 2.0;
+    let medians = blocks * (COLUMN_BLOCK as f64 * nf * 4.0 + RADIX as f64 * 4.0) + df * 8.0 * 2.0;
     let rest = 3.0 * nf * 8.0 + nf + nf * 4.0;
     let inliers = nf * 8.0 + nf * df * 4.0;
     (medians + rest + inliers).ceil() as u64
@@ -205,6 +366,145 @@ mod tests {
         // Even: mean of 2 and 3.
         assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
         assert!(median(&mut []).is_nan());
+    }
+
+    /// numpy's median by a full sort in `total_cmp` order (the order the
+    /// keys follow), in f64.
+    fn sorted_median(v: &[f32]) -> f64 {
+        let mut s = v.to_vec();
+        s.sort_by(f32::total_cmp);
+        let n = s.len();
+        if n % 2 == 1 {
+            f64::from(s[n / 2])
+        } else {
+            0.5 * (f64::from(s[n / 2 - 1]) + f64::from(s[n / 2]))
+        }
+    }
+
+    #[test]
+    fn key_order_is_total_cmp_order_and_round_trips() {
+        let v = [
+            f32::MIN,
+            -1e30,
+            -1.0,
+            -f32::MIN_POSITIVE,
+            -1e-45,
+            -0.0,
+            0.0,
+            1e-45,
+            1.0,
+            1e30,
+            f32::MAX,
+        ];
+        for w in v.windows(2) {
+            assert!(key(w[0]) < key(w[1]), "{} < {}", w[0], w[1]);
+        }
+        for &x in &v {
+            assert_eq!(from_key(key(x)).to_bits(), x.to_bits());
+        }
+    }
+
+    #[test]
+    fn radix_median_equals_the_sorted_median_on_awkward_columns() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let mut cases: Vec<Vec<f32>> = vec![
+            vec![0.0],
+            vec![-0.0, 0.0],
+            vec![0.0, -0.0, -0.0],
+            vec![-0.0; 1001],
+            vec![2.5; 1000],
+            vec![-3.0; 777],
+            vec![f32::MAX, f32::MIN, f32::MAX, -f32::MAX],
+        ];
+        // Sizes around SMALL and a few digits' worth, odd and even.
+        for &n in &[
+            2usize, 3, 255, 256, 257, 258, 1000, 1001, 4096, 50_001, 50_000,
+        ] {
+            // Gaussian-ish, all negative, heavy duplicates, zeros of both
+            // signs, huge magnitudes, and one narrow bucket (the median the
+            // first of its bucket, so rank k - 1 lies in a bucket below).
+            cases.push((0..n).map(|_| rng.gen_range(-1.0f32..1.0)).collect());
+            cases.push((0..n).map(|_| -rng.gen_range(1.0f32..1e6)).collect());
+            cases.push((0..n).map(|_| rng.gen_range(-3i32..3) as f32).collect());
+            cases.push(
+                (0..n)
+                    .map(|i| {
+                        if i % 3 == 0 {
+                            -0.0
+                        } else if i % 3 == 1 {
+                            0.0
+                        } else {
+                            rng.gen_range(-1.0f32..1.0)
+                        }
+                    })
+                    .collect(),
+            );
+            cases.push((0..n).map(|_| if rng.gen_bool(0.5) { 3e38 } else { -3e38 } * rng.gen_range(0.5f32..1.0)).collect());
+            cases.push(
+                (0..n)
+                    .map(|i| {
+                        if i < n / 2 {
+                            -1e6 - i as f32
+                        } else {
+                            1.0 + (i % 7) as f32 * 1e-7
+                        }
+                    })
+                    .collect(),
+            );
+            cases.push(
+                (0..n)
+                    .map(|i| if 2 * i < n { 5.0 } else { 5.000_001 })
+                    .collect(),
+            );
+        }
+        let mut hist = vec![0u32; RADIX];
+        for (i, c) in cases.iter().enumerate() {
+            let mut keys: Vec<u32> = c.iter().map(|&v| key(v)).collect();
+            let got = median_keys(&mut keys, &mut hist);
+            let want = sorted_median(c);
+            assert_eq!(
+                got.to_bits(),
+                want.to_bits(),
+                "case {i} (n = {}): {got} vs {want}",
+                c.len()
+            );
+        }
+        // The median row takes the same path: a matrix of some of them.
+        let n = 1001;
+        let cols: Vec<&Vec<f32>> = cases.iter().filter(|c| c.len() == n).collect();
+        let x = Array2::from_shape_fn((n, cols.len()), |(i, j)| cols[j][i]);
+        let m = median_row(x.view());
+        for (j, c) in cols.iter().enumerate() {
+            assert_eq!(m[j].to_bits(), sorted_median(c).to_bits(), "column {j}");
+        }
+    }
+
+    #[test]
+    fn distances_are_the_plain_per_row_sums_bit_for_bit() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        // 10 rows (two groups and a short one) of 37 columns, and a
+        // non-contiguous view (the fallback).
+        let x = Array2::from_shape_fn((10, 37), |_| rng.gen_range(-10.0f32..10.0));
+        let m: Vec<f64> = (0..37).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let plain = |x: ArrayView2<f32>, m: &[f64]| -> Vec<u64> {
+            x.rows()
+                .into_iter()
+                .map(|r| {
+                    let mut s = 0f64;
+                    for (&v, &c) in r.iter().zip(m) {
+                        s += (f64::from(v) - c).powi(2);
+                    }
+                    s.sqrt().to_bits()
+                })
+                .collect()
+        };
+        let bits = |v: Vec<f64>| v.into_iter().map(f64::to_bits).collect::<Vec<_>>();
+        assert_eq!(bits(distances(x.view(), &m)), plain(x.view(), &m));
+        let t = x.t();
+        let m10 = &m[..10];
+        assert_eq!(bits(distances(t, m10)), plain(t, m10));
     }
 
     #[test]
