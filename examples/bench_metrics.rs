@@ -195,9 +195,19 @@ fn main() -> anyhow::Result<()> {
             entropy::hist_entropy_bits(x, s.entropy_bins)
         });
         let gram = stage(c, "gram_f64", || linalg::gram_lower(x, None));
-        stage(c, "rankme_eig", || rank::rankme_of_gram(&gram, n, d));
         let cov = stage(c, "cov_spectrum", || {
             spectrum::CovSpectrum::with_axes_sharing(x, &gram, 2)
+        });
+        // RankMe from the centred decomposition (a rank-one update, the
+        // secular equation), as `compute_layer` has it; the Gram's own
+        // decomposition only where that path falls back.
+        stage(c, "rankme_eig", || {
+            cov.as_ref()
+                .and_then(spectrum::CovSpectrum::uncentred_eigenvalues)
+                .map_or_else(
+                    || rank::rankme_of_gram(&gram, n, d),
+                    |e| rank::rankme_of_eigenvalues(&e, n, d),
+                )
         });
         drop(gram);
         stage(c, "outliers", || {

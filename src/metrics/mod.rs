@@ -328,16 +328,11 @@ pub fn compute_layer_prescaled(
 
     // One eigendecomposition of the centred covariance serves the
     // spectrum, alpha-ReQ, the Gaussian entropy and the map's axes.
-    // With N >= D the D x D Gram of x serves RankMe (uncentred) and,
-    // centred by subtraction, the covariance spectrum: one pass over x.
+    // With N >= D the D x D Gram of x, centred by subtraction, gives the
+    // covariance spectrum (one pass over x), and its eigendecomposition
+    // RankMe's uncentred eigenvalues too (a rank-one update).
     let (rankme, cov) = if n >= dim {
-        let gram = dev.gram(x, &mut warnings);
-        let rankme = rank::rankme_of_gram(&gram, n, dim);
-        // Centred in place: RankMe is done with it.
-        (
-            rankme,
-            spectrum::CovSpectrum::with_axes_from_uncentred(x, gram, 2),
-        )
+        rank::rankme_and_spectrum(x, dev.gram(x, &mut warnings), 2)
     } else {
         (rank::rankme(x), spectrum::CovSpectrum::with_axes(x, 2))
     };

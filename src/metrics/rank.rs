@@ -1,6 +1,7 @@
 //! RankMe: the effective rank of the embedding matrix (Garrido et al., 2023).
 
 use super::linalg::{gram_lower, sym_eigenvalues_lower};
+use super::spectrum::CovSpectrum;
 use ndarray::ArrayView2;
 
 /// Added to every normalised singular value, as in the RankMe paper.
@@ -32,12 +33,53 @@ pub fn rankme_of_gram(gram: &faer::Mat<f64>, n: usize, d: usize) -> f64 {
     let Some(eig) = sym_eigenvalues_lower(gram) else {
         return f64::NAN;
     };
+    rankme_of_eigenvalues(&eig, n, d)
+}
+
+/// [`rankme`] from the `d` eigenvalues of `x^T x`, ascending.
+pub fn rankme_of_eigenvalues(ascending: &[f64], n: usize, d: usize) -> f64 {
+    if n == 0 || d == 0 || ascending.len() != d {
+        return f64::NAN;
+    }
     // Ascending order: the largest min(n, d) are at the end.
-    let s: Vec<f64> = eig[d - n.min(d)..]
+    let s: Vec<f64> = ascending[d - n.min(d)..]
         .iter()
         .map(|&l| l.max(0.0).sqrt())
         .collect();
     rankme_from_singular_values(&s)
+}
+
+/// [`rankme`] and [`CovSpectrum::with_axes`]`(x, k)` from `gram`, the
+/// uncentred Gram of `x` (`gram_lower(x, None)`), with one D x D
+/// eigendecomposition: the centred one (with vectors), whose eigenvalues
+/// and the means in its eigenbasis give those of `x^T x`
+/// ([`CovSpectrum::uncentred_eigenvalues`]).
+///
+/// Where centring by subtraction falls back (N < D, means that dwarf the
+/// spread: see [`CovSpectrum::try_with_axes_from_uncentred`]), RankMe is
+/// [`rankme_of_gram`] of `gram` and the spectrum is computed from the
+/// centred data, as two decompositions; where the centred decomposition
+/// fails, RankMe is [`rankme`] of `x`.
+pub fn rankme_and_spectrum(
+    x: ArrayView2<f32>,
+    gram: faer::Mat<f64>,
+    k: usize,
+) -> (f64, Option<CovSpectrum>) {
+    let (n, d) = x.dim();
+    match CovSpectrum::try_with_axes_from_uncentred(x, gram, k) {
+        Ok(Some(cov)) => {
+            let rankme = cov
+                .uncentred_eigenvalues()
+                .map_or_else(|| rankme(x), |e| rankme_of_eigenvalues(&e, n, d));
+            (rankme, Some(cov))
+        }
+        Ok(None) => (rankme(x), None),
+        Err(gram) => {
+            let rankme = rankme_of_gram(&gram, n, d);
+            drop(gram);
+            (rankme, CovSpectrum::with_axes(x, k))
+        }
+    }
 }
 
 /// RankMe of given singular values; NaN when they sum to zero.
@@ -117,6 +159,119 @@ mod tests {
         let x = array![[3.0f32, 4.0, 0.0, 0.0]];
         let want = by_hand(&[5.0]);
         assert!((rankme(x.view()) - want).abs() < 1e-12);
+    }
+
+    /// RankMe through [`rankme_and_spectrum`] and through a decomposition of
+    /// the explicit uncentred Gram; whether the secular path was taken (then
+    /// its eigenvalues are checked against the Gram's, to 1e-12 of the
+    /// largest); and that the spectrum is the one `with_axes_from_uncentred`
+    /// gives.
+    fn both_ways(x: &Array2<f32>) -> (f64, f64, bool) {
+        let (n, d) = x.dim();
+        let g = gram_lower(x.view(), None);
+        let want = rankme_of_gram(&g, n, d);
+        let direct = sym_eigenvalues_lower(&g).expect("converges");
+        let plain = CovSpectrum::with_axes_from_uncentred(x.view(), g.clone(), 2);
+        let (got, cov) = rankme_and_spectrum(x.view(), g, 2);
+        assert_eq!(
+            cov.as_ref().map(|c| c.eigenvalues().to_vec()),
+            plain.as_ref().map(|c| c.eigenvalues().to_vec())
+        );
+        let secular = cov.as_ref().and_then(CovSpectrum::uncentred_eigenvalues);
+        if let Some(e) = &secular {
+            let top = direct[d - 1];
+            for (a, b) in e.iter().zip(&direct) {
+                assert!((a - b).abs() <= 1e-12 * top, "{a} vs {b} (top {top})");
+            }
+        }
+        (got, want, secular.is_some())
+    }
+
+    /// RankMe of the singular values of `x` itself (faer's SVD in f64): the
+    /// exact value, to which a Gram-based one is close only to
+    /// sqrt(eps) x the largest singular value per zero singular value.
+    fn by_svd(x: &Array2<f32>) -> f64 {
+        let xf = faer::Mat::from_fn(x.nrows(), x.ncols(), |i, j| f64::from(x[(i, j)]));
+        rankme_from_singular_values(&xf.singular_values().expect("converges"))
+    }
+
+    fn normal(rng: &mut rand_chacha::ChaCha8Rng) -> f32 {
+        use rand::Rng;
+        rng.sample(rand_distr::StandardNormal)
+    }
+
+    #[test]
+    fn rankme_from_the_centred_decomposition_matches_the_gram() {
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(21);
+        let random = Array2::from_shape_simple_fn((400, 48), || normal(&mut rng));
+        // Means of several sizes, one far from 0 against its spread (300
+        // against 1, still under the 1e4 standard deviations that centring
+        // by subtraction allows).
+        let offset = Array2::from_shape_fn((400, 48), |(i, j)| {
+            let spread = if j % 5 == 0 { 0.1 } else { 1.0 };
+            random[(i, j)] * spread + (j as f32 - 20.0) * 0.7 + if j == 3 { 300.0 } else { 0.0 }
+        });
+        // Rank 6 (42 zero singular values), with a mean.
+        let left = Array2::from_shape_simple_fn((400, 6), || normal(&mut rng));
+        let right = Array2::from_shape_simple_fn((6, 48), || normal(&mut rng));
+        let low = left.dot(&right).mapv(|v| v + 2.0);
+        // N just above D with collinear columns (each of the last 20 a
+        // multiple of one of the first 10).
+        let mut thin = Array2::from_shape_simple_fn((50, 48), || normal(&mut rng) + 1.5);
+        for j in 28..48 {
+            let src = thin.column(j % 10).to_owned();
+            thin.column_mut(j).assign(&(src * (j as f32 / 7.0)));
+        }
+        // A constant (zero) column, and a wider matrix.
+        let mut zero_col = offset.clone();
+        zero_col.column_mut(7).fill(0.0);
+        let wide = Array2::from_shape_simple_fn((3000, 256), || normal(&mut rng) * 0.5 + 0.2);
+        for (name, x, deficient) in [
+            ("random", &random, false),
+            ("offset", &offset, false),
+            ("rank 6", &low, true),
+            ("collinear", &thin, true),
+            ("zero column", &zero_col, false),
+            ("3000 x 256", &wide, false),
+        ] {
+            let (got, want, secular) = both_ways(x);
+            assert!(secular, "{name}: expected the secular path");
+            let rel = (got - want).abs() / want;
+            if !deficient {
+                assert!(rel <= 1e-10, "{name}: {got} vs {want} ({rel:e})");
+                continue;
+            }
+            // Zero singular values come out of either Gram as sqrt(noise of
+            // eps x the largest eigenvalue), different noise in each: they
+            // agree only to ~1e-8 here (the eigenvalues themselves to
+            // 1e-12, checked above), and neither is farther from the
+            // exact SVD value than that: the secular path is no worse.
+            let exact = by_svd(x);
+            assert!(rel <= 1e-6, "{name}: {got} vs {want} ({rel:e})");
+            assert!(
+                (got - exact).abs() <= 2.0 * (want - exact).abs() + 1e-12 * exact,
+                "{name}: {got}, Gram {want}, SVD {exact}"
+            );
+        }
+    }
+
+    #[test]
+    fn rankme_falls_back_to_its_own_decomposition() {
+        // A constant non-zero column: mean^2 > 1e8 x variance (0), so the
+        // Gram is not centred by subtraction; RankMe is then that Gram's, as
+        // it was, bit for bit.
+        let mut x = Array2::from_shape_fn((60, 8), |(i, j)| ((i * 7 + j * 3) % 11) as f32 - 5.0);
+        x.column_mut(2).fill(4.0);
+        let (got, want, secular) = both_ways(&x);
+        assert!(!secular);
+        assert_eq!(got.to_bits(), want.to_bits());
+        // Fewer rows than columns: no D x D path either.
+        let wide = Array2::from_shape_fn((5, 8), |(i, j)| ((i * 5 + j) % 7) as f32);
+        let g = gram_lower(wide.view(), None);
+        let (got, cov) = rankme_and_spectrum(wide.view(), g, 2);
+        assert_eq!(got.to_bits(), rankme(wide.view()).to_bits());
+        assert!(cov.is_some_and(|c| c.uncentred_eigenvalues().is_none()));
     }
 
     #[test]

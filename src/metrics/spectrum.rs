@@ -6,7 +6,12 @@
 //! One eigendecomposition serves all of them: [`CovSpectrum::of`] (values
 //! only) or [`CovSpectrum::with_axes`] (values and the leading eigenvectors,
 //! for [`super::projection`]). RankMe looks at the uncentred matrix, as in
-//! its paper, and keeps its own decomposition (module `rank`).
+//! its paper: `X^T X = S + N m m^T` (S the centred scatter, m the means) is
+//! a rank-one update of S, so when the spectrum is built from the uncentred
+//! Gram ([`CovSpectrum::try_with_axes_from_uncentred`]) it also keeps the
+//! means in S's eigenbasis, and [`CovSpectrum::uncentred_eigenvalues`] gives
+//! the eigenvalues of `X^T X` from the secular equation (no second D x D
+//! decomposition). Otherwise RankMe keeps its own decomposition (`rank`).
 //!
 //! With N >= D rows the D x D covariance is decomposed; with N < D the N x N
 //! Gram matrix of the centred rows, which has the same non-zero eigenvalues
@@ -16,7 +21,8 @@
 
 use super::entropy::GAUSS_RIDGE;
 use super::linalg::{
-    centred_f64, column_means, gram_lower, row_gram_lower, sym_eigen_lower, sym_eigenvalues_lower,
+    centred_f64, column_means, gram_lower, rank_one_update_eigenvalues, row_gram_lower,
+    sym_eigen_lower, sym_eigenvalues_lower,
 };
 use faer::Mat;
 use ndarray::ArrayView2;
@@ -62,6 +68,10 @@ pub struct CovSpectrum {
     /// With [`CovSpectrum::with_axes`]: the leading principal axes (unit
     /// vectors of length D, sign fixed by [`fix_sign`]), one per eigenvalue.
     axes: Vec<Vec<f64>>,
+    /// From [`CovSpectrum::try_with_axes_from_uncentred`]: `Q^T m`, the
+    /// means in the eigenbasis (one per eigenvalue, in the same order), for
+    /// [`CovSpectrum::uncentred_eigenvalues`].
+    mean_coords: Option<Vec<f64>>,
 }
 
 impl CovSpectrum {
@@ -102,30 +112,49 @@ impl CovSpectrum {
     /// for a caller that has no further use for it).
     pub fn with_axes_from_uncentred(
         x: ArrayView2<f32>,
-        mut g: Mat<f64>,
+        g: Mat<f64>,
         k: usize,
     ) -> Option<CovSpectrum> {
-        let (n, d) = x.dim();
-        if n < 2 || d == 0 || n < d || g.nrows() != d {
+        Self::try_with_axes_from_uncentred(x, g, k).unwrap_or_else(|g| {
             drop(g);
-            return Self::with_axes(x, k);
+            Self::with_axes(x, k)
+        })
+    }
+
+    /// [`CovSpectrum::with_axes_from_uncentred`], which also keeps the means
+    /// in the eigenbasis (for [`CovSpectrum::uncentred_eigenvalues`]), or
+    /// `Err` with `g` untouched where that falls back to centring the data:
+    /// N < D or fewer than 2 rows, `g` not D x D, or a column with
+    /// mean^2 > 1e8 x its variance (decided from the diagonal before
+    /// anything is subtracted). `Ok(None)` as [`CovSpectrum::of`].
+    ///
+    /// Memory: `g` is centred in place and dropped once decomposed; the
+    /// eigensolver's vectors are read once more for `Q^T m` (D values), so
+    /// the D x D peak is the decomposition's, as before.
+    pub fn try_with_axes_from_uncentred(
+        x: ArrayView2<f32>,
+        mut g: Mat<f64>,
+        k: usize,
+    ) -> Result<Option<CovSpectrum>, Mat<f64>> {
+        let (n, d) = x.dim();
+        if n < 2 || d == 0 || n < d || g.nrows() != d || g.ncols() != d {
+            return Err(g);
         }
         let means = column_means(x);
         let nf = n as f64;
+        let cancels = (0..d).any(|j| {
+            let var = (g[(j, j)] - nf * means[j] * means[j]) / nf;
+            means[j] * means[j] > 1e8 * var.max(0.0)
+        });
+        if cancels {
+            return Err(g);
+        }
         for j in 0..d {
             for i in j..d {
                 g[(i, j)] -= nf * means[i] * means[j];
             }
         }
-        let cancels = (0..d).any(|j| {
-            let var = g[(j, j)] / nf;
-            means[j] * means[j] > 1e8 * var.max(0.0)
-        });
-        if cancels {
-            drop(g);
-            return Self::with_axes(x, k);
-        }
-        Self::from_gram(x, k, Side::Columns, means, g)
+        Ok(Self::from_gram(x, k, Side::Columns, means, g, true))
     }
 
     pub(crate) fn compute(x: ArrayView2<f32>, k: usize, side: Side) -> Option<CovSpectrum> {
@@ -138,29 +167,44 @@ impl CovSpectrum {
             Side::Columns => gram_lower(x, Some(&means)),
             Side::Rows => row_gram_lower(x, Some(&means)),
         };
-        Self::from_gram(x, k, side, means, gram)
+        Self::from_gram(x, k, side, means, gram, false)
     }
 
-    /// The spectrum from the centred Gram matrix of `side` (lower triangle).
+    /// The spectrum from the centred Gram matrix of `side` (lower triangle);
+    /// with `mean_coords` (only for [`Side::Columns`]), all eigenvectors are
+    /// computed and the means expressed in them.
     fn from_gram(
         x: ArrayView2<f32>,
         k: usize,
         side: Side,
         means: Vec<f64>,
         gram: Mat<f64>,
+        mean_coords: bool,
     ) -> Option<CovSpectrum> {
         let (n, d) = x.dim();
         let scale = 1.0 / (n - 1) as f64;
         let trace = (0..gram.nrows()).map(|j| gram[(j, j)]).sum::<f64>() * scale;
         let keep = n.min(d);
         let k = k.min(keep);
-        let (ascending, vectors) = if k == 0 {
+        let mean_coords = mean_coords && side == Side::Columns && keep == d;
+        let (ascending, vectors) = if k == 0 && !mean_coords {
             (sym_eigenvalues_lower(&gram)?, None)
         } else {
             let (v, u) = sym_eigen_lower(&gram)?;
             (v, Some(u))
         };
+        drop(gram);
         let m = ascending.len();
+        // z_i = q_i . m, in the decreasing order of `eigenvalues`.
+        let mean_coords = match (&vectors, mean_coords) {
+            (Some(u), true) => Some(
+                (0..m)
+                    .rev()
+                    .map(|col| (0..d).map(|j| u[(j, col)] * means[j]).sum::<f64>())
+                    .collect(),
+            ),
+            _ => None,
+        };
         let eigenvalues: Vec<f64> = ascending
             .iter()
             .rev()
@@ -189,7 +233,21 @@ impl CovSpectrum {
             trace,
             means,
             axes,
+            mean_coords,
         })
+    }
+
+    /// The eigenvalues of the uncentred Gram `X^T X` (ascending, all D),
+    /// where the spectrum came from
+    /// [`CovSpectrum::try_with_axes_from_uncentred`]: with the centred
+    /// scatter `S = (N - 1) C = Q diag(lambda) Q^T`, `X^T X = S + N m m^T`,
+    /// whose eigenvalues are those of `diag(lambda) + N z z^T`, `z = Q^T m`
+    /// (see [`rank_one_update_eigenvalues`]). `None` for any other spectrum.
+    pub fn uncentred_eigenvalues(&self) -> Option<Vec<f64>> {
+        let z = self.mean_coords.as_ref()?;
+        let nm1 = (self.n - 1) as f64;
+        let lambda: Vec<f64> = self.eigenvalues.iter().map(|&l| l * nm1).collect();
+        rank_one_update_eigenvalues(&lambda, z, self.n as f64)
     }
 
     /// The stored eigenvalues (the `min(N, D)` largest), decreasing.
