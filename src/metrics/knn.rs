@@ -9,7 +9,7 @@
 //! queries, each searched against all N rows (so a query's neighbours are
 //! exact; only which rows are averaged over is sampled).
 
-use super::pairwise::{gemm_nt, sq_norm};
+use super::pairwise::{from_order_key, gemm_nt, order_key, sq_norm};
 use super::uniformity::seeded_rows;
 use multiversion::multiversion;
 use ndarray::{Array2, ArrayView2, Axis};
@@ -519,24 +519,6 @@ impl SharedBound {
             }
         }
     }
-}
-
-/// An f32 as a u32 in the same order (finite values and infinities).
-fn order_key(v: f32) -> u32 {
-    let b = v.to_bits();
-    if b & 0x8000_0000 != 0 {
-        !b
-    } else {
-        b | 0x8000_0000
-    }
-}
-
-fn from_order_key(k: u32) -> f32 {
-    f32::from_bits(if k & 0x8000_0000 != 0 {
-        k & 0x7fff_ffff
-    } else {
-        !k
-    })
 }
 
 /// One sorted top-k list per row, flattened `n x k`.

@@ -14,6 +14,7 @@
 //! spreads away from a majority that has none), and no row is one when no
 //! row is farther. Every step is O(N D) (medians by selection).
 
+use super::pairwise::{from_order_key, order_key};
 use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 
@@ -192,7 +193,7 @@ const TILE_ROWS: usize = 16;
 const LINE: usize = 16;
 
 /// Columns `c0..c0 + w` of `x` into `out` column-major (`out[c n + i]` is
-/// row i of column c0 + c), as [`key`]s.
+/// row i of column c0 + c), as [`order_key`]s.
 fn transpose_keys(x: ArrayView2<f32>, c0: usize, w: usize, out: &mut [u32]) {
     let n = x.nrows();
     let mut i0 = 0;
@@ -208,7 +209,7 @@ fn transpose_keys(x: ArrayView2<f32>, c0: usize, w: usize, out: &mut [u32]) {
                 for (r, row) in rows.iter().enumerate() {
                     let line: &[f32; LINE] = row[cc..cc + LINE].try_into().expect("line");
                     for (b, &v) in blk.iter_mut().zip(line) {
-                        b[r] = key(v);
+                        b[r] = order_key(v);
                     }
                 }
                 for (c, b) in blk.iter().enumerate() {
@@ -223,26 +224,9 @@ fn transpose_keys(x: ArrayView2<f32>, c0: usize, w: usize, out: &mut [u32]) {
     for i in i0..n {
         let row = x.row(i);
         for (c, &v) in row.slice(ndarray::s![c0..c0 + w]).iter().enumerate() {
-            out[c * n + i] = key(v);
+            out[c * n + i] = order_key(v);
         }
     }
-}
-
-/// An f32's bit pattern as a u32 whose unsigned order is
-/// [`f32::total_cmp`]'s (negative values flipped, positive ones with the
-/// sign bit set): -0 sorts just below +0, as before.
-fn key(v: f32) -> u32 {
-    let b = v.to_bits();
-    b ^ ((((b as i32) >> 31) as u32) | 0x8000_0000)
-}
-
-/// The f32 whose [`key`] is `k`.
-fn from_key(k: u32) -> f32 {
-    f32::from_bits(if k & 0x8000_0000 != 0 {
-        k ^ 0x8000_0000
-    } else {
-        !k
-    })
 }
 
 /// Buckets of one radix digit (the widest of [`DIGITS`]).
@@ -262,11 +246,11 @@ fn median_keys(keys: &mut [u32], hist: &mut [u32]) -> f64 {
         return f64::NAN;
     }
     let (lo, hi) = select_keys(keys, n / 2, n.is_multiple_of(2), hist);
-    let hi = f64::from(from_key(hi));
+    let hi = f64::from(from_order_key(hi));
     if n % 2 == 1 {
         return hi;
     }
-    0.5 * (f64::from(from_key(lo)) + hi)
+    0.5 * (f64::from(from_order_key(lo)) + hi)
 }
 
 /// The keys at ranks `k - 1` and `k` (0-based, ascending) of `keys`; the
@@ -382,29 +366,6 @@ mod tests {
     }
 
     #[test]
-    fn key_order_is_total_cmp_order_and_round_trips() {
-        let v = [
-            f32::MIN,
-            -1e30,
-            -1.0,
-            -f32::MIN_POSITIVE,
-            -1e-45,
-            -0.0,
-            0.0,
-            1e-45,
-            1.0,
-            1e30,
-            f32::MAX,
-        ];
-        for w in v.windows(2) {
-            assert!(key(w[0]) < key(w[1]), "{} < {}", w[0], w[1]);
-        }
-        for &x in &v {
-            assert_eq!(from_key(key(x)).to_bits(), x.to_bits());
-        }
-    }
-
-    #[test]
     fn radix_median_equals_the_sorted_median_on_awkward_columns() {
         use rand::{Rng, SeedableRng};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
@@ -460,7 +421,7 @@ mod tests {
         }
         let mut hist = vec![0u32; RADIX];
         for (i, c) in cases.iter().enumerate() {
-            let mut keys: Vec<u32> = c.iter().map(|&v| key(v)).collect();
+            let mut keys: Vec<u32> = c.iter().map(|&v| order_key(v)).collect();
             let got = median_keys(&mut keys, &mut hist);
             let want = sorted_median(c);
             assert_eq!(

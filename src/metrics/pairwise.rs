@@ -335,6 +335,24 @@ pub(crate) fn exp_nonpositive(t: f64) -> f64 {
     p * f64::from_bits(biased) * keep
 }
 
+/// An f32's bit pattern as a u32 whose unsigned order is
+/// [`f32::total_cmp`]'s (negative values flipped, positive ones with the
+/// sign bit set): -0 sorts just below +0. For radix selection (outliers'
+/// medians) and for f32 maxima kept in atomics (kNN's shared bounds).
+pub(crate) fn order_key(v: f32) -> u32 {
+    let b = v.to_bits();
+    b ^ ((((b as i32) >> 31) as u32) | 0x8000_0000)
+}
+
+/// The f32 whose [`order_key`] is `k`.
+pub(crate) fn from_order_key(k: u32) -> f32 {
+    f32::from_bits(if k & 0x8000_0000 != 0 {
+        k ^ 0x8000_0000
+    } else {
+        !k
+    })
+}
+
 /// Squared Euclidean distance in f64 (exact, no expansion).
 #[multiversion(targets("x86_64+avx2+fma"))]
 pub fn sq_dist(a: &[f32], b: &[f32]) -> f64 {
@@ -417,6 +435,31 @@ mod tests {
         assert_eq!(exp_nonpositive(-708.5), 0.0);
         assert_eq!(exp_nonpositive(-1e6), 0.0);
         assert_eq!(exp_nonpositive(f64::NEG_INFINITY), 0.0);
+    }
+
+    #[test]
+    fn key_order_is_total_cmp_order_and_round_trips() {
+        let v = [
+            f32::NEG_INFINITY,
+            f32::MIN,
+            -1e30,
+            -1.0,
+            -f32::MIN_POSITIVE,
+            -1e-45,
+            -0.0,
+            0.0,
+            1e-45,
+            1.0,
+            1e30,
+            f32::MAX,
+            f32::INFINITY,
+        ];
+        for w in v.windows(2) {
+            assert!(order_key(w[0]) < order_key(w[1]), "{} < {}", w[0], w[1]);
+        }
+        for &x in &v {
+            assert_eq!(from_order_key(order_key(x)).to_bits(), x.to_bits());
+        }
     }
 
     #[test]
