@@ -14,7 +14,7 @@ Generates an N x D float32 Gaussian mixture with 10 components and labels
   and covariance eigenvalues.
 
 Above sslwatch's sampling thresholds both sides do the same sampled work:
-silhouette over 20,000 rows, kNN accuracy over 10,000 query rows against all
+silhouette over 10,000 rows, kNN accuracy over 10,000 query rows against all
 rows. Prints sslwatch vs each reference as ratios (reference / sslwatch),
 medians, and the load average before and after.
 """
@@ -41,7 +41,7 @@ except ImportError:  # reported in the output; the scikit-learn comparison stays
     faiss = None
 
 C = 10
-SIL_SAMPLE = 20_000
+SIL_SAMPLE = 10_000
 KNN_SAMPLE = 10_000
 KNN_K = 20
 

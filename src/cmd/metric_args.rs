@@ -51,7 +51,7 @@ pub struct MetricArgs {
     #[arg(long, default_value_t = 64)]
     pub entropy_bins: usize,
     /// Rows above which silhouette is computed on a seeded sample of this many.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = sslwatch::metrics::silhouette::SILHOUETTE_EXACT)]
     pub silhouette_sample: usize,
     /// Rows uniformity is computed on: exact up to this many, above it on
     /// a seeded sample of this many (its cost grows with the square).

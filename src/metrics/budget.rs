@@ -178,21 +178,24 @@ fn kmeans_bytes(n: usize, d: usize, k: usize, n_init: usize, threads: f64) -> f6
         + blocks * cands * F64             // per-block potentials
         + runs * kf * df * F32; // the initial centroids
 
-    // Lloyd: each run's centroids and previous labels; an assignment pass
-    // (the runs' outputs, a wave of block partials, the GEMM's rhs), an
-    // update (the farthest-first order of an empty cluster).
+    // Lloyd: each run's centroids (and the next ones), labels, bounds,
+    // fixed-point sums and last distances; a pass's concatenated centroids,
+    // its chunks' outputs (labels and two distances per row, sums per run)
+    // and their concatenation, each thread's block buffers, the rows each
+    // run must read, and an update (the farthest-first order of an empty
+    // cluster and its f64 sums).
     let w = runs * kf;
-    let wave = (kmeans::WAVE as f64).min(blocks);
-    let part = b * w * F32 + 2.0 * runs * b * F32 + w * df * F32 + w * 8.0;
-    let lloyd = runs * (kf * df * F32 * 2.0 + nf * 4.0)
-        + w * df * F32
-        + w * F32
-        + runs * (nf * 8.0 + kf * df * F64 + kf * 8.0)
-        + wave * part
-        + threads * b * w * F32
-        + runs * nf * 4.0
+    let chunks = threads * kmeans::CHUNKS_PER_THREAD as f64;
+    let outputs =
+        2.0 * runs * nf * (4.0 + 2.0 * F32) + (chunks + 1.0) * runs * kf * (df + 1.0) * 8.0;
+    let lloyd = runs * (kf * df * F32 * 2.0 + nf * (4.0 + 2.0 * F64 + F32) + kf * (df + 1.0) * 8.0)
+        + w * (df + 1.0) * F32
+        + outputs
+        + threads * (b * df * F32 + b * w * F32 + df * 8.0)
+        + runs * (nf / 2.0 + 1.0) * USIZE
         + nf * USIZE
-        + blocks * (USIZE + runs * F64);
+        + kf * df * F64
+        + df * F32;
     data + plusplus.max(lloyd) + threads * w * df * F32
 }
 

@@ -17,7 +17,7 @@
 //! once per run, and the distance products are wider and run closer to the
 //! machine's GEMM rate.
 
-use super::pairwise::{add_to_f32, block_rows, gemm_nt, sq_dist, CentredRows};
+use super::pairwise::{add_i64, block_rows, gemm_nt, quantise_into, sq_dist, sub_i64, CentredRows};
 use ndarray::{Array2, ArrayView2};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -43,6 +43,10 @@ pub struct KMeansResult {
     pub inertia: f64,
     /// Lloyd iterations of the returned run.
     pub n_iter: usize,
+    /// Rows the returned run's Lloyd passes read, all passes together:
+    /// n x `n_iter` (plus one pass at `max_iter`) without the bounds that
+    /// let a pass skip rows whose cluster cannot change.
+    pub rows_read: usize,
 }
 
 /// Cluster the rows of `x` (all finite; 1 <= k <= n rows is guaranteed by the caller).
@@ -67,6 +71,7 @@ pub fn kmeans_many<const M: usize>(
             centroids: Array2::zeros((p.k.max(1), d)),
             inertia: 0.0,
             n_iter: 0,
+            rows_read: 0,
         });
     }
     // Centred a block at a time as the passes read it: no n x d copy.
@@ -128,6 +133,7 @@ fn finish_run(best: Run, mean: &[f32], k: usize, d: usize) -> KMeansResult {
             .unwrap_or_else(|_| Array2::zeros((k, d))),
         inertia: best.inertia,
         n_iter: best.n_iter,
+        rows_read: best.rows_read,
     }
 }
 
@@ -150,6 +156,8 @@ struct Run {
     centroids: Vec<f32>,
     inertia: f64,
     n_iter: usize,
+    /// Rows the run's passes read (all passes together).
+    rows_read: usize,
 }
 
 /// Squared distance by the expansion, clamped at 0 (rounding can make it negative).
@@ -282,25 +290,82 @@ fn candidate_pass(
     (dist, pots)
 }
 
-/// Result of one assignment pass.
-struct Assignment {
-    labels: Vec<u32>,
-    /// Squared distance of each row to its centroid (expansion, f32).
-    min_d2: Vec<f32>,
-    /// Per-cluster sums of the rows (k x d, f64) and counts.
-    sums: Vec<f64>,
-    counts: Vec<u64>,
+/// Per-cluster sums of rows in 64-bit fixed point: each centred value is
+/// scaled by `scale` (a power of two) and truncated to an integer, with the
+/// scale chosen so that `n` values of the largest magnitude cannot overflow.
+/// Integer sums are exact: a sum kept up to date by moving single rows
+/// between clusters is the same integer as one recomputed over every row, in
+/// any order and on any thread count, so a pass is free to read only the
+/// rows that can change cluster. The resolution, n x max|x| x 2^-62, is
+/// 1e-14 of the largest value at 50,000 rows (f32 sums of a block: 6e-8).
+#[derive(Debug, Clone, Copy)]
+struct Fixed {
+    scale: f64,
 }
 
-/// Row blocks handled per wave of a pass: their per-block partial sums are
-/// alive at once, so this bounds the memory of a pass (and not the rows).
-pub(crate) const WAVE: usize = 16;
+impl Fixed {
+    fn new(n: usize, max_abs: f32) -> Fixed {
+        let bound = n.max(1) as f64 * f64::from(max_abs);
+        let s = if bound > 0.0 && bound.is_finite() {
+            (62.0 - bound.log2()).floor()
+        } else {
+            0.0
+        };
+        Fixed {
+            scale: 2f64.powi(s.clamp(-1000.0, 1000.0) as i32),
+        }
+    }
+}
 
-/// Assign every row to its nearest centroid and sum the rows per cluster,
-/// for several runs in one pass (`centroids[r]` is run r's k x d).
-/// Ties go to the lower cluster id.
-fn assign_many(data: &CentredRows, centroids: &[&[f32]], k: usize) -> Vec<Assignment> {
-    let (n, d) = (data.n, data.d);
+/// The rows a pass reads: every row, or the listed ones (increasing).
+#[derive(Debug, Clone, Copy)]
+enum Rows<'a> {
+    All,
+    Listed(&'a [usize]),
+}
+
+impl Rows<'_> {
+    fn len(&self, n: usize) -> usize {
+        match self {
+            Rows::All => n,
+            Rows::Listed(ix) => ix.len(),
+        }
+    }
+}
+
+/// What one pass found for one run, over the rows it read (in their order).
+struct Measured {
+    labels: Vec<u32>,
+    /// Squared distances (the expansion in f32, clamped at 0) to the nearest
+    /// and the second-nearest centroid (infinite when k = 1).
+    d1: Vec<f32>,
+    d2: Vec<f32>,
+    /// Fixed-point sums (k x d) and counts: totals when the pass had no base
+    /// labels, else the change from moving the rows whose label changed.
+    sums: Vec<i64>,
+    counts: Vec<i64>,
+}
+
+/// Chunks of a pass per thread: each keeps its own fixed-point sums, so this
+/// bounds the sums alive at once (integer sums make the split irrelevant to
+/// the result).
+pub(crate) const CHUNKS_PER_THREAD: usize = 4;
+
+/// Nearest and second-nearest centroid of each row in `rows`, for every run
+/// (`centroids[r]` is run r's k x d), in one read of those rows; ties go to
+/// the lower cluster id. With `base = None` the sums are the totals of the
+/// rows per label; with `base = Some(labels)` (one per run) only rows whose
+/// label differs from `labels` count, moved from their old cluster to the
+/// new one.
+fn measure(
+    data: &CentredRows,
+    rows: Rows,
+    centroids: &[&[f32]],
+    k: usize,
+    fixed: Fixed,
+    base: Option<&[&[u32]]>,
+) -> Vec<Measured> {
+    let d = data.d;
     let runs = centroids.len();
     let all: Vec<f32> = centroids.concat();
     let cnorms: Vec<f32> = all
@@ -309,121 +374,151 @@ fn assign_many(data: &CentredRows, centroids: &[&[f32]], k: usize) -> Vec<Assign
         .collect();
     let w = runs * k;
     let b = block_rows(d);
-    let mut out: Vec<Assignment> = (0..runs)
-        .map(|_| Assignment {
-            labels: Vec::with_capacity(n),
-            min_d2: Vec::with_capacity(n),
-            sums: vec![0f64; k * d],
-            counts: vec![0u64; k],
-        })
+    let nr = rows.len(data.n);
+    let chunks = (rayon::current_num_threads() * CHUNKS_PER_THREAD).max(1);
+    // Whole blocks per chunk, so a chunk boundary is a block boundary.
+    let chunk_rows = nr.div_ceil(b).div_ceil(chunks).max(1) * b;
+    let bounds: Vec<(usize, usize)> = (0..nr)
+        .step_by(chunk_rows)
+        .map(|s| (s, (s + chunk_rows).min(nr)))
         .collect();
-    let starts: Vec<usize> = (0..n).step_by(b).collect();
-    for wave in starts.chunks(WAVE) {
-        let partials: Vec<BlockPart> = wave
-            .par_iter()
-            .map_init(Vec::new, |buf, &start| {
-                let rows = b.min(n - start);
-                data.rows_into(start, start + rows, buf);
-                let xb: &[f32] = buf;
-                let mut dots = vec![0f32; rows * w];
-                gemm_nt(xb, &all, d, &mut dots);
-                // Per run: labels and distances (run-major), and block
-                // partial sums in f32 (at most `b` rows each).
-                let mut part = BlockPart {
-                    labels: vec![0u32; runs * rows],
-                    min_d2: vec![0f32; runs * rows],
-                    sums: vec![0f32; w * d],
-                    counts: vec![0u64; w],
-                };
+    let parts: Vec<Vec<Measured>> = bounds
+        .par_iter()
+        .map(|&(r0, r1)| {
+            let mut out: Vec<Measured> = (0..runs)
+                .map(|_| Measured {
+                    labels: Vec::with_capacity(r1 - r0),
+                    d1: Vec::with_capacity(r1 - r0),
+                    d2: Vec::with_capacity(r1 - r0),
+                    sums: vec![0i64; k * d],
+                    counts: vec![0i64; k],
+                })
+                .collect();
+            let mut buf = Vec::new();
+            let mut dots = Vec::new();
+            let mut q = vec![0i64; d];
+            for start in (r0..r1).step_by(b) {
+                let end = (start + b).min(r1);
+                match rows {
+                    Rows::All => data.rows_into(start, end, &mut buf),
+                    Rows::Listed(ix) => data.gather_into(&ix[start..end], &mut buf),
+                }
+                dots.resize((end - start) * w, 0f32);
+                gemm_nt(&buf, &all, d, &mut dots);
                 for (li, drow) in dots.chunks_exact(w).enumerate() {
-                    let x = &xb[li * d..(li + 1) * d];
-                    for (r, (drun, cn)) in
-                        drow.chunks_exact(k).zip(cnorms.chunks_exact(k)).enumerate()
-                    {
+                    let i = match rows {
+                        Rows::All => start + li,
+                        Rows::Listed(ix) => ix[start + li],
+                    };
+                    let x = &buf[li * d..(li + 1) * d];
+                    let norm = data.norms[i];
+                    let mut quantised = false;
+                    for (r, m) in out.iter_mut().enumerate() {
+                        let drun = &drow[r * k..(r + 1) * k];
+                        let cn = &cnorms[r * k..(r + 1) * k];
                         let mut best = 0;
                         let mut best_v = cn[0] - 2.0 * drun[0];
+                        let mut second_v = f32::INFINITY;
                         for (j, (&c, &dot)) in cn.iter().zip(drun).enumerate().skip(1) {
                             let v = c - 2.0 * dot;
                             if v < best_v {
+                                second_v = best_v;
                                 best_v = v;
                                 best = j;
+                            } else if v < second_v {
+                                second_v = v;
                             }
                         }
-                        part.labels[r * rows + li] = best as u32;
-                        part.min_d2[r * rows + li] = (data.norms[start + li] + best_v).max(0.0);
-                        let cl = r * k + best;
-                        part.counts[cl] += 1;
-                        add_to_f32(&mut part.sums[cl * d..(cl + 1) * d], x);
+                        m.labels.push(best as u32);
+                        m.d1.push((norm + best_v).max(0.0));
+                        m.d2.push((norm + second_v).max(0.0));
+                        let old = base.map(|l| l[r][i] as usize);
+                        if old == Some(best) {
+                            continue;
+                        }
+                        if !quantised {
+                            quantise_into(x, fixed.scale, &mut q);
+                            quantised = true;
+                        }
+                        add_i64(&mut m.sums[best * d..(best + 1) * d], &q);
+                        m.counts[best] += 1;
+                        if let Some(o) = old {
+                            sub_i64(&mut m.sums[o * d..(o + 1) * d], &q);
+                            m.counts[o] -= 1;
+                        }
                     }
                 }
-                part
-            })
-            .collect();
-        // Combined in block order, whatever the thread count.
-        for part in &partials {
-            let rows = part.labels.len() / runs;
-            for (r, a) in out.iter_mut().enumerate() {
-                a.labels
-                    .extend_from_slice(&part.labels[r * rows..(r + 1) * rows]);
-                a.min_d2
-                    .extend_from_slice(&part.min_d2[r * rows..(r + 1) * rows]);
-                for (acc, &v) in a
-                    .sums
-                    .iter_mut()
-                    .zip(&part.sums[r * k * d..(r + 1) * k * d])
-                {
-                    *acc += f64::from(v);
-                }
-                for (acc, &v) in a.counts.iter_mut().zip(&part.counts[r * k..(r + 1) * k]) {
-                    *acc += v;
-                }
             }
+            out
+        })
+        .collect();
+    // Concatenated in row order; sums added (exact, so any order).
+    let mut total: Vec<Measured> = (0..runs)
+        .map(|_| Measured {
+            labels: Vec::with_capacity(nr),
+            d1: Vec::with_capacity(nr),
+            d2: Vec::with_capacity(nr),
+            sums: vec![0i64; k * d],
+            counts: vec![0i64; k],
+        })
+        .collect();
+    for part in parts {
+        for (t, p) in total.iter_mut().zip(part) {
+            t.labels.extend_from_slice(&p.labels);
+            t.d1.extend_from_slice(&p.d1);
+            t.d2.extend_from_slice(&p.d2);
+            add_i64(&mut t.sums, &p.sums);
+            add_i64(&mut t.counts, &p.counts);
         }
     }
-    out
+    total
 }
 
-/// One row block's share of an assignment pass.
-struct BlockPart {
-    labels: Vec<u32>,
-    min_d2: Vec<f32>,
-    sums: Vec<f32>,
-    counts: Vec<u64>,
-}
-
-/// New centroids (cluster means) from an assignment. Empty clusters take the
-/// rows farthest from their centroid, which leave their old cluster's sum
-/// (scikit-learn's `_relocate_empty_clusters_dense`); a cluster left with no
-/// rows keeps its previous centroid.
-fn update(data: &CentredRows, a: &mut Assignment, old: &[f32], k: usize) -> Vec<f32> {
+/// New centroids (cluster means) from fixed-point sums and counts. Empty
+/// clusters take the rows farthest from their centroid (`min_d2`, the
+/// squared distances of the assignment), which leave their old cluster's
+/// sum (scikit-learn's `_relocate_empty_clusters_dense`); a cluster left
+/// with no rows keeps its previous centroid.
+fn centroids_from(
+    data: &CentredRows,
+    labels: &[u32],
+    min_d2: &[f32],
+    fixed: Fixed,
+    (sums, counts): (&[i64], &[i64]),
+    old: &[f32],
+    k: usize,
+) -> Vec<f32> {
     let d = data.d;
-    let empty: Vec<usize> = (0..k).filter(|&j| a.counts[j] == 0).collect();
+    let inv_scale = 1.0 / fixed.scale;
+    let mut sums: Vec<f64> = sums.iter().map(|&s| s as f64 * inv_scale).collect();
+    let mut counts: Vec<i64> = counts.to_vec();
+    let empty: Vec<usize> = (0..k).filter(|&j| counts[j] == 0).collect();
     if !empty.is_empty() {
         let mut order: Vec<usize> = (0..data.n).collect();
         // Farthest first; equal distances by row index, so the choice is fixed.
-        order.sort_by(|&i, &j| a.min_d2[j].total_cmp(&a.min_d2[i]).then(i.cmp(&j)));
+        order.sort_by(|&i, &j| min_d2[j].total_cmp(&min_d2[i]).then(i.cmp(&j)));
         for (&new, &far) in empty.iter().zip(&order) {
-            let from = a.labels[far] as usize;
+            let from = labels[far] as usize;
             let row_copy = data.row(far);
             let row = row_copy.as_slice();
-            for (s, &v) in a.sums[from * d..(from + 1) * d].iter_mut().zip(row) {
+            for (s, &v) in sums[from * d..(from + 1) * d].iter_mut().zip(row) {
                 *s -= f64::from(v);
             }
-            a.counts[from] -= 1;
-            for (s, &v) in a.sums[new * d..(new + 1) * d].iter_mut().zip(row) {
+            counts[from] -= 1;
+            for (s, &v) in sums[new * d..(new + 1) * d].iter_mut().zip(row) {
                 *s = f64::from(v);
             }
-            a.counts[new] = 1;
+            counts[new] = 1;
         }
     }
     let mut c = vec![0f32; k * d];
     for j in 0..k {
         let dst = &mut c[j * d..(j + 1) * d];
-        if a.counts[j] == 0 {
+        if counts[j] <= 0 {
             dst.copy_from_slice(&old[j * d..(j + 1) * d]);
         } else {
-            let inv = 1.0 / a.counts[j] as f64;
-            for (o, &s) in dst.iter_mut().zip(&a.sums[j * d..(j + 1) * d]) {
+            let inv = 1.0 / counts[j] as f64;
+            for (o, &s) in dst.iter_mut().zip(&sums[j * d..(j + 1) * d]) {
                 *o = (s * inv) as f32;
             }
         }
@@ -432,35 +527,174 @@ fn update(data: &CentredRows, a: &mut Assignment, old: &[f32], k: usize) -> Vec<
 }
 
 #[cfg(test)]
-/// One Lloyd iteration from `centroids`: the assignment it makes and the
-/// centroids that follow from it.
+/// One Lloyd iteration from `centroids`, reading every row: the assignment
+/// it makes and the centroids that follow from it.
 fn lloyd_step(data: &CentredRows, centroids: &[f32], k: usize) -> (Vec<u32>, Vec<f32>) {
-    let mut a = assign_many(data, &[centroids], k).remove(0);
-    let next = update(data, &mut a, centroids, k);
-    (a.labels, next)
+    let fixed = Fixed::new(data.n, data.max_abs);
+    let m = measure(data, Rows::All, &[centroids], k, fixed, None).remove(0);
+    let next = centroids_from(
+        data,
+        &m.labels,
+        &m.d1,
+        fixed,
+        (&m.sums, &m.counts),
+        centroids,
+        k,
+    );
+    (m.labels, next)
 }
 
-/// Where one run stands during `lloyd_many`.
+/// Relative rounding allowance of a squared distance by the expansion in
+/// f32 over `d` dimensions: |computed - exact| <= slack x (|x|^2 + |c|^2),
+/// twice the first-order worst case (d + 4 roundings of 2^-24 each).
+fn slack(d: usize) -> f64 {
+    (d as f64 + 4.0) * f64::from(f32::EPSILON)
+}
+
+/// Where one run stands during `lloyd_many`. Between passes, `upper[i]`
+/// bounds the exact distance of row i to its labelled centroid from above
+/// and `lower[i]` the distance to every other centroid from below (Hamerly's
+/// bounds, moved by how far the centroids moved), both with the expansion's
+/// rounding allowed for. A row with `upper < lower` by more than that
+/// allowance gets the same label from the next assignment whatever its
+/// rounding, so the pass does not read it.
 struct Lloyd {
     centroids: Vec<f32>,
-    prev: Option<Vec<u32>>,
-    labels: Option<Vec<u32>>,
+    /// Empty before the first pass.
+    labels: Vec<u32>,
+    upper: Vec<f64>,
+    lower: Vec<f64>,
+    sums: Vec<i64>,
+    counts: Vec<i64>,
+    /// Squared distance of each row to its centroid, when the last pass read every row.
+    min_d2: Option<Vec<f32>>,
     n_iter: usize,
+    rows_read: usize,
+    /// Stopped by `max_iter`: its labels predate its centroids' last move.
+    stale: bool,
     done: bool,
 }
 
+impl Lloyd {
+    /// The rows the next pass must read, or `None` for every row (no bounds
+    /// yet, or more than half of them).
+    fn rows_to_read(&self, data: &CentredRows, eps: f64) -> Option<Vec<usize>> {
+        if self.labels.is_empty() {
+            return None;
+        }
+        let cmax = cmax_sq(&self.centroids, data.d);
+        let mut ix = Vec::new();
+        for i in 0..data.n {
+            let eta = eps * (f64::from(data.norms[i]) + cmax);
+            let (u, l) = (self.upper[i], self.lower[i]);
+            if !(l > 0.0 && u * u + 2.0 * eta < l * l) {
+                ix.push(i);
+                if 2 * ix.len() > data.n {
+                    return None;
+                }
+            }
+        }
+        Some(ix)
+    }
+
+    /// Take what a pass found (over `rows`, with the current centroids);
+    /// whether any label changed.
+    fn absorb(&mut self, data: &CentredRows, rows: Rows, m: Measured, eps: f64) -> bool {
+        let cmax = cmax_sq(&self.centroids, data.d);
+        let bound = |i: usize, d1: f32, d2: f32| {
+            let eta = eps * (f64::from(data.norms[i]) + cmax);
+            let u = (f64::from(d1) + eta).sqrt();
+            let l = (f64::from(d2) - eta).max(0.0).sqrt();
+            (u, l)
+        };
+        match rows {
+            Rows::All => {
+                let changed = self.labels != m.labels;
+                self.upper.resize(data.n, 0.0);
+                self.lower.resize(data.n, 0.0);
+                for i in 0..data.n {
+                    (self.upper[i], self.lower[i]) = bound(i, m.d1[i], m.d2[i]);
+                }
+                self.labels = m.labels;
+                self.sums = m.sums;
+                self.counts = m.counts;
+                self.min_d2 = Some(m.d1);
+                changed
+            }
+            Rows::Listed(ix) => {
+                let mut changed = false;
+                for (t, &i) in ix.iter().enumerate() {
+                    changed |= self.labels[i] != m.labels[t];
+                    self.labels[i] = m.labels[t];
+                    (self.upper[i], self.lower[i]) = bound(i, m.d1[t], m.d2[t]);
+                }
+                add_i64(&mut self.sums, &m.sums);
+                add_i64(&mut self.counts, &m.counts);
+                self.min_d2 = None;
+                changed
+            }
+        }
+    }
+
+    /// Move to `next` centroids and the bounds with them: each row's
+    /// distance to its centroid grows by at most that centroid's move, and
+    /// to any other by at least minus the largest other move.
+    fn move_to(&mut self, next: Vec<f32>, d: usize, k: usize) {
+        let moves: Vec<f64> = self
+            .centroids
+            .chunks_exact(d.max(1))
+            .zip(next.chunks_exact(d.max(1)))
+            .map(|(a, b)| sq_dist(a, b).sqrt() * (1.0 + 1e-12))
+            .collect();
+        // The largest move, and the largest other than the largest one's.
+        let mut top = (0usize, 0f64);
+        for (j, &m) in moves.iter().enumerate() {
+            if m > top.1 {
+                top = (j, m);
+            }
+        }
+        let second = (0..k)
+            .filter(|&j| j != top.0)
+            .map(|j| moves[j])
+            .fold(0f64, f64::max);
+        for ((u, l), &a) in self.upper.iter_mut().zip(&mut self.lower).zip(&self.labels) {
+            let a = a as usize;
+            *u += moves[a];
+            *l -= if a == top.0 { second } else { top.1 };
+        }
+        self.centroids = next;
+    }
+}
+
+/// Largest squared norm of the k x d `centroids` (f64).
+fn cmax_sq(centroids: &[f32], d: usize) -> f64 {
+    centroids
+        .chunks_exact(d.max(1))
+        .map(super::pairwise::sq_norm)
+        .fold(0f64, f64::max)
+}
+
 /// Lloyd iterations of every run from its `inits` entry until its assignment
-/// repeats or it reaches its `max_iter`; all unfinished runs share each pass.
+/// repeats or it reaches its `max_iter`. Runs that must read most rows share
+/// one pass; a run whose bounds leave few rows in doubt reads only those.
 /// The returned labels are always the nearest-centroid assignment of the
 /// returned centroids.
 fn lloyd_many(data: &CentredRows, inits: Vec<Vec<f32>>, k: usize, max_iter: &[usize]) -> Vec<Run> {
+    let (d, eps) = (data.d, slack(data.d));
+    let fixed = Fixed::new(data.n, data.max_abs);
     let mut runs: Vec<Lloyd> = inits
         .into_iter()
         .map(|centroids| Lloyd {
             centroids,
-            prev: None,
-            labels: None,
+            labels: Vec::new(),
+            upper: Vec::new(),
+            lower: Vec::new(),
+            sums: Vec::new(),
+            counts: Vec::new(),
+            min_d2: None,
             n_iter: 0,
+            rows_read: 0,
+            stale: false,
             done: false,
         })
         .collect();
@@ -469,53 +703,82 @@ fn lloyd_many(data: &CentredRows, inits: Vec<Vec<f32>>, k: usize, max_iter: &[us
         if active.is_empty() {
             break;
         }
-        let cents: Vec<&[f32]> = active
-            .iter()
-            .map(|&r| runs[r].centroids.as_slice())
-            .collect();
-        let assigned = assign_many(data, &cents, k);
-        for (&r, mut a) in active.iter().zip(assigned) {
+        let mut full = Vec::new();
+        let mut listed = Vec::new();
+        for &r in &active {
+            match runs[r].rows_to_read(data, eps) {
+                None => full.push(r),
+                Some(ix) => listed.push((r, ix)),
+            }
+        }
+        let mut passes: Vec<(usize, Option<Vec<usize>>, Measured)> = Vec::new();
+        if !full.is_empty() {
+            let cents: Vec<&[f32]> = full.iter().map(|&r| runs[r].centroids.as_slice()).collect();
+            let found = measure(data, Rows::All, &cents, k, fixed, None);
+            passes.extend(full.iter().zip(found).map(|(&r, m)| (r, None, m)));
+        }
+        for (r, ix) in listed {
+            let base = [runs[r].labels.as_slice()];
+            let cents = [runs[r].centroids.as_slice()];
+            let found = measure(data, Rows::Listed(&ix), &cents, k, fixed, Some(&base));
+            if let Some(m) = found.into_iter().next() {
+                passes.push((r, Some(ix), m));
+            }
+        }
+        for (r, ix, m) in passes {
             let run = &mut runs[r];
-            run.n_iter += 1;
-            if run.prev.as_ref() == Some(&a.labels) {
-                // `centroids` are already the means of this assignment.
-                run.labels = Some(a.labels);
+            let rows = ix.as_deref().map_or(Rows::All, Rows::Listed);
+            let first = run.labels.is_empty();
+            run.rows_read += rows.len(data.n);
+            let changed = run.absorb(data, rows, m, eps) || first;
+            if run.stale {
+                // The labelling pass after `max_iter`: labels now match.
+                run.stale = false;
                 run.done = true;
                 continue;
             }
-            run.centroids = update(data, &mut a, &run.centroids, k);
-            run.prev = Some(a.labels);
-            run.done = run.n_iter >= max_iter.get(r).copied().unwrap_or(1);
+            run.n_iter += 1;
+            if !changed {
+                // `centroids` are already the means of this assignment.
+                run.done = true;
+                continue;
+            }
+            if run.min_d2.is_none() && run.counts.contains(&0) {
+                // Relocating an empty cluster needs every row's distance.
+                let cents = [run.centroids.as_slice()];
+                let found = measure(data, Rows::All, &cents, k, fixed, None);
+                if let Some(m) = found.into_iter().next() {
+                    run.absorb(data, Rows::All, m, eps);
+                    run.rows_read += data.n;
+                }
+            }
+            let next = centroids_from(
+                data,
+                &run.labels,
+                run.min_d2.as_deref().unwrap_or(&[]),
+                fixed,
+                (&run.sums, &run.counts),
+                &run.centroids,
+                k,
+            );
+            run.move_to(next, d, k);
+            // Stopped by max_iter: one more pass so labels match the centroids.
+            run.stale = run.n_iter >= max_iter.get(r).copied().unwrap_or(1);
         }
     }
-    // Runs stopped by max_iter: one more assignment so labels match the centroids.
-    let open: Vec<usize> = (0..runs.len())
-        .filter(|&r| runs[r].labels.is_none())
-        .collect();
-    if !open.is_empty() {
-        let cents: Vec<&[f32]> = open.iter().map(|&r| runs[r].centroids.as_slice()).collect();
-        let assigned = assign_many(data, &cents, k);
-        for (&r, a) in open.iter().zip(assigned) {
-            runs[r].labels = Some(a.labels);
-        }
-    }
-    let finished: Vec<(Vec<u32>, Vec<f32>, usize)> = runs
-        .into_iter()
-        .map(|r| (r.labels.unwrap_or_default(), r.centroids, r.n_iter))
-        .collect();
-    let pairs: Vec<(&[u32], &[f32])> = finished
+    let pairs: Vec<(&[u32], &[f32])> = runs
         .iter()
-        .map(|(l, c, _)| (l.as_slice(), c.as_slice()))
+        .map(|r| (r.labels.as_slice(), r.centroids.as_slice()))
         .collect();
     let inertias = inertia_many(data, &pairs);
-    finished
-        .into_iter()
+    runs.into_iter()
         .zip(inertias)
-        .map(|((labels, centroids, n_iter), inertia)| Run {
-            labels,
-            centroids,
+        .map(|(r, inertia)| Run {
+            labels: r.labels,
+            centroids: r.centroids,
             inertia,
-            n_iter,
+            n_iter: r.n_iter,
+            rows_read: r.rows_read,
         })
         .collect()
 }
@@ -722,19 +985,18 @@ mod tests {
     }
 
     #[test]
-    fn a_pass_longer_than_one_wave_keeps_each_rows_label_and_sum() {
-        // d = 4 gives 1024-row blocks: 17 blocks, more than one wave.
+    fn a_pass_over_many_chunks_keeps_each_rows_label_and_exact_sums() {
+        // d = 4 gives 1024-row blocks: 17 blocks, several per chunk.
         let n: usize = 17 * 1024 - 100;
-        assert!(n.div_ceil(block_rows(4)) > WAVE);
-        let x = Array2::from_shape_fn((n, 4), |(i, j)| ((i * 31 + j * 17) % 101) as f32);
+        let x = Array2::from_shape_fn((n, 4), |(i, j)| ((i * 31 + j * 17) % 101) as f32 * 0.37);
         let data = CentredRows::new(x.view()).expect("row-major");
+        let fixed = Fixed::new(n, data.max_abs);
         let mut c = Vec::new();
         data.rows_into(0, 3, &mut c);
-        let a = assign_many(&data, &[&c], 3).remove(0);
+        let a = measure(&data, Rows::All, &[&c], 3, fixed, None).remove(0);
         assert_eq!(a.labels.len(), n);
-        assert_eq!(a.counts.iter().sum::<u64>(), n as u64);
-        // Row i's label is its nearest centroid (integer data: the
-        // expansion is exact; ties go to the lower id).
+        assert_eq!(a.counts.iter().sum::<i64>(), n as i64);
+        // Row i's label is its nearest centroid (ties go to the lower id).
         for i in 0..n {
             let d2: Vec<f64> = (0..3)
                 .map(|j| sq_dist(&data.row(i), &data.row(j)))
@@ -742,18 +1004,124 @@ mod tests {
             let best = (0..3).fold(0, |b, j| if d2[j] < d2[b] { j } else { b });
             assert_eq!(a.labels[i] as usize, best, "row {i}");
         }
-        // The sums are those of the rows each label names.
+        // The sums are exactly the integer sums of the truncated values of
+        // the rows each label names, so within n x 2^-s of the real sums.
         for j in 0..3 {
             for col in 0..4 {
-                let vals = (0..n)
-                    .filter(|&i| a.labels[i] as usize == j)
-                    .map(|i| f64::from(data.row(i)[col]));
-                let direct: f64 = vals.clone().sum();
-                let scale: f64 = vals.map(f64::abs).sum();
-                // Block partials are f32 sums of up to 1024 rows: allow their
-                // worst-case rounding (1024 x 2^-24 of the magnitudes), no more.
-                let err = (a.sums[j * 4 + col] - direct).abs();
-                assert!(err <= 1e-4 * (1.0 + scale), "cluster {j} col {col}: {err}");
+                let rows = (0..n).filter(|&i| a.labels[i] as usize == j);
+                let exact: i64 = rows
+                    .clone()
+                    .map(|i| (f64::from(data.row(i)[col]) * fixed.scale) as i64)
+                    .sum();
+                assert_eq!(a.sums[j * 4 + col], exact, "cluster {j} col {col}");
+                let direct: f64 = rows.map(|i| f64::from(data.row(i)[col])).sum();
+                let err = (a.sums[j * 4 + col] as f64 / fixed.scale - direct).abs();
+                assert!(
+                    err <= n as f64 / fixed.scale,
+                    "cluster {j} col {col}: {err}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn fixed_point_sums_cannot_overflow_and_keep_their_resolution() {
+        for (n, m) in [
+            (1, 1.0f32),
+            (50_000, 3.5),
+            (10_000_000, f32::MAX),
+            (2, 1e-40),
+            (1000, 0.0),
+        ] {
+            let f = Fixed::new(n, m);
+            let top = n as f64 * f64::from(m) * f.scale;
+            assert!(top <= 2f64.powi(62), "n {n} max {m}: {top:e}");
+            if m > 0.0 {
+                assert!(top > 2f64.powi(61), "n {n} max {m}: {top:e} wastes bits");
+            }
+        }
+    }
+
+    /// Four overlapping groups in 8 dimensions: Lloyd needs many passes,
+    /// and late ones change few labels.
+    fn overlapping(n: usize) -> Array2<f32> {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        Array2::from_shape_fn((n, 8), |(i, j)| {
+            let centre = if j == i % 4 { 1.2 } else { 0.0 };
+            centre + rand::Rng::gen::<f32>(&mut rng) * 2.0 - 1.0
+        })
+    }
+
+    #[test]
+    fn pruned_passes_give_the_clustering_of_passes_over_every_row() {
+        let n = 4000;
+        let (k, x) = (6, overlapping(n));
+        let data = CentredRows::new(x.view()).expect("row-major");
+        let mut rngs: Vec<ChaCha8Rng> = (0..3).map(ChaCha8Rng::seed_from_u64).collect();
+        let inits = kmeans_plusplus(&data, k, &mut rngs);
+        // The third run stops at max_iter 4: its labels must still be the
+        // assignment of its returned centroids.
+        let pruned = lloyd_many(&data, inits.clone(), k, &[300, 300, 4]);
+        for ((init, run), max_iter) in inits.iter().zip(&pruned).zip([300, 300, 4]) {
+            let mut c = init.clone();
+            let mut prev: Option<Vec<u32>> = None;
+            let mut iters = 0;
+            let labels = loop {
+                let (labels, next) = lloyd_step(&data, &c, k);
+                iters += 1;
+                if prev.as_ref() == Some(&labels) {
+                    break labels;
+                }
+                if iters == max_iter {
+                    c = next;
+                    break lloyd_step(&data, &c, k).0;
+                }
+                prev = Some(labels);
+                c = next;
+            };
+            assert_eq!(run.labels, labels);
+            assert_eq!(run.centroids, c, "same integer sums, same centroids");
+            assert_eq!(run.n_iter, iters);
+        }
+        // The converged runs took many passes, most of them reading few rows.
+        for run in &pruned[..2] {
+            assert!(run.n_iter > 8, "{} passes", run.n_iter);
+            assert!(
+                run.rows_read < run.n_iter * n / 2,
+                "read {} rows in {} passes of {n}",
+                run.rows_read,
+                run.n_iter
+            );
+        }
+    }
+
+    #[test]
+    fn clusterings_do_not_depend_on_the_thread_count() {
+        let x = overlapping(3000);
+        let ps = [4, 5].map(|seed| KMeansParams {
+            k: 6,
+            n_init: 3,
+            max_iter: 300,
+            seed,
+        });
+        let on = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("thread pool")
+                .install(|| kmeans_many(x.view(), &ps))
+        };
+        let one = on(1);
+        for threads in [2, 3, 5] {
+            for (a, b) in one.iter().zip(&on(threads)) {
+                assert_eq!(a.labels, b.labels, "{threads} threads");
+                assert_eq!(a.centroids, b.centroids, "{threads} threads");
+                assert_eq!(
+                    a.inertia.to_bits(),
+                    b.inertia.to_bits(),
+                    "{threads} threads"
+                );
+                assert_eq!(a.n_iter, b.n_iter, "{threads} threads");
             }
         }
     }

@@ -99,7 +99,7 @@ impl Default for MetricSettings {
             seed: 0,
             entropy: EntropyEstimator::Hist,
             entropy_bins: 64,
-            silhouette_sample: 20_000,
+            silhouette_sample: silhouette::SILHOUETTE_EXACT,
             knn_k: 20,
             uniformity_sample: uniformity::UNIFORMITY_EXACT,
             knn_sample: knn::KNN_EXACT,

@@ -113,6 +113,8 @@ pub struct CentredRows<'a> {
     pub mean: Vec<f32>,
     /// Squared norm of each centred row.
     pub norms: Vec<f32>,
+    /// The largest magnitude of a centred value.
+    pub max_abs: f32,
 }
 
 impl<'a> CentredRows<'a> {
@@ -143,22 +145,27 @@ impl<'a> CentredRows<'a> {
         }
         let mean: Vec<f32> = sum.iter().map(|s| (s / n.max(1) as f64) as f32).collect();
         let mut norms = vec![0f32; n];
-        norms
+        let max_abs = norms
             .par_chunks_mut(b)
             .zip(xs.par_chunks(b * dd))
-            .for_each(|(out, chunk)| {
+            .map(|(out, chunk)| {
                 let mut row = vec![0f32; d];
+                let mut top = 0f32;
                 for (nrm, raw) in out.iter_mut().zip(chunk.chunks_exact(dd)) {
                     centre_into(raw, &mean, &mut row);
                     *nrm = sq_norm(&row) as f32;
+                    top = top.max(max_abs(&row));
                 }
-            });
+                top
+            })
+            .reduce(|| 0.0, f32::max);
         Some(CentredRows {
             x: xs,
             n,
             d,
             mean,
             norms,
+            max_abs,
         })
     }
 
@@ -171,6 +178,15 @@ impl<'a> CentredRows<'a> {
             .zip(self.x[start * d..end * d].chunks_exact(d.max(1)))
         {
             centre_into(raw, &self.mean, dst);
+        }
+    }
+
+    /// Centred rows `idx` (in that order) into `out` (resized to fit).
+    pub fn gather_into(&self, idx: &[usize], out: &mut Vec<f32>) {
+        let d = self.d;
+        out.resize(idx.len() * d, 0.0);
+        for (dst, &i) in out.chunks_exact_mut(d.max(1)).zip(idx) {
+            centre_into(&self.x[i * d..(i + 1) * d], &self.mean, dst);
         }
     }
 
@@ -194,6 +210,19 @@ fn centre_into(raw: &[f32], mean: &[f32], out: &mut [f32]) {
     for ((o, &v), &m) in out.iter_mut().zip(raw).zip(mean) {
         *o = v - m;
     }
+}
+
+/// The largest `|v|` of finite values (16 lanes, so it vectorises).
+fn max_abs(v: &[f32]) -> f32 {
+    let mut lanes = [0f32; 16];
+    let mut chunks = v.chunks_exact(16);
+    for c in &mut chunks {
+        for (l, &x) in lanes.iter_mut().zip(c) {
+            *l = l.max(x.abs());
+        }
+    }
+    let tail = chunks.remainder().iter().fold(0f32, |m, &x| m.max(x.abs()));
+    lanes.iter().fold(tail, |m, &l| m.max(l))
 }
 
 /// `out = a · bᵀ` for row-major `a` (ra x d) and `b` (rb x d); `out` is
@@ -269,6 +298,30 @@ pub fn sq_norm(v: &[f32]) -> f64 {
 pub fn add_to_f64(acc: &mut [f64], v: &[f32]) {
     for (a, &x) in acc.iter_mut().zip(v) {
         *a += f64::from(x);
+    }
+}
+
+/// `out[j] = trunc(row[j] * scale)` as a 64-bit integer (fixed point).
+#[multiversion(targets("x86_64+avx512f+avx512dq", "x86_64+avx2+fma"))]
+pub fn quantise_into(row: &[f32], scale: f64, out: &mut [i64]) {
+    for (o, &v) in out.iter_mut().zip(row) {
+        *o = (f64::from(v) * scale) as i64;
+    }
+}
+
+/// `acc[i] += v[i]` (integers: exact, wrapping never reached by callers).
+#[multiversion(targets("x86_64+avx512f", "x86_64+avx2+fma"))]
+pub fn add_i64(acc: &mut [i64], v: &[i64]) {
+    for (a, &x) in acc.iter_mut().zip(v) {
+        *a = a.wrapping_add(x);
+    }
+}
+
+/// `acc[i] -= v[i]` (integers).
+#[multiversion(targets("x86_64+avx512f", "x86_64+avx2+fma"))]
+pub fn sub_i64(acc: &mut [i64], v: &[i64]) {
+    for (a, &x) in acc.iter_mut().zip(v) {
+        *a = a.wrapping_sub(x);
     }
 }
 

@@ -22,6 +22,12 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::sync::Mutex;
 
+/// Rows up to which the silhouette is exact by default; above it, a seeded
+/// sample of this many rows (scikit-learn's `sample_size`). A 10,000-row
+/// sample of 20,000 rows measured a mean |error| of 8e-5 (README,
+/// `bench_sampling`) at a quarter of the exact cost of a 20,000-row sample.
+pub const SILHOUETTE_EXACT: usize = 10_000;
+
 /// Rows per block of the pairwise distance computation.
 pub(crate) const BLOCK: usize = 256;
 

@@ -95,12 +95,15 @@ fn finish_run(best: Run, mean: &[f32], k: usize, d: usize) -> KMeansResult {
             *c += m;
         }
     }
+    // Every pass reads every row on the device.
+    let rows_read = best.labels.len() * best.n_iter;
     KMeansResult {
         labels: best.labels,
         centroids: Array2::from_shape_vec((k, d), centroids)
             .unwrap_or_else(|_| Array2::zeros((k, d))),
         inertia: best.inertia,
         n_iter: best.n_iter,
+        rows_read,
     }
 }
 
