@@ -307,6 +307,9 @@ pub fn compute_layer_prescaled(
         &[params(settings.seed), params(second_seed(settings.seed))],
         &mut warnings,
     );
+    // The passes' buffers (tens of MiB at 50,000 x 2,048, from the arena)
+    // go back now, before the spectrum's matrices set the layer's peak.
+    crate::memory::release_free_memory();
 
     let silhouette = dev.silhouette_score(
         x,
