@@ -294,12 +294,13 @@ fn top_k_bytes(n: usize, d: usize, k: usize, threads: f64) -> f64 {
 /// concatenated.
 fn query_search_bytes(n: usize, d: usize, k: usize, m: usize, threads: f64) -> f64 {
     let (nf, df, kf, mf) = (n as f64, d as f64, k as f64, m as f64);
-    let qb = knn::QUERY_BLOCK.min(m) as f64;
-    let tasks = (mf / knn::QUERY_BLOCK as f64).ceil().max(1.0);
+    let qbu = knn::query_block(m, threads as usize);
+    let qb = qbu.min(m) as f64;
+    let tasks = (mf / qbu as f64).ceil().max(1.0);
     let workers = threads.min(tasks);
     let norms = nf * F64 + nf * F32;
     let sample = mf * USIZE + nf_index(m);
-    let per_worker = qb * df * F32 + qb * knn::COL_BLOCK.min(n) as f64 * F32;
+    let per_worker = qb * df * F32 + qb * knn::QUERY_COL_BLOCK.min(n) as f64 * F32;
     // A TopK per task: scores, ids, lengths, k-th scores, and the struct.
     let lists = mf * kf * 8.0 + mf * 8.0 + tasks * (USIZE + 160.0);
     norms + sample + workers * per_worker + lists + mf * kf * 8.0
