@@ -346,6 +346,19 @@ struct Measured {
     counts: Vec<i64>,
 }
 
+impl Measured {
+    /// Nothing found yet, with room for `rows` rows' results.
+    fn empty(rows: usize, k: usize, d: usize) -> Measured {
+        Measured {
+            labels: Vec::with_capacity(rows),
+            d1: Vec::with_capacity(rows),
+            d2: Vec::with_capacity(rows),
+            sums: vec![0i64; k * d],
+            counts: vec![0i64; k],
+        }
+    }
+}
+
 /// Chunks of a pass per thread: each keeps its own fixed-point sums, so this
 /// bounds the sums alive at once (integer sums make the split irrelevant to
 /// the result).
@@ -385,15 +398,8 @@ fn measure(
     let parts: Vec<Vec<Measured>> = bounds
         .par_iter()
         .map(|&(r0, r1)| {
-            let mut out: Vec<Measured> = (0..runs)
-                .map(|_| Measured {
-                    labels: Vec::with_capacity(r1 - r0),
-                    d1: Vec::with_capacity(r1 - r0),
-                    d2: Vec::with_capacity(r1 - r0),
-                    sums: vec![0i64; k * d],
-                    counts: vec![0i64; k],
-                })
-                .collect();
+            let mut out: Vec<Measured> =
+                (0..runs).map(|_| Measured::empty(r1 - r0, k, d)).collect();
             let mut buf = Vec::new();
             let mut dots = Vec::new();
             let mut q = vec![0i64; d];
@@ -453,15 +459,7 @@ fn measure(
         })
         .collect();
     // Concatenated in row order; sums added (exact, so any order).
-    let mut total: Vec<Measured> = (0..runs)
-        .map(|_| Measured {
-            labels: Vec::with_capacity(nr),
-            d1: Vec::with_capacity(nr),
-            d2: Vec::with_capacity(nr),
-            sums: vec![0i64; k * d],
-            counts: vec![0i64; k],
-        })
-        .collect();
+    let mut total: Vec<Measured> = (0..runs).map(|_| Measured::empty(nr, k, d)).collect();
     for part in parts {
         for (t, p) in total.iter_mut().zip(part) {
             t.labels.extend_from_slice(&p.labels);
@@ -576,16 +574,23 @@ struct Lloyd {
 }
 
 impl Lloyd {
+    /// The rounding allowance of row i's squared distances to the current
+    /// centroids: `eps` x (|x_i|^2 + the largest |c|^2), see [`slack`].
+    fn allowance<'d>(&self, data: &'d CentredRows, eps: f64) -> impl Fn(usize) -> f64 + 'd {
+        let cmax = cmax_sq(&self.centroids, data.d);
+        move |i| eps * (f64::from(data.norms[i]) + cmax)
+    }
+
     /// The rows the next pass must read, or `None` for every row (no bounds
     /// yet, or more than half of them).
     fn rows_to_read(&self, data: &CentredRows, eps: f64) -> Option<Vec<usize>> {
         if self.labels.is_empty() {
             return None;
         }
-        let cmax = cmax_sq(&self.centroids, data.d);
+        let allowance = self.allowance(data, eps);
         let mut ix = Vec::new();
         for i in 0..data.n {
-            let eta = eps * (f64::from(data.norms[i]) + cmax);
+            let eta = allowance(i);
             let (u, l) = (self.upper[i], self.lower[i]);
             if !(l > 0.0 && u * u + 2.0 * eta < l * l) {
                 ix.push(i);
@@ -600,9 +605,9 @@ impl Lloyd {
     /// Take what a pass found (over `rows`, with the current centroids);
     /// whether any label changed.
     fn absorb(&mut self, data: &CentredRows, rows: Rows, m: Measured, eps: f64) -> bool {
-        let cmax = cmax_sq(&self.centroids, data.d);
+        let allowance = self.allowance(data, eps);
         let bound = |i: usize, d1: f32, d2: f32| {
-            let eta = eps * (f64::from(data.norms[i]) + cmax);
+            let eta = allowance(i);
             let u = (f64::from(d1) + eta).sqrt();
             let l = (f64::from(d2) - eta).max(0.0).sqrt();
             (u, l)

@@ -509,26 +509,20 @@ mod tests {
             .map(|(i, v)| if i < 150 { 0.0 } else { *v })
             .collect();
         check_update(&d, &z_off, 41.0, "zeros unweighted");
-        let noisy: Vec<f64> = d
-            .iter()
-            .map(|v| {
-                if *v == 0.0 {
-                    rng.gen_range(-1e-16..1e-16)
-                } else {
-                    *v
-                }
-            })
-            .collect();
-        let z_tiny: Vec<f64> = z_off
-            .iter()
-            .map(|v| {
-                if *v == 0.0 {
-                    rng.gen_range(-1e-17..1e-17)
-                } else {
-                    *v
-                }
-            })
-            .collect();
+        // Each exact zero replaced by rounding-sized noise of magnitude `eps`.
+        let mut jitter_zeros = |v: &[f64], eps: f64| -> Vec<f64> {
+            v.iter()
+                .map(|&x| {
+                    if x == 0.0 {
+                        rng.gen_range(-eps..eps)
+                    } else {
+                        x
+                    }
+                })
+                .collect()
+        };
+        let noisy = jitter_zeros(&d, 1e-16);
+        let z_tiny = jitter_zeros(&z_off, 1e-17);
         check_update(&noisy, &z_tiny, 41.0, "noisy zeros");
     }
 
