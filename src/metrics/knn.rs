@@ -18,10 +18,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Rows per parallel task (one similarity slab is `ROW_BLOCK x COL_BLOCK` f32).
 pub(crate) const ROW_BLOCK: usize = if cfg!(test) { 128 } else { 512 };
-/// Columns per similarity slab: 512 x 1024 x 4 bytes = 2 MiB per task (an
-/// L2 cache here, so the selection reads the slab the GEMM just wrote).
-/// Unit tests use small blocks so that their few hundred rows span several.
-pub(crate) const COL_BLOCK: usize = if cfg!(test) { 200 } else { 1024 };
+/// Columns per similarity slab: 512 x 512 x 4 bytes = 1 MiB per task, half
+/// an L2 cache here, so the selection reads the slab the GEMM just wrote
+/// from L2 (1,024 columns, a full 2 MiB L2, measured about 7% slower at
+/// 10,000 x 512). Unit tests use small blocks so that their few hundred
+/// rows span several.
+pub(crate) const COL_BLOCK: usize = if cfg!(test) { 200 } else { 512 };
+// A row block's first slab holds its diagonal (see `top_k_neighbours`).
+const _: () = assert!(COL_BLOCK >= ROW_BLOCK);
 /// Most queries per task of the sampled search. Each task streams all N
 /// rows through the GEMM once, so wide query blocks read the rows fewer
 /// times: at 10,000 queries x 50,000 x 2,048, 256 -> 1,024 queries per task
@@ -276,14 +280,8 @@ fn top_k_neighbours(x: ArrayView2<f32>, k: usize, metric: Metric) -> Neighbours 
     let bound = SharedBound::new(n);
     let tables = super::workers::run(
         starts.len(),
-        || {
-            (
-                TopK::new(n, k),
-                vec![0f32; slab_len],
-                vec![0f32; COL_BLOCK.min(n)],
-            )
-        },
-        |(table, slab, colmax), task| {
+        || (TopK::new(n, k), vec![0f32; slab_len]),
+        |(table, slab), task| {
             let r0 = starts[task];
             let rows = ROW_BLOCK.min(n - r0);
             let xb = &xs[r0 * d..(r0 + rows) * d];
@@ -300,9 +298,8 @@ fn top_k_neighbours(x: ArrayView2<f32>, k: usize, metric: Metric) -> Neighbours 
                     }
                     // Only j > i: pairs below the diagonal belong to earlier blocks.
                     let first = (i + 1).max(c0) - c0;
-                    offer_row(table, i, &srow[first..], c0 + first, usize::MAX);
+                    offer_pairs(table, i, &srow[first..], c0 + first);
                 }
-                offer_columns(table, colmax, sv, r0, c0, cols);
                 bound.publish(table, r0..r0 + rows);
                 bound.publish(table, c0..c0 + cols);
             }
@@ -310,61 +307,43 @@ fn top_k_neighbours(x: ArrayView2<f32>, k: usize, metric: Metric) -> Neighbours 
     );
     // Merged one by one, each worker's slab freed first.
     let mut merged: Option<TopK> = None;
-    for (table, slab, colmax) in tables {
-        drop((slab, colmax));
+    for (table, slab) in tables {
+        drop(slab);
         merged = Some(match merged {
             None => table,
             Some(m) => m.merge(table),
         });
     }
-    let table = merged.unwrap_or_else(|| TopK::new(n, k));
-    Neighbours {
-        idx: table.idx,
-        score: table.score,
-    }
+    let (idx, score) = merged.unwrap_or_else(|| TopK::new(n, k)).into_lists();
+    Neighbours { idx, score }
 }
 
-/// Rows of a slab whose column maxima are taken together by [`offer_columns`].
-const TILE_ROWS: usize = 32;
-
-/// The column side of a symmetric slab: `slab` holds the scores of rows
-/// `r0..` (one slab row each) against columns `c0..c0 + cols`, and each pair
-/// (i, j) with j > i is offered to row j's list as neighbour i (the row side
-/// is offered by the caller). Per tile of [`TILE_ROWS`] slab rows, one
-/// vectorised pass takes each column's maximum; only a column whose maximum
-/// reaches row j's k-th score is scanned (a list's k-th score only rises,
-/// so no pair that would enter is skipped, and `offer` re-checks each).
+/// Both sides of a symmetric slab row: `scores[c]` is the score of the pair
+/// (i, j0 + c), all with j0 + c > i, and each pair enters row i's list as
+/// neighbour j and row j's list as neighbour i. One pass reads the scores:
+/// a chunk of 16 is skipped with two vector compares when every score is
+/// below both row i's k-th score and each row j's (a list's k-th score only
+/// rises, so no pair that would enter is skipped; `offer` re-checks each).
 #[multiversion(targets("x86_64+avx512f+avx512bw", "x86_64+avx2+fma"))]
-fn offer_columns(
-    table: &mut TopK,
-    colmax: &mut [f32],
-    slab: &[f32],
-    r0: usize,
-    c0: usize,
-    cols: usize,
-) {
-    let colmax = &mut colmax[..cols];
-    for (t, tile) in slab.chunks(TILE_ROWS * cols).enumerate() {
-        colmax.copy_from_slice(&tile[..cols]);
-        for row in tile.chunks_exact(cols).skip(1) {
-            for (m, &v) in colmax.iter_mut().zip(row) {
-                *m = m.max(v);
-            }
+fn offer_pairs(table: &mut TopK, i: usize, scores: &[f32], j0: usize) {
+    let mut j = j0;
+    for chunk in scores.chunks(16) {
+        let wi = table.worst[i];
+        let wj = &table.worst[j..j + chunk.len()];
+        let mut hits = chunk
+            .iter()
+            .zip(wj)
+            .enumerate()
+            .fold(0u32, |h, (c, (&s, &w))| {
+                h | (u32::from((s >= wi) | (s >= w)) << c)
+            });
+        while hits != 0 {
+            let c = hits.trailing_zeros() as usize;
+            hits &= hits - 1;
+            table.offer(i, chunk[c], (j + c) as u32);
+            table.offer(j + c, chunk[c], i as u32);
         }
-        let i0 = r0 + t * TILE_ROWS;
-        for (c, &m) in colmax.iter().enumerate() {
-            let j = c0 + c;
-            if m < table.worst[j] || j <= i0 {
-                continue;
-            }
-            for (r, row) in tile.chunks_exact(cols).enumerate() {
-                let i = i0 + r;
-                if i >= j {
-                    break;
-                }
-                table.offer(j, row[c], i as u32);
-            }
-        }
+        j += chunk.len();
     }
 }
 
@@ -483,8 +462,9 @@ fn top_k_of_queries(x: ArrayView2<f32>, queries: &[usize], k: usize, metric: Met
     let mut idx = Vec::with_capacity(m * k);
     let mut score = Vec::with_capacity(m * k);
     for (_, t) in parts {
-        idx.extend_from_slice(&t.idx);
-        score.extend_from_slice(&t.score);
+        let (i, s) = t.into_lists();
+        idx.extend_from_slice(&i);
+        score.extend_from_slice(&s);
     }
     Neighbours { idx, score }
 }
@@ -519,8 +499,7 @@ impl SharedBound {
     fn publish(&self, table: &TopK, rows: std::ops::Range<usize>) {
         for row in rows {
             if table.len[row] as usize == table.k {
-                let kth = table.score[row * table.k + table.k - 1];
-                let key = order_key(kth);
+                let key = order_key(table.kth(row));
                 if key > self.0[row].load(Ordering::Relaxed) {
                     self.0[row].fetch_max(key, Ordering::Relaxed);
                 }
@@ -529,11 +508,18 @@ impl SharedBound {
     }
 }
 
-/// One sorted top-k list per row, flattened `n x k`.
+/// The list key of neighbour `j` with score `s`: higher is better, by score
+/// and then by lower index (-0.0 counts as 0.0, as `==` has it), so one
+/// integer compare decides the total order of the lists.
+fn list_key(s: f32, j: u32) -> u64 {
+    (u64::from(order_key(s + 0.0)) << 32) | u64::from(!j)
+}
+
+/// One sorted top-k list per row, flattened `n x k`, best first.
 struct TopK {
     k: usize,
-    score: Vec<f32>,
-    idx: Vec<u32>,
+    /// [`list_key`]s; a list's entries past its `len` are unused.
+    key: Vec<u64>,
     len: Vec<u32>,
     /// Score of each row's k-th entry once full, else -inf: a cheap first
     /// rejection that reads one contiguous array.
@@ -544,8 +530,7 @@ impl TopK {
     fn new(n: usize, k: usize) -> Self {
         TopK {
             k,
-            score: vec![f32::NEG_INFINITY; n * k],
-            idx: vec![u32::MAX; n * k],
+            key: vec![0; n * k],
             len: vec![0; n],
             worst: vec![f32::NEG_INFINITY; n],
         }
@@ -556,53 +541,85 @@ impl TopK {
     #[inline(always)]
     fn offer(&mut self, row: usize, s: f32, j: u32) {
         if s >= self.worst[row] {
-            self.insert(row, s, j);
+            self.insert(row, list_key(s, j));
         }
     }
 
     #[inline(never)]
-    fn insert(&mut self, row: usize, s: f32, j: u32) {
+    fn insert(&mut self, row: usize, key: u64) {
         let k = self.k;
-        let base = row * k;
         let len = self.len[row] as usize;
-        let better = |s2: f32, j2: u32| s > s2 || (s == s2 && j < j2);
-        if len == k && !better(self.score[base + k - 1], self.idx[base + k - 1]) {
+        let list = &mut self.key[row * k..(row + 1) * k];
+        if len == k && key <= list[k - 1] {
             return;
         }
-        // The list is sorted, so the new entry's place is the number of
-        // entries ahead of it: one branch-free count instead of a search.
-        let ahead = self.score[base..base + len]
-            .iter()
-            .zip(&self.idx[base..base + len])
-            .map(|(&s2, &j2)| usize::from((s2 > s) | ((s2 == s) & (j2 < j))))
-            .sum::<usize>();
-        // Worse entries move one place down (the last drops when full).
-        let end = len.min(k - 1);
-        // A short move (k entries at most): a plain loop beats a memmove call.
-        for q in (base + ahead..base + end).rev() {
-            self.score[q + 1] = self.score[q];
-            self.idx[q + 1] = self.idx[q];
-        }
-        self.score[base + ahead] = s;
-        self.idx[base + ahead] = j;
+        insert_sorted(list, len, key);
         if len < k {
             self.len[row] += 1;
         }
         if self.len[row] as usize == k {
             // At least another worker's k-th score (see `SharedBound`).
-            self.worst[row] = self.worst[row].max(self.score[base + k - 1]);
+            self.worst[row] = self.worst[row].max(self.kth(row));
         }
+    }
+
+    /// The score of `row`'s last entry (its k-th once full).
+    fn kth(&self, row: usize) -> f32 {
+        key_score(self.key[row * self.k + self.k - 1])
     }
 
     fn merge(mut self, other: TopK) -> TopK {
         let k = self.k;
         for row in 0..self.len.len() {
-            for e in 0..other.len[row] as usize {
-                self.offer(row, other.score[row * k + e], other.idx[row * k + e]);
+            for &key in &other.key[row * k..row * k + other.len[row] as usize] {
+                if key_score(key) >= self.worst[row] {
+                    self.insert(row, key);
+                }
             }
         }
         self
     }
+
+    /// Neighbour indices and scores, `k` per row, best first (missing
+    /// entries index `u32::MAX`, score -inf).
+    fn into_lists(self) -> (Vec<u32>, Vec<f32>) {
+        let k = self.k;
+        let mut idx = Vec::with_capacity(self.key.len());
+        let mut score = Vec::with_capacity(self.key.len());
+        for (row, list) in self.key.chunks_exact(k.max(1)).enumerate() {
+            let len = self.len[row] as usize;
+            for (e, &key) in list.iter().enumerate() {
+                if e < len {
+                    idx.push(!(key as u32));
+                    score.push(key_score(key));
+                } else {
+                    idx.push(u32::MAX);
+                    score.push(f32::NEG_INFINITY);
+                }
+            }
+        }
+        (idx, score)
+    }
+}
+
+fn key_score(key: u64) -> f32 {
+    from_order_key((key >> 32) as u32)
+}
+
+/// Put `key` into its place in `list[..len]` (sorted, highest first),
+/// moving the lower entries one place down; when `len == list.len()` the
+/// last entry drops (the caller checked that `key` beats it).
+#[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+fn insert_sorted(list: &mut [u64], len: usize, key: u64) {
+    // The new entry's place is the number of entries ahead of it: one
+    // branch-free (vectorised) count instead of a search.
+    let ahead: usize = list[..len].iter().map(|&q| usize::from(q > key)).sum();
+    let end = len.min(list.len() - 1);
+    // A short move (k entries at most): a plain loop beats a memmove call.
+    for q in (ahead..end).rev() {
+        list[q + 1] = list[q];
+    }
+    list[ahead] = key;
 }
 
 /// Digamma psi(x) for x > 0: recurrence psi(x) = psi(x + 1) - 1/x up to
@@ -910,6 +927,31 @@ mod tests {
                 "row {i}"
             );
         }
+    }
+
+    #[test]
+    fn list_keys_order_by_score_then_lower_index_with_signed_zeros_equal() {
+        assert!(list_key(0.5, 9) > list_key(0.25, 0));
+        assert!(list_key(-0.25, 9) > list_key(-0.5, 0));
+        assert!(list_key(0.5, 3) > list_key(0.5, 4));
+        assert!(list_key(f32::NEG_INFINITY, 0) > 0, "0 is below every key");
+        // -0.0 == 0.0, so the tie goes to the lower index either way.
+        assert!(list_key(-0.0, 1) > list_key(0.0, 2));
+        assert!(list_key(0.0, 1) > list_key(-0.0, 2));
+        assert_eq!(key_score(list_key(-0.75, 7)), -0.75);
+        assert_eq!(!(list_key(-0.75, 7) as u32), 7);
+    }
+
+    #[test]
+    fn a_full_list_keeps_the_k_best_of_its_offers_in_order() {
+        let mut t = TopK::new(2, 3);
+        for (s, j) in [(0.1, 5), (0.9, 1), (0.5, 2), (0.5, 0), (0.2, 3), (0.95, 4)] {
+            t.offer(1, s, j);
+        }
+        let (idx, score) = t.into_lists();
+        assert_eq!(&idx[..3], &[u32::MAX; 3], "row 0 got no offers");
+        assert_eq!(&idx[3..], &[4, 1, 0]);
+        assert_eq!(&score[3..], &[0.95, 0.9, 0.5]);
     }
 
     #[test]
