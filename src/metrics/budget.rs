@@ -301,7 +301,7 @@ fn query_search_bytes(n: usize, d: usize, k: usize, m: usize, threads: f64) -> f
     let norms = nf * F64 + nf * F32;
     let sample = mf * USIZE + nf_index(m);
     let per_worker = qb * df * F32 + qb * knn::QUERY_COL_BLOCK.min(n) as f64 * F32;
-    // A TopK per task: scores, ids, lengths, k-th scores, and the struct.
+    // A TopK per task: keys (score and id), lengths, k-th scores, and the struct.
     let lists = mf * kf * 8.0 + mf * 8.0 + tasks * (USIZE + 160.0);
     norms + sample + workers * per_worker + lists + mf * kf * 8.0
 }

@@ -462,9 +462,7 @@ fn top_k_of_queries(x: ArrayView2<f32>, queries: &[usize], k: usize, metric: Met
     let mut idx = Vec::with_capacity(m * k);
     let mut score = Vec::with_capacity(m * k);
     for (_, t) in parts {
-        let (i, s) = t.into_lists();
-        idx.extend_from_slice(&i);
-        score.extend_from_slice(&s);
+        t.append_lists(&mut idx, &mut score);
     }
     Neighbours { idx, score }
 }
@@ -572,25 +570,23 @@ impl TopK {
         let k = self.k;
         for row in 0..self.len.len() {
             for &key in &other.key[row * k..row * k + other.len[row] as usize] {
-                if key_score(key) >= self.worst[row] {
-                    self.insert(row, key);
-                }
+                self.offer(row, key_score(key), key_index(key));
             }
         }
         self
     }
 
-    /// Neighbour indices and scores, `k` per row, best first (missing
-    /// entries index `u32::MAX`, score -inf).
-    fn into_lists(self) -> (Vec<u32>, Vec<f32>) {
+    /// Append the neighbour indices and scores, `k` per row, best first
+    /// (missing entries index `u32::MAX`, score -inf).
+    fn append_lists(self, idx: &mut Vec<u32>, score: &mut Vec<f32>) {
         let k = self.k;
-        let mut idx = Vec::with_capacity(self.key.len());
-        let mut score = Vec::with_capacity(self.key.len());
+        idx.reserve(self.key.len());
+        score.reserve(self.key.len());
         for (row, list) in self.key.chunks_exact(k.max(1)).enumerate() {
             let len = self.len[row] as usize;
             for (e, &key) in list.iter().enumerate() {
                 if e < len {
-                    idx.push(!(key as u32));
+                    idx.push(key_index(key));
                     score.push(key_score(key));
                 } else {
                     idx.push(u32::MAX);
@@ -598,12 +594,24 @@ impl TopK {
                 }
             }
         }
+    }
+
+    /// [`TopK::append_lists`] into new vectors.
+    fn into_lists(self) -> (Vec<u32>, Vec<f32>) {
+        let (mut idx, mut score) = (Vec::new(), Vec::new());
+        self.append_lists(&mut idx, &mut score);
         (idx, score)
     }
 }
 
+/// The score of a [`list_key`].
 fn key_score(key: u64) -> f32 {
     from_order_key((key >> 32) as u32)
+}
+
+/// The neighbour index of a [`list_key`].
+fn key_index(key: u64) -> u32 {
+    !(key as u32)
 }
 
 /// Put `key` into its place in `list[..len]` (sorted, highest first),
@@ -939,7 +947,7 @@ mod tests {
         assert!(list_key(-0.0, 1) > list_key(0.0, 2));
         assert!(list_key(0.0, 1) > list_key(-0.0, 2));
         assert_eq!(key_score(list_key(-0.75, 7)), -0.75);
-        assert_eq!(!(list_key(-0.75, 7) as u32), 7);
+        assert_eq!(key_index(list_key(-0.75, 7)), 7);
     }
 
     #[test]
