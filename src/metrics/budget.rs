@@ -275,17 +275,25 @@ fn gram_bytes(d: usize, threads: f64) -> f64 {
     parts.max(mat + eigen)
 }
 
-/// `knn::top_k_neighbours`: one n x k table and one similarity slab per
-/// worker, then the merged table.
+/// `knn::top_k_neighbours`: the rows copied in search order (with their
+/// original indices, pivot cells, squared norms and shared bounds), the
+/// pivots and each block's dot products with them, one table (lists padded
+/// to `knn::LIST_LANES` entries) and one similarity slab per worker, then
+/// the merged table's lists.
 fn top_k_bytes(n: usize, d: usize, k: usize, threads: f64) -> f64 {
     let (nf, kf, df) = (n as f64, k as f64, d as f64);
     let row_block = knn::ROW_BLOCK.min(n) as f64;
-    let col_block = knn::COL_BLOCK.min(n) as f64;
+    let col_block = knn::COL_BLOCK.max(knn::ROW_BLOCK).min(n) as f64;
     let blocks = (nf / knn::ROW_BLOCK as f64).ceil();
     let workers = threads.min(blocks.max(1.0));
-    let table = nf * kf * (F32 + 4.0) + 2.0 * nf * 4.0;
+    let copy = nf * df * F32 + 4.0 * nf * 4.0;
+    let pivots = blocks * df * F32 + blocks * (USIZE + 2.0 * F32) + nf_index(blocks as usize);
+    let dots = threads * row_block * blocks * F32;
+    let stride = k.next_multiple_of(knn::LIST_LANES) as f64;
+    let table = nf * stride * 8.0 + 2.0 * nf * 4.0;
     let slab = row_block * col_block * F32;
-    blocks * USIZE + workers * (table + slab + col_block * df * F32) + table
+    let lists = nf * kf * (4.0 + F32);
+    copy + pivots + dots + blocks * USIZE + workers * (table + slab) + table + lists
 }
 
 /// `knn::top_k_of_queries` for `m` queries: the rows' norms, the sample
@@ -306,16 +314,16 @@ fn query_search_bytes(n: usize, d: usize, k: usize, m: usize, threads: f64) -> f
     norms + sample + workers * per_worker + lists + mf * kf * 8.0
 }
 
-/// Leave-one-out kNN accuracy: dense classes, the L2-normalised copy and
-/// the neighbour search of every row (n <= `knn_sample`), or the search of
-/// the sampled queries (no copy), then the votes.
+/// Leave-one-out kNN accuracy: dense classes, the neighbour search of
+/// every row (n <= `knn_sample`; it holds the rows' normalised copy) or the
+/// search of the sampled queries (no copy), then the votes.
 fn knn_accuracy_bytes(n: usize, d: usize, knn_k: usize, knn_sample: usize, threads: f64) -> f64 {
-    let (nf, df) = (n as f64, d as f64);
+    let nf = n as f64;
     let k = knn_k.clamp(1, n.saturating_sub(1).max(1));
     let m = n.min(knn_sample.max(1));
     let classes = nf * 8.0 + nf * 4.0;
     let search = if m == n {
-        nf * df * F32 + top_k_bytes(n, d, k, threads)
+        top_k_bytes(n, d, k, threads)
     } else {
         query_search_bytes(n, d, k, m, threads)
     };

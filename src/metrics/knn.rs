@@ -12,8 +12,9 @@
 use super::pairwise::{from_order_key, gemm_nt, order_key, sq_norm};
 use super::uniformity::seeded_rows;
 use multiversion::multiversion;
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
+use std::ops::Range;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Rows per parallel task (one similarity slab is `ROW_BLOCK x COL_BLOCK` f32).
@@ -24,8 +25,8 @@ pub(crate) const ROW_BLOCK: usize = if cfg!(test) { 128 } else { 512 };
 /// 10,000 x 512). Unit tests use small blocks so that their few hundred
 /// rows span several.
 pub(crate) const COL_BLOCK: usize = if cfg!(test) { 200 } else { 512 };
-// A row block's first slab holds its diagonal (see `top_k_neighbours`).
-const _: () = assert!(COL_BLOCK >= ROW_BLOCK);
+/// Rows per strip of a diagonal block (see [`top_k_neighbours`]).
+const DIAGONAL_STRIP: usize = if cfg!(test) { 48 } else { 256 };
 /// Most queries per task of the sampled search. Each task streams all N
 /// rows through the GEMM once, so wide query blocks read the rows fewer
 /// times: at 10,000 queries x 50,000 x 2,048, 256 -> 1,024 queries per task
@@ -82,8 +83,7 @@ pub fn knn_accuracy_sampled(
     let k = k.min(n - 1);
     let classes = dense_classes(labels);
     let (queries, nb) = if n <= max_queries.max(1) {
-        let unit = normalise_rows(x);
-        (None, top_k_neighbours(unit.view(), k, Metric::Cosine))
+        (None, top_k_neighbours(x, k, Metric::Cosine))
     } else {
         let q = seeded_rows(n, max_queries.max(1), seed);
         let nb = top_k_of_queries(x, &q, k, Metric::Cosine);
@@ -209,22 +209,36 @@ pub(crate) fn dense_classes(labels: &[i64]) -> Vec<u32> {
         .collect()
 }
 
-/// Rows scaled to unit L2 norm (norm in f64); zero rows stay zero.
+/// Rows scaled to unit L2 norm (see [`unit_into`]); zero rows stay zero.
+#[cfg_attr(not(any(test, feature = "train")), allow(dead_code))]
 pub(crate) fn normalise_rows(x: ArrayView2<f32>) -> Array2<f32> {
-    let mut out = x.as_standard_layout().into_owned();
-    out.axis_iter_mut(Axis(0))
-        .into_par_iter()
-        .for_each(|mut row| {
-            let norm = row
-                .iter()
-                .map(|&v| f64::from(v) * f64::from(v))
-                .sum::<f64>()
-                .sqrt();
-            if norm > 0.0 {
-                row.mapv_inplace(|v| (f64::from(v) / norm) as f32);
-            }
-        });
+    let x = x.as_standard_layout();
+    let mut out = Array2::zeros(x.dim());
+    let d = x.ncols().max(1);
+    if let (Some(src), Some(dst)) = (x.as_slice(), out.as_slice_mut()) {
+        dst.par_chunks_mut(d)
+            .zip(src.par_chunks(d))
+            .for_each(|(o, r)| unit_into(r, o));
+    }
     out
+}
+
+/// `out = row / |row|`, the norm summed in f64 by [`sq_norm`] and each
+/// value divided in f64; a zero row is copied as it is.
+pub(crate) fn unit_into(row: &[f32], out: &mut [f32]) {
+    divide_into(row, sq_norm(row).sqrt(), out);
+}
+
+/// `out = row / norm` in f64 (`row` itself when `norm` is 0).
+#[multiversion(targets("x86_64+avx512f", "x86_64+avx2+fma"))]
+fn divide_into(row: &[f32], norm: f64, out: &mut [f32]) {
+    if norm > 0.0 {
+        for (o, &v) in out.iter_mut().zip(row) {
+            *o = (f64::from(v) / norm) as f32;
+        }
+    } else {
+        out.copy_from_slice(row);
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,63 +259,94 @@ struct Neighbours {
 }
 
 /// Blocked exact k-nearest-neighbour search, self excluded. Requires
-/// `1 <= k < n` and a standard-layout `x`.
+/// `1 <= k < n`. For [`Metric::Cosine`] the rows are scaled to unit norm
+/// here (as [`normalise_rows`] does), so `x` may be raw.
 ///
-/// Each unordered pair is scored once: row block I (rows `r0..r0+B`) is
-/// multiplied against the columns `r0..n` in column blocks, and every pair
-/// `(i, j)` with `j > i` is offered to both rows' lists. Row blocks run in
-/// parallel, each worker (at most one per thread) keeping its own full
-/// `n x k` table; the tables are merged at the end. Lists are kept under the
-/// total order (score descending, index ascending) and every pair's score is
-/// computed exactly once by a fixed block layout, so the result does not
-/// depend on the thread count, on which worker ran which block, or on the
-/// order of the merges.
+/// Each unordered pair is scored once. The rows are first copied in
+/// [`locality_order`], so that a row block holds mostly rows near each
+/// other. Row block I (rows `r0..r0+B`) is then multiplied by itself and by
+/// the columns `r0+B..n` in column blocks, and every pair `(i, j)` with
+/// `j > i` is offered to both rows' lists. The diagonal blocks all run
+/// first: they give each row's list a high k-th score early, so that most
+/// far pairs after them are rejected by one compare.
+///
+/// Tasks run in parallel, each worker (at most one per thread) keeping its
+/// own full `n x k` table; the tables are merged at the end. Lists hold the
+/// rows' original indices under the total order (score descending, index
+/// ascending), and every pair's score is computed exactly once by a fixed
+/// block layout, so the result does not depend on the thread count, on
+/// which worker ran which task, or on the order of the merges.
 fn top_k_neighbours(x: ArrayView2<f32>, k: usize, metric: Metric) -> Neighbours {
     let x = x.as_standard_layout();
     let (n, d) = x.dim();
     debug_assert!(k >= 1 && k < n);
-    let Some(xs) = x.as_slice() else {
+    let Some(raw) = x.as_slice() else {
         return Neighbours {
             idx: Vec::new(),
             score: Vec::new(),
         };
     };
+    // ids[p]: the original index of the p-th row in search order.
+    let ids = locality_order(raw, n, d, metric);
+    let mut xs = vec![0f32; n * d];
+    xs.par_chunks_mut(d.max(1)).zip(&ids).for_each(|(dst, &i)| {
+        let src = &raw[i as usize * d..(i as usize + 1) * d];
+        match metric {
+            Metric::Cosine => unit_into(src, dst),
+            Metric::SqEuclidean => dst.copy_from_slice(src),
+        }
+    });
     let sq_norms: Vec<f32> = match metric {
         Metric::Cosine => Vec::new(),
-        Metric::SqEuclidean => x
-            .axis_iter(Axis(0))
-            .map(|r| r.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>() as f32)
-            .collect(),
+        Metric::SqEuclidean => xs.par_chunks(d.max(1)).map(|r| sq_norm(r) as f32).collect(),
     };
-    // Largest blocks (those starting at low rows) first, for load balance.
+    // Tasks 0..blocks: the diagonal blocks; then the rest of each row
+    // block, largest (those starting at low rows) first, for load balance.
     // One table and one slab per worker (bounded memory, see `workers`).
     let starts: Vec<usize> = (0..n).step_by(ROW_BLOCK).collect();
-    let slab_len = ROW_BLOCK.min(n) * COL_BLOCK.min(n);
+    let blocks = starts.len();
+    let slab_len = ROW_BLOCK.min(n) * COL_BLOCK.max(ROW_BLOCK).min(n);
     let bound = SharedBound::new(n);
     let tables = super::workers::run(
-        starts.len(),
+        2 * blocks,
         || (TopK::new(n, k), vec![0f32; slab_len]),
         |(table, slab), task| {
-            let r0 = starts[task];
-            let rows = ROW_BLOCK.min(n - r0);
-            let xb = &xs[r0 * d..(r0 + rows) * d];
-            for c0 in (r0..n).step_by(COL_BLOCK) {
-                let cols = COL_BLOCK.min(n - c0);
-                let sv = &mut slab[..rows * cols];
-                gemm_nt(xb, &xs[c0 * d..(c0 + cols) * d], d, sv);
-                bound.tighten(table, r0..r0 + rows);
-                bound.tighten(table, c0..c0 + cols);
-                for (r, srow) in sv.chunks_exact_mut(cols).enumerate() {
-                    let i = r0 + r;
+            // Scores rows `rs` against columns `cs` (cs.start >= rs.start)
+            // and offers the pairs above the diagonal.
+            let mut score = |rs: Range<usize>, cs: Range<usize>| {
+                let sv = &mut slab[..rs.len() * cs.len()];
+                gemm_nt(
+                    &xs[rs.start * d..rs.end * d],
+                    &xs[cs.start * d..cs.end * d],
+                    d,
+                    sv,
+                );
+                bound.tighten(table, rs.clone());
+                bound.tighten(table, cs.clone());
+                for (i, srow) in rs.clone().zip(sv.chunks_exact_mut(cs.len())) {
                     if metric == Metric::SqEuclidean {
-                        neg_sq_distances(srow, sq_norms[i], &sq_norms[c0..c0 + cols]);
+                        neg_sq_distances(srow, sq_norms[i], &sq_norms[cs.clone()]);
                     }
                     // Only j > i: pairs below the diagonal belong to earlier blocks.
-                    let first = (i + 1).max(c0) - c0;
-                    offer_pairs(table, i, &srow[first..], c0 + first);
+                    let first = (i + 1).max(cs.start) - cs.start;
+                    offer_pairs(table, &ids, i, &srow[first..], cs.start + first);
                 }
-                bound.publish(table, r0..r0 + rows);
-                bound.publish(table, c0..c0 + cols);
+                bound.publish(table, rs.clone());
+                bound.publish(table, cs);
+            };
+            let r0 = starts[task % blocks];
+            let r1 = (r0 + ROW_BLOCK).min(n);
+            if task < blocks {
+                // The diagonal block in strips of DIAGONAL_STRIP rows, each
+                // against the columns from its own first row on: only the
+                // strips' own diagonal squares are scored twice.
+                for a0 in (r0..r1).step_by(DIAGONAL_STRIP) {
+                    score(a0..(a0 + DIAGONAL_STRIP).min(r1), a0..r1);
+                }
+            } else {
+                for c0 in (r1..n).step_by(COL_BLOCK) {
+                    score(r0..r1, c0..(c0 + COL_BLOCK).min(n));
+                }
             }
         },
     );
@@ -314,9 +359,62 @@ fn top_k_neighbours(x: ArrayView2<f32>, k: usize, metric: Metric) -> Neighbours 
             Some(m) => m.merge(table),
         });
     }
-    let (idx, score) = merged.unwrap_or_else(|| TopK::new(n, k)).into_lists();
+    let (idx, score) = merged
+        .unwrap_or_else(|| TopK::new(n, k))
+        .into_lists_at(&ids);
     Neighbours { idx, score }
 }
+
+/// A search order that keeps near rows together: each row goes to the
+/// nearest of a seeded sample of pivot rows, one per row block (cosine: the
+/// highest x.p / |p|; Euclidean: the highest 2 x.p - |p|^2), and the rows
+/// are sorted by pivot, stably. Returns the original row indices in that
+/// order. Its n x pivots product is about 1/(2 ROW_BLOCK) of the search's.
+fn locality_order(x: &[f32], n: usize, d: usize, metric: Metric) -> Vec<u32> {
+    let p = n.div_ceil(ROW_BLOCK).clamp(1, n);
+    let mut pv = Vec::with_capacity(p * d);
+    for i in seeded_rows(n, p, LOCALITY_SEED) {
+        pv.extend_from_slice(&x[i * d..(i + 1) * d]);
+    }
+    // A pivot's score is dot * mul + add.
+    let (mul, add): (Vec<f32>, Vec<f32>) = pv
+        .chunks(d.max(1))
+        .map(|r| {
+            let s = sq_norm(r);
+            match metric {
+                Metric::Cosine if s > 0.0 => ((1.0 / s.sqrt()) as f32, 0.0),
+                Metric::Cosine => (0.0, 0.0),
+                Metric::SqEuclidean => (2.0, -(s as f32)),
+            }
+        })
+        .unzip();
+    let cell: Vec<u32> = x
+        .par_chunks(ROW_BLOCK * d.max(1))
+        .flat_map_iter(|xb| {
+            let mut dots = vec![0f32; xb.len() / d.max(1) * p];
+            gemm_nt(xb, &pv, d, &mut dots);
+            dots.chunks(p)
+                .map(|r| {
+                    let mut best = (f32::NEG_INFINITY, 0u32);
+                    for (c, &v) in r.iter().enumerate() {
+                        let s = v * mul[c] + add[c];
+                        if s > best.0 {
+                            best = (s, c as u32);
+                        }
+                    }
+                    best.1
+                })
+                .collect::<Vec<u32>>()
+        })
+        .collect();
+    let mut ids: Vec<u32> = (0..n as u32).collect();
+    ids.sort_by_key(|&i| cell[i as usize]);
+    ids
+}
+
+/// Seed of [`locality_order`]'s pivots (fixed: the order changes how fast
+/// the search runs, not what it finds).
+const LOCALITY_SEED: u64 = 0x6b6e_6e5f_6f72_6472;
 
 /// Both sides of a symmetric slab row: `scores[c]` is the score of the pair
 /// (i, j0 + c), all with j0 + c > i, and each pair enters row i's list as
@@ -325,7 +423,7 @@ fn top_k_neighbours(x: ArrayView2<f32>, k: usize, metric: Metric) -> Neighbours 
 /// below both row i's k-th score and each row j's (a list's k-th score only
 /// rises, so no pair that would enter is skipped; `offer` re-checks each).
 #[multiversion(targets("x86_64+avx512f+avx512bw", "x86_64+avx2+fma"))]
-fn offer_pairs(table: &mut TopK, i: usize, scores: &[f32], j0: usize) {
+fn offer_pairs(table: &mut TopK, ids: &[u32], i: usize, scores: &[f32], j0: usize) {
     let mut j = j0;
     for chunk in scores.chunks(16) {
         let wi = table.worst[i];
@@ -340,8 +438,8 @@ fn offer_pairs(table: &mut TopK, i: usize, scores: &[f32], j0: usize) {
         while hits != 0 {
             let c = hits.trailing_zeros() as usize;
             hits &= hits - 1;
-            table.offer(i, chunk[c], (j + c) as u32);
-            table.offer(j + c, chunk[c], i as u32);
+            table.offer(i, chunk[c], ids[j + c]);
+            table.offer(j + c, chunk[c], ids[i]);
         }
         j += chunk.len();
     }
@@ -429,15 +527,13 @@ fn top_k_of_queries(x: ArrayView2<f32>, queries: &[usize], k: usize, metric: Met
         |(qbuf, slab, out): &mut (Vec<f32>, Vec<f32>, Vec<(usize, TopK)>), task| {
             let qs = &queries[task * qb..((task + 1) * qb).min(m)];
             qbuf.clear();
-            for &i in qs {
+            qbuf.resize(qs.len() * d, 0.0);
+            for (&i, q) in qs.iter().zip(qbuf.chunks_exact_mut(d.max(1))) {
                 let row = &xs[i * d..(i + 1) * d];
                 match metric {
-                    // As `normalise_rows` scales a row (norm in f64).
-                    Metric::Cosine if sq[i] > 0.0 => {
-                        let norm = sq[i].sqrt();
-                        qbuf.extend(row.iter().map(|&v| (f64::from(v) / norm) as f32));
-                    }
-                    _ => qbuf.extend_from_slice(row),
+                    // As `unit_into` scales a row.
+                    Metric::Cosine => divide_into(row, sq[i].sqrt(), q),
+                    Metric::SqEuclidean => q.copy_from_slice(row),
                 }
             }
             let mut table = TopK::new(qs.len(), k);
@@ -513,10 +609,17 @@ fn list_key(s: f32, j: u32) -> u64 {
     (u64::from(order_key(s + 0.0)) << 32) | u64::from(!j)
 }
 
-/// One sorted top-k list per row, flattened `n x k`, best first.
+/// Entries per insert step of a [`TopK`] list (one 512-bit vector of keys).
+pub(crate) const LIST_LANES: usize = 8;
+
+/// One sorted top-k list per row, best first, each padded to `stride`
+/// entries (`k` rounded up to [`LIST_LANES`]) so that an insert is a few
+/// whole-vector steps.
 struct TopK {
     k: usize,
-    /// [`list_key`]s; a list's entries past its `len` are unused.
+    stride: usize,
+    /// [`list_key`]s, `stride` per row. Unused entries are 0 (below every
+    /// key); entries past the k-th are whatever was pushed down there.
     key: Vec<u64>,
     len: Vec<u32>,
     /// Score of each row's k-th entry once full, else -inf: a cheap first
@@ -526,9 +629,11 @@ struct TopK {
 
 impl TopK {
     fn new(n: usize, k: usize) -> Self {
+        let stride = k.next_multiple_of(LIST_LANES);
         TopK {
             k,
-            key: vec![0; n * k],
+            stride,
+            key: vec![0; n * stride],
             len: vec![0; n],
             worst: vec![f32::NEG_INFINITY; n],
         }
@@ -543,16 +648,15 @@ impl TopK {
         }
     }
 
-    #[inline(never)]
+    #[inline(always)]
     fn insert(&mut self, row: usize, key: u64) {
-        let k = self.k;
-        let len = self.len[row] as usize;
-        let list = &mut self.key[row * k..(row + 1) * k];
-        if len == k && key <= list[k - 1] {
+        let (k, stride) = (self.k, self.stride);
+        let list = &mut self.key[row * stride..(row + 1) * stride];
+        if key <= list[k - 1] {
             return;
         }
-        insert_sorted(list, len, key);
-        if len < k {
+        insert_sorted(list, key);
+        if self.len[row] < k as u32 {
             self.len[row] += 1;
         }
         if self.len[row] as usize == k {
@@ -563,40 +667,59 @@ impl TopK {
 
     /// The score of `row`'s last entry (its k-th once full).
     fn kth(&self, row: usize) -> f32 {
-        key_score(self.key[row * self.k + self.k - 1])
+        key_score(self.key[row * self.stride + self.k - 1])
     }
 
     fn merge(mut self, other: TopK) -> TopK {
-        let k = self.k;
+        let stride = self.stride;
         for row in 0..self.len.len() {
-            for &key in &other.key[row * k..row * k + other.len[row] as usize] {
+            let at = row * stride;
+            for &key in &other.key[at..at + other.len[row] as usize] {
                 self.offer(row, key_score(key), key_index(key));
             }
         }
         self
     }
 
-    /// Append the neighbour indices and scores, `k` per row, best first
-    /// (missing entries index `u32::MAX`, score -inf).
-    fn append_lists(self, idx: &mut Vec<u32>, score: &mut Vec<f32>) {
-        let k = self.k;
-        idx.reserve(self.key.len());
-        score.reserve(self.key.len());
-        for (row, list) in self.key.chunks_exact(k.max(1)).enumerate() {
-            let len = self.len[row] as usize;
-            for (e, &key) in list.iter().enumerate() {
-                if e < len {
-                    idx.push(key_index(key));
-                    score.push(key_score(key));
-                } else {
-                    idx.push(u32::MAX);
-                    score.push(f32::NEG_INFINITY);
-                }
-            }
+    /// `row`'s neighbour indices and scores, best first, into `idx` and
+    /// `score` (`k` each; missing entries index `u32::MAX`, score -inf).
+    fn write_list(&self, row: usize, idx: &mut [u32], score: &mut [f32]) {
+        let len = self.len[row] as usize;
+        let list = &self.key[row * self.stride..row * self.stride + self.k];
+        for (e, ((&key, i), s)) in list.iter().zip(idx).zip(score).enumerate() {
+            (*i, *s) = if e < len {
+                (key_index(key), key_score(key))
+            } else {
+                (u32::MAX, f32::NEG_INFINITY)
+            };
         }
     }
 
+    /// Append the lists, `k` entries per row (see [`TopK::write_list`]).
+    fn append_lists(self, idx: &mut Vec<u32>, score: &mut Vec<f32>) {
+        let (k, at, rows) = (self.k, idx.len(), self.len.len());
+        idx.resize(at + rows * k, 0);
+        score.resize(at + rows * k, 0.0);
+        for row in 0..self.len.len() {
+            let r = at + row * k..at + (row + 1) * k;
+            self.write_list(row, &mut idx[r.clone()], &mut score[r]);
+        }
+    }
+
+    /// The lists with row p's at row `place[p]` (a permutation of the rows).
+    fn into_lists_at(self, place: &[u32]) -> (Vec<u32>, Vec<f32>) {
+        let k = self.k;
+        let mut idx = vec![0; self.len.len() * k];
+        let mut score = vec![0.0; self.len.len() * k];
+        for (row, &p) in place.iter().enumerate() {
+            let r = p as usize * k..(p as usize + 1) * k;
+            self.write_list(row, &mut idx[r.clone()], &mut score[r]);
+        }
+        (idx, score)
+    }
+
     /// [`TopK::append_lists`] into new vectors.
+    #[cfg(test)]
     fn into_lists(self) -> (Vec<u32>, Vec<f32>) {
         let (mut idx, mut score) = (Vec::new(), Vec::new());
         self.append_lists(&mut idx, &mut score);
@@ -614,20 +737,23 @@ fn key_index(key: u64) -> u32 {
     !(key as u32)
 }
 
-/// Put `key` into its place in `list[..len]` (sorted, highest first),
-/// moving the lower entries one place down; when `len == list.len()` the
-/// last entry drops (the caller checked that `key` beats it).
-#[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
-fn insert_sorted(list: &mut [u64], len: usize, key: u64) {
-    // The new entry's place is the number of entries ahead of it: one
-    // branch-free (vectorised) count instead of a search.
-    let ahead: usize = list[..len].iter().map(|&q| usize::from(q > key)).sum();
-    let end = len.min(list.len() - 1);
-    // A short move (k entries at most): a plain loop beats a memmove call.
-    for q in (ahead..end).rev() {
-        list[q + 1] = list[q];
+/// Put `key` into its place in the descending `list` (a whole number of
+/// [`LIST_LANES`]; unused entries are 0, below every key), dropping the
+/// last entry. Branch-free: entry q becomes max(old[q], min(old[q - 1],
+/// key)) with old[-1] = +inf, which is old[q] above the new key's place,
+/// the key at it and old[q - 1] below it; one vector step per LIST_LANES.
+#[inline(always)]
+fn insert_sorted(list: &mut [u64], key: u64) {
+    let mut carry = u64::MAX;
+    for chunk in list.chunks_exact_mut(LIST_LANES) {
+        let mut old = [0u64; LIST_LANES];
+        old.copy_from_slice(chunk);
+        for (q, v) in chunk.iter_mut().enumerate() {
+            let above = if q == 0 { carry } else { old[q - 1] };
+            *v = old[q].max(above.min(key));
+        }
+        carry = old[LIST_LANES - 1];
     }
-    list[ahead] = key;
 }
 
 /// Digamma psi(x) for x > 0: recurrence psi(x) = psi(x + 1) - 1/x up to
@@ -960,6 +1086,82 @@ mod tests {
         assert_eq!(&idx[..3], &[u32::MAX; 3], "row 0 got no offers");
         assert_eq!(&idx[3..], &[4, 1, 0]);
         assert_eq!(&score[3..], &[0.95, 0.9, 0.5]);
+    }
+
+    #[test]
+    fn padded_lists_keep_the_k_best_across_insert_steps() {
+        // k = 11: lists of 16 entries, two insert steps. 200 distinct
+        // offers in a scrambled order; each list must be the 11 best,
+        // best first, whichever step the new key lands in.
+        let k = 11;
+        let mut t = TopK::new(3, k);
+        assert_eq!(t.stride, 16);
+        let offers: Vec<(f32, u32)> = (0..200u32)
+            .map(|j| (((j * 73) % 200) as f32 / 10.0 - 7.0, j))
+            .collect();
+        for &(s, j) in &offers {
+            t.offer(2, s, j);
+            if j % 3 == 0 {
+                t.offer(0, -s, j);
+            }
+        }
+        let best = |row: &mut Vec<(f32, u32)>| {
+            row.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            row.truncate(k);
+            row.iter().map(|&(_, j)| j).collect::<Vec<u32>>()
+        };
+        let want2 = best(&mut offers.clone());
+        let want0 = best(
+            &mut offers
+                .iter()
+                .filter(|o| o.1 % 3 == 0)
+                .map(|&(s, j)| (-s, j))
+                .collect(),
+        );
+        let (idx, score) = t.into_lists();
+        assert_eq!(&idx[..k], want0.as_slice());
+        assert_eq!(&idx[k..2 * k], &[u32::MAX; 11], "row 1 got no offers");
+        assert_eq!(&idx[2 * k..], want2.as_slice());
+        assert!(score[2 * k..].windows(2).all(|w| w[0] > w[1]));
+    }
+
+    #[test]
+    fn locality_order_is_a_permutation_sorted_by_nearest_pivot() {
+        // Three tight groups of 150 rows, interleaved by index: the order
+        // puts rows of the same nearest pivot together, pivots in sample order.
+        let n = 450;
+        let centres = [[10.0f32, 0.0], [0.0, 10.0], [-10.0, -10.0]];
+        let x = Array2::from_shape_fn((n, 2), |(i, j)| {
+            centres[i % 3][j] + ((i * 37 + j * 11) % 17) as f32 / 17.0
+        });
+        let xs = x.as_slice().expect("standard layout");
+        for metric in [Metric::Cosine, Metric::SqEuclidean] {
+            let ids = locality_order(xs, n, 2, metric);
+            let mut sorted = ids.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, (0..n as u32).collect::<Vec<_>>(), "{metric:?}");
+            let pivots = seeded_rows(n, n.div_ceil(ROW_BLOCK), LOCALITY_SEED);
+            let nearest = |i: usize| {
+                let (xi, best) = (x.row(i), pivots.iter().enumerate());
+                best.map(|(c, &p)| {
+                    let xp = x.row(p);
+                    let s = match metric {
+                        Metric::Cosine => xi.dot(&xp) / xp.dot(&xp).sqrt(),
+                        Metric::SqEuclidean => -(&xi - &xp).mapv(|v| v * v).sum(),
+                    };
+                    (s, c)
+                })
+                .fold((f32::NEG_INFINITY, 0), |b, e| if e.0 > b.0 { e } else { b })
+                .1
+            };
+            let cells: Vec<usize> = ids.iter().map(|&i| nearest(i as usize)).collect();
+            assert!(cells.windows(2).all(|w| w[0] <= w[1]), "{metric:?}");
+            // Within a cell, the original order (stable).
+            assert!(ids
+                .windows(2)
+                .zip(cells.windows(2))
+                .all(|(i, c)| c[0] != c[1] || i[0] < i[1]));
+        }
     }
 
     #[test]
