@@ -193,7 +193,9 @@ impl<'a> CentredRows<'a> {
     /// Centred row `i`, appended to `out`.
     pub fn push_row(&self, i: usize, out: &mut Vec<f32>) {
         let raw = &self.x[i * self.d..(i + 1) * self.d];
-        out.extend(raw.iter().zip(&self.mean).map(|(&v, &m)| v - m));
+        let at = out.len();
+        out.resize(at + self.d, 0.0);
+        centre_into(raw, &self.mean, &mut out[at..]);
     }
 
     /// Centred row `i`.
@@ -261,36 +263,32 @@ pub fn gemm_nt(a: &[f32], b: &[f32], d: usize, out: &mut [f32]) {
 // SSE4.1 `floor` or 256-bit lanes). Lane-wise sums keep a fixed order, so
 // both versions give the same bits.
 
-/// Sum of f32 values in f64, with independent lanes so it vectorises.
-#[multiversion(targets("x86_64+avx2+fma"))]
-pub fn sum_f64(v: &[f32]) -> f64 {
+/// Σ f(v_i) in f64 over 8 independent lanes (so it vectorises), then the
+/// lanes and the tail added in a fixed order. Inlined into each caller's
+/// target-specific copies, which therefore give the same bits.
+#[inline(always)]
+pub(crate) fn lane_sum(v: &[f32], f: impl Fn(f32) -> f64) -> f64 {
     let mut lanes = [0f64; 8];
     let mut chunks = v.chunks_exact(8);
     for c in &mut chunks {
         for (l, &x) in lanes.iter_mut().zip(c) {
-            *l += f64::from(x);
+            *l += f(x);
         }
     }
-    let tail: f64 = chunks.remainder().iter().map(|&x| f64::from(x)).sum();
+    let tail: f64 = chunks.remainder().iter().map(|&x| f(x)).sum();
     lanes.iter().sum::<f64>() + tail
+}
+
+/// Sum of f32 values in f64, with independent lanes so it vectorises.
+#[multiversion(targets("x86_64+avx2+fma"))]
+pub fn sum_f64(v: &[f32]) -> f64 {
+    lane_sum(v, f64::from)
 }
 
 /// Squared Euclidean norm in f64.
 #[multiversion(targets("x86_64+avx2+fma"))]
 pub fn sq_norm(v: &[f32]) -> f64 {
-    let mut lanes = [0f64; 8];
-    let mut chunks = v.chunks_exact(8);
-    for c in &mut chunks {
-        for (l, &x) in lanes.iter_mut().zip(c) {
-            *l += f64::from(x) * f64::from(x);
-        }
-    }
-    let tail: f64 = chunks
-        .remainder()
-        .iter()
-        .map(|&x| f64::from(x) * f64::from(x))
-        .sum();
-    lanes.iter().sum::<f64>() + tail
+    lane_sum(v, |x| f64::from(x) * f64::from(x))
 }
 
 /// `acc[i] += v[i]`, in f64.

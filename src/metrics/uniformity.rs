@@ -14,7 +14,7 @@
 //! so a plain f64 sum per block (blocks added in a fixed order) keeps the
 //! mean exact to rounding; no log-sum-exp shift is needed.
 
-use super::pairwise::{exp_nonpositive, gemm_nt, sq_norm};
+use super::pairwise::{exp_nonpositive, gemm_nt, lane_sum, sq_norm};
 use multiversion::multiversion;
 use ndarray::{ArrayView2, Axis};
 use rand::SeedableRng;
@@ -146,24 +146,12 @@ fn pair_sum(u: &[f32], m: usize, d: usize) -> f64 {
 }
 
 /// Sum of exp(4 c - 4) over dot products `c`, in f64; rounding of c past 1
-/// (unit rows) is clamped to 1, so every term is at most 1. Eight
-/// independent lanes, each term by [`exp_nonpositive`] (vectorises, unlike libm's
-/// `exp`).
+/// (unit rows) is clamped to 1, so every term is at most 1. Summed by
+/// [`lane_sum`], each term by [`exp_nonpositive`] (vectorises, unlike
+/// libm's `exp`).
 #[multiversion(targets("x86_64+avx512f", "x86_64+avx2+fma"))]
 fn exp_sum(dots: &[f32]) -> f64 {
-    let mut lanes = [0f64; 8];
-    let mut chunks = dots.chunks_exact(8);
-    for c in &mut chunks {
-        for (l, &v) in lanes.iter_mut().zip(c) {
-            *l += exp_nonpositive(4.0 * f64::from(v).min(1.0) - 4.0);
-        }
-    }
-    let tail: f64 = chunks
-        .remainder()
-        .iter()
-        .map(|&v| exp_nonpositive(4.0 * f64::from(v).min(1.0) - 4.0))
-        .sum();
-    lanes.iter().sum::<f64>() + tail
+    lane_sum(dots, |v| exp_nonpositive(4.0 * f64::from(v).min(1.0) - 4.0))
 }
 
 /// Extra heap (bytes) of [`uniformity`] on an `n` x `d` matrix with
