@@ -271,7 +271,7 @@ struct Neighbours {
 /// far pairs after them are rejected by one compare.
 ///
 /// Tasks run in parallel, each worker (at most one per thread) keeping its
-/// own full `n x k` table; the tables are merged at the end. Lists hold the
+/// own [`TopK`] table of all n rows; the tables are merged at the end. Lists hold the
 /// rows' original indices under the total order (score descending, index
 /// ascending), and every pair's score is computed exactly once by a fixed
 /// block layout, so the result does not depend on the thread count, on
@@ -369,7 +369,8 @@ fn top_k_neighbours(x: ArrayView2<f32>, k: usize, metric: Metric) -> Neighbours 
 /// nearest of a seeded sample of pivot rows, one per row block (cosine: the
 /// highest x.p / |p|; Euclidean: the highest 2 x.p - |p|^2), and the rows
 /// are sorted by pivot, stably. Returns the original row indices in that
-/// order. Its n x pivots product is about 1/(2 ROW_BLOCK) of the search's.
+/// order. Its n x pivots product is about 2 / ROW_BLOCK (1/256) of the
+/// search's n^2 / 2 pairs.
 fn locality_order(x: &[f32], n: usize, d: usize, metric: Metric) -> Vec<u32> {
     let p = n.div_ceil(ROW_BLOCK).clamp(1, n);
     let mut pv = Vec::with_capacity(p * d);
