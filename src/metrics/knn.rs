@@ -372,6 +372,10 @@ fn top_k_neighbours(x: ArrayView2<f32>, k: usize, metric: Metric) -> Neighbours 
 /// order. Its n x pivots product is about 2 / ROW_BLOCK (1/256) of the
 /// search's n^2 / 2 pairs.
 fn locality_order(x: &[f32], n: usize, d: usize, metric: Metric) -> Vec<u32> {
+    if d == 0 {
+        // No columns: every row is as near as any other.
+        return (0..n as u32).collect();
+    }
     let p = n.div_ceil(ROW_BLOCK).clamp(1, n);
     let mut pv = Vec::with_capacity(p * d);
     for i in seeded_rows(n, p, LOCALITY_SEED) {
@@ -379,7 +383,7 @@ fn locality_order(x: &[f32], n: usize, d: usize, metric: Metric) -> Vec<u32> {
     }
     // A pivot's score is dot * mul + add.
     let (mul, add): (Vec<f32>, Vec<f32>) = pv
-        .chunks(d.max(1))
+        .chunks(d)
         .map(|r| {
             let s = sq_norm(r);
             match metric {
@@ -390,9 +394,9 @@ fn locality_order(x: &[f32], n: usize, d: usize, metric: Metric) -> Vec<u32> {
         })
         .unzip();
     let cell: Vec<u32> = x
-        .par_chunks(ROW_BLOCK * d.max(1))
+        .par_chunks(ROW_BLOCK * d)
         .flat_map_iter(|xb| {
-            let mut dots = vec![0f32; xb.len() / d.max(1) * p];
+            let mut dots = vec![0f32; xb.len() / d * p];
             gemm_nt(xb, &pv, d, &mut dots);
             dots.chunks(p)
                 .map(|r| {
@@ -1022,6 +1026,11 @@ mod tests {
         assert_eq!(knn_accuracy(x.view(), &[0, 0, 1], 0), None);
         assert_eq!(knn_accuracy(x.view(), &[0, 0], 1), None);
         assert_eq!(knn_accuracy(x.slice(s![..1, ..]), &[0], 1), None);
+        // No columns: every similarity is 0, so each row's nearest is the
+        // lowest other index (p1 for p0, p0 for the rest): right, right,
+        // wrong, wrong.
+        let empty = Array2::<f32>::zeros((4, 0));
+        assert_eq!(knn_accuracy(empty.view(), &[0, 0, 1, 1], 1), Some(0.5));
     }
 
     #[test]
