@@ -79,8 +79,27 @@ pub fn kmeans_many<const M: usize>(
     let Some(data) = CentredRows::new(xs.view()) else {
         unreachable!("as_standard_layout gives a row-major matrix")
     };
-    // Runs are batched per k (seeding and assignment need one k per pass).
-    let mut out: [Option<KMeansResult>; M] = std::array::from_fn(|_| None);
+    let best = best_runs(ps, n, |k, rngs, max_iter| {
+        let inits = kmeans_plusplus(&data, k, rngs);
+        Ok::<_, std::convert::Infallible>(lloyd_many(&data, inits, k, max_iter))
+    });
+    let Ok(runs) = best;
+    runs.map(|(run, k)| finish_run(run, &data.mean, k, d))
+}
+
+/// The best run of each clustering in `ps` over `n` rows, with its k.
+/// Runs are batched per k (seeding and assignment need one k per pass):
+/// `runs_for(k, rngs, max_iter)` makes one run per entry of `rngs` (each
+/// clustering with that k, `n_init` seeded runs each, in `ps` order), and
+/// the lowest inertia of a clustering's runs wins (ties keep the earlier
+/// run). The CPU and the device k-means share this driver, so the same
+/// params give the same runs and the same choice on either.
+pub(crate) fn best_runs<const M: usize, E>(
+    ps: &[KMeansParams; M],
+    n: usize,
+    mut runs_for: impl FnMut(usize, &mut [ChaCha8Rng], &[usize]) -> Result<Vec<Run>, E>,
+) -> Result<[(Run, usize); M], E> {
+    let mut out: [Option<(Run, usize)>; M] = std::array::from_fn(|_| None);
     let mut ks: Vec<usize> = ps.iter().map(|p| p.k.clamp(1, n)).collect();
     ks.sort_unstable();
     ks.dedup();
@@ -97,8 +116,7 @@ pub fn kmeans_many<const M: usize>(
                 max_iter.push(p.max_iter.max(1));
             }
         }
-        let inits = kmeans_plusplus(&data, k, &mut rngs);
-        let mut runs = lloyd_many(&data, inits, k, &max_iter).into_iter();
+        let mut runs = runs_for(k, &mut rngs, &max_iter)?.into_iter();
         for &i in &group {
             let mut best: Option<Run> = None;
             for run in runs.by_ref().take(ps[i].n_init.max(1)) {
@@ -108,19 +126,17 @@ pub fn kmeans_many<const M: usize>(
                     _ => best = Some(run),
                 }
             }
-            if let Some(best) = best {
-                out[i] = Some(finish_run(best, &data.mean, k, d));
-            }
+            out[i] = best.map(|run| (run, k));
         }
     }
-    out.map(|r| match r {
+    Ok(out.map(|r| match r {
         Some(r) => r,
-        None => unreachable!("every params' runs were made"),
-    })
+        None => unreachable!("runs_for makes one run per seeded stream"),
+    }))
 }
 
 /// The public result of a run: centroids moved back by the data mean.
-fn finish_run(best: Run, mean: &[f32], k: usize, d: usize) -> KMeansResult {
+pub(crate) fn finish_run(best: Run, mean: &[f32], k: usize, d: usize) -> KMeansResult {
     let mut centroids = best.centroids;
     for row in centroids.chunks_exact_mut(d.max(1)) {
         for (c, m) in row.iter_mut().zip(mean) {
@@ -151,13 +167,13 @@ fn splitmix64(x: u64) -> u64 {
 }
 
 /// One finished run (centroids are centred, k x d row-major).
-struct Run {
-    labels: Vec<u32>,
-    centroids: Vec<f32>,
-    inertia: f64,
-    n_iter: usize,
+pub(crate) struct Run {
+    pub(crate) labels: Vec<u32>,
+    pub(crate) centroids: Vec<f32>,
+    pub(crate) inertia: f64,
+    pub(crate) n_iter: usize,
     /// Rows the run's passes read (all passes together).
-    rows_read: usize,
+    pub(crate) rows_read: usize,
 }
 
 /// Squared distance by the expansion, clamped at 0 (rounding can make it negative).

@@ -15,10 +15,10 @@
 
 use super::torch::{download, row_blocks, rows_tensor, tch_device, upload, vector, Result};
 use super::{rows_per_block, Device};
-use crate::metrics::kmeans::{run_seed, KMeansParams, KMeansResult};
+use crate::metrics::kmeans::{best_runs, finish_run, KMeansParams, KMeansResult, Run};
 use crate::metrics::pairwise::{sq_norm, Centered};
-use ndarray::{Array2, ArrayView2};
-use rand::{Rng, SeedableRng};
+use ndarray::ArrayView2;
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use tch::{Kind, Tensor};
 
@@ -48,70 +48,11 @@ pub fn kmeans_many<const M: usize>(
         norms: vector(&data.norms, td)?,
         td,
     };
-    let mut out: [Option<KMeansResult>; M] = std::array::from_fn(|_| None);
-    let mut ks: Vec<usize> = ps.iter().map(|p| p.k.clamp(1, n)).collect();
-    ks.sort_unstable();
-    ks.dedup();
-    for k in ks {
-        let group: Vec<usize> = (0..ps.len())
-            .filter(|&i| ps[i].k.clamp(1, n) == k)
-            .collect();
-        let mut rngs = Vec::new();
-        let mut max_iter = Vec::new();
-        for &i in &group {
-            let p = &ps[i];
-            for r in 0..p.n_init.max(1) {
-                rngs.push(ChaCha8Rng::seed_from_u64(run_seed(p.seed, r as u64)));
-                max_iter.push(p.max_iter.max(1));
-            }
-        }
-        let inits = kmeans_plusplus(&rows, k, &mut rngs)?;
-        let mut runs = lloyd_many(&rows, inits, k, &max_iter)?.into_iter();
-        for &i in &group {
-            let mut best: Option<Run> = None;
-            for run in runs.by_ref().take(ps[i].n_init.max(1)) {
-                match &best {
-                    Some(b) if run.inertia >= b.inertia => {}
-                    _ => best = Some(run),
-                }
-            }
-            if let Some(best) = best {
-                out[i] = Some(finish_run(best, &data.mean, k, d));
-            }
-        }
-    }
-    let mut done = Vec::with_capacity(M);
-    for r in out {
-        done.push(r.ok_or_else(|| super::KernelError("a clustering was not made".into()))?);
-    }
-    done.try_into()
-        .map_err(|_| super::KernelError("clusterings out of step".into()))
-}
-
-fn finish_run(best: Run, mean: &[f32], k: usize, d: usize) -> KMeansResult {
-    let mut centroids = best.centroids;
-    for row in centroids.chunks_exact_mut(d.max(1)) {
-        for (c, m) in row.iter_mut().zip(mean) {
-            *c += m;
-        }
-    }
-    // Every pass reads every row on the device.
-    let rows_read = best.labels.len() * best.n_iter;
-    KMeansResult {
-        labels: best.labels,
-        centroids: Array2::from_shape_vec((k, d), centroids)
-            .unwrap_or_else(|_| Array2::zeros((k, d))),
-        inertia: best.inertia,
-        n_iter: best.n_iter,
-        rows_read,
-    }
-}
-
-struct Run {
-    labels: Vec<u32>,
-    centroids: Vec<f32>,
-    inertia: f64,
-    n_iter: usize,
+    let runs = best_runs(ps, n, |k, rngs, max_iter| {
+        let inits = kmeans_plusplus(&rows, k, rngs)?;
+        lloyd_many(&rows, inits, k, max_iter)
+    })?;
+    Ok(runs.map(|(run, k)| finish_run(run, &data.mean, k, d)))
 }
 
 /// Greedy k-means++ for every run at once (the CPU module's
@@ -401,6 +342,8 @@ fn lloyd_many(rows: &Rows, inits: Vec<Vec<f32>>, k: usize, max_iter: &[usize]) -
         let labels = r.labels.unwrap_or_default();
         let inertia = inertia(rows, &labels, &r.centroids)?;
         out.push(Run {
+            // Every pass reads every row on the device.
+            rows_read: labels.len() * r.n_iter,
             labels,
             centroids: r.centroids,
             inertia,
