@@ -54,36 +54,12 @@ fn silhouette_with(
     seed: u64,
     table_bytes: usize,
 ) -> Option<f64> {
-    let n = x.nrows();
-    if labels.len() != n {
-        return None;
-    }
-    let mut rows: Vec<usize> = if n <= sample {
-        (0..n).collect()
-    } else {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        rand::seq::index::sample(&mut rng, n, sample).into_vec()
-    };
-    rows.sort_unstable_by_key(|&i| (labels[i], i));
-    let m = rows.len();
-
-    // Clusters as contiguous ranges of the sorted rows.
-    let mut ranges: Vec<(usize, usize)> = Vec::new();
-    let mut cluster = Vec::with_capacity(m);
-    for (pos, &r) in rows.iter().enumerate() {
-        if pos == 0 || labels[r] != labels[rows[pos - 1]] {
-            ranges.push((pos, pos));
-        }
-        if let Some(last) = ranges.last_mut() {
-            last.1 = pos + 1;
-        }
-        cluster.push((ranges.len() - 1) as u32);
-    }
-    let n_clusters = ranges.len();
-    if n_clusters < 2 || n_clusters + 1 > m {
-        return None;
-    }
-
+    let Grouped {
+        rows,
+        cluster,
+        ranges,
+    } = Grouped::sample(labels, x.nrows(), sample, seed)?;
+    let (m, n_clusters) = (rows.len(), ranges.len());
     let data = Centered::gather(x, &rows);
     let s: Vec<f64> = if m.saturating_mul(n_clusters).saturating_mul(8) <= table_bytes {
         symmetric(&data, &cluster, &ranges)
@@ -91,6 +67,55 @@ fn silhouette_with(
         streaming(&data, &cluster, &ranges)
     };
     Some(s.iter().sum::<f64>() / m as f64)
+}
+
+/// The rows a silhouette is computed on (all of them, or a seeded sample
+/// of `sample`), sorted by cluster so that each cluster is one contiguous
+/// range; the CPU and the device kernels take the same rows in this order.
+pub(crate) struct Grouped {
+    /// Row indices, by (cluster, index).
+    pub(crate) rows: Vec<usize>,
+    /// Each sorted row's cluster, an index into `ranges`.
+    pub(crate) cluster: Vec<u32>,
+    /// Each cluster's `start..end` in `rows`.
+    pub(crate) ranges: Vec<(usize, usize)>,
+}
+
+impl Grouped {
+    /// `None` when `labels` does not have one entry per row, or the
+    /// silhouette is undefined (fewer than 2 clusters, or every row its
+    /// own cluster).
+    pub(crate) fn sample(labels: &[u32], n: usize, sample: usize, seed: u64) -> Option<Grouped> {
+        if labels.len() != n {
+            return None;
+        }
+        let mut rows: Vec<usize> = if n <= sample {
+            (0..n).collect()
+        } else {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            rand::seq::index::sample(&mut rng, n, sample).into_vec()
+        };
+        rows.sort_unstable_by_key(|&i| (labels[i], i));
+        let mut ranges: Vec<(usize, usize)> = Vec::new();
+        let mut cluster = Vec::with_capacity(rows.len());
+        for (pos, &r) in rows.iter().enumerate() {
+            if pos == 0 || labels[r] != labels[rows[pos - 1]] {
+                ranges.push((pos, pos));
+            }
+            if let Some(last) = ranges.last_mut() {
+                last.1 = pos + 1;
+            }
+            cluster.push((ranges.len() - 1) as u32);
+        }
+        if ranges.len() < 2 || ranges.len() + 1 > rows.len() {
+            return None;
+        }
+        Some(Grouped {
+            rows,
+            cluster,
+            ranges,
+        })
+    }
 }
 
 /// Euclidean distances between rows `i0..i1` and `j0..j1` into `out`

@@ -6,10 +6,8 @@
 use super::{rows_per_block, Device, KernelError};
 use crate::metrics::knn::{dense_classes, normalise_rows, vote};
 use crate::metrics::pairwise::Centered;
-use crate::metrics::silhouette::row_silhouette;
+use crate::metrics::silhouette::{row_silhouette, Grouped};
 use ndarray::ArrayView2;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use tch::{Kind, Tensor};
 
 /// libtorch's messages carry a C++ backtrace after the first line: a
@@ -177,34 +175,16 @@ pub fn silhouette_score(
     sample: usize,
     seed: u64,
 ) -> Result<Option<f64>> {
-    let n = x.nrows();
-    if labels.len() != n {
-        return Ok(None);
-    }
     // The CPU module's sample and order.
-    let mut rows: Vec<usize> = if n <= sample {
-        (0..n).collect()
-    } else {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        rand::seq::index::sample(&mut rng, n, sample).into_vec()
-    };
-    rows.sort_unstable_by_key(|&i| (labels[i], i));
-    let m = rows.len();
-    let mut ranges: Vec<(usize, usize)> = Vec::new();
-    let mut cluster = Vec::with_capacity(m);
-    for (pos, &r) in rows.iter().enumerate() {
-        if pos == 0 || labels[r] != labels[rows[pos - 1]] {
-            ranges.push((pos, pos));
-        }
-        if let Some(last) = ranges.last_mut() {
-            last.1 = pos + 1;
-        }
-        cluster.push(ranges.len() - 1);
-    }
-    let n_clusters = ranges.len();
-    if n_clusters < 2 || n_clusters + 1 > m {
+    let Some(Grouped {
+        rows,
+        cluster,
+        ranges,
+    }) = Grouped::sample(labels, x.nrows(), sample, seed)
+    else {
         return Ok(None);
-    }
+    };
+    let (m, n_clusters) = (rows.len(), ranges.len());
 
     let td = tch_device(dev);
     let data = Centered::gather(x, &rows);
@@ -239,7 +219,7 @@ pub fn silhouette_score(
             .f_sub(&run.f_index_select(1, &starts)?)?;
         let sums: Vec<f64> = download(&sums)?;
         for (li, row) in sums.chunks_exact(n_clusters).enumerate() {
-            total += row_silhouette(cluster[s + li], row.iter().copied(), &ranges);
+            total += row_silhouette(cluster[s + li] as usize, row.iter().copied(), &ranges);
         }
     }
     Ok(Some(total / m as f64))
@@ -250,7 +230,8 @@ pub(super) mod tests {
     use super::*;
     use crate::metrics::{knn, linalg, silhouette};
     use ndarray::Array2;
-    use rand::Rng;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
     use rand_distr::{Distribution, StandardNormal};
 
     /// The devices the comparison tests run on: libtorch's CPU always,
