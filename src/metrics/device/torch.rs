@@ -98,7 +98,10 @@ pub fn gram(dev: Device, x: ArrayView2<f32>) -> Result<faer::Mat<f64>> {
         let _ = g.f_add_(&b.f_tr()?.f_mm(&b)?)?;
     }
     let v: Vec<f64> = download(&g)?;
-    Ok(faer::Mat::from_fn(d, d, |i, j| v[i * d + j]))
+    // Both triangles from the lower one: a BLAS may sum (i, j) and (j, i)
+    // of x^T x in different orders (libtorch's CPU dgemm does on some
+    // processors), and the result must be symmetric to the bit.
+    Ok(faer::Mat::from_fn(d, d, |i, j| v[i.max(j) * d + i.min(j)]))
 }
 
 /// [`crate::metrics::knn::knn_accuracy`] with the cosine similarities and
