@@ -62,6 +62,54 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// bf16 product rate (GFLOP/s, two per multiply-add) of the kNN search's
+/// screening, 1024 x 512 rows at D = 512, on `threads` threads as
+/// [`gemm_rate_f32`] measures; `None` without AVX512-BF16 (the search then
+/// multiplies in f32).
+fn bf16_rate(threads: usize) -> Option<f64> {
+    use sslwatch::metrics::bf16;
+    if !bf16::available() {
+        return None;
+    }
+    const R: usize = 1024;
+    const D: usize = 512;
+    let w = bf16::words(D);
+    let row = |seed: usize| -> Vec<u16> {
+        let x: Vec<f32> = (0..R * D)
+            .map(|i| ((i * seed) % 1000) as f32 / 1e3 - 0.5)
+            .collect();
+        let mut out = vec![0u16; R * 2 * w];
+        for (r, o) in x.chunks_exact(D).zip(out.chunks_exact_mut(2 * w)) {
+            bf16::round_row(r, 1.0, o);
+        }
+        out
+    };
+    let (a, b) = (row(7919), row(104_729));
+    let mut panels = Vec::new();
+    bf16::pack_panels(&b, w, &mut panels);
+    let blocks = 4 * threads;
+    let run = || {
+        let mut out = vec![0f32; R * R];
+        bf16::product(&a, w, &panels, R, &mut out);
+        std::hint::black_box(&out);
+    };
+    let secs = median(
+        (0..5)
+            .map(|_| {
+                time(|| {
+                    if threads == 1 {
+                        (0..blocks).for_each(|_| run());
+                    } else {
+                        (0..blocks).into_par_iter().for_each(|_| run());
+                    }
+                })
+                .1
+            })
+            .collect(),
+    );
+    Some(blocks as f64 * 2.0 * (R * R * D) as f64 / secs / 1e9)
+}
+
 /// f32 GEMM rate (GFLOP/s) of `a · bᵀ` over 1024 x 512 blocks, one block
 /// per task on every thread, as the metrics run their blocks.
 fn gemm_rate_f32(threads: usize) -> f64 {
@@ -256,6 +304,14 @@ fn main() -> anyhow::Result<()> {
     // One core's rate: CPU seconds / this floor is robust to other load.
     let f32_core = gemm_rate_f32(1);
     let f64_rate = gemm_rate_f64();
+    // The sampled kNN search screens in bf16 where the processor can: its
+    // products' floor is then the bf16 rate.
+    let screened = q_knn < nf && sslwatch::metrics::bf16::available();
+    let bf16_rates = (bf16_rate(rayon::current_num_threads()), bf16_rate(1));
+    let knn_rates = match bf16_rates {
+        (Some(all), Some(one)) if screened => (all, one),
+        _ => (f32_rate, f32_core),
+    };
     let mut out = serde_json::Map::new();
     let mut cpu = serde_json::Map::new();
     for (name, (wall, c)) in cols {
@@ -265,10 +321,10 @@ fn main() -> anyhow::Result<()> {
     out.insert("cpu".into(), serde_json::Value::Object(cpu));
     let mut floors = serde_json::Map::new();
     for (name, f) in &flops {
-        let rate = if *name == "gram_f64" {
-            f64_rate
-        } else {
-            f32_rate
+        let rate = match *name {
+            "gram_f64" => f64_rate,
+            "knn" => knn_rates.0,
+            _ => f32_rate,
         };
         floors.insert((*name).into(), (f / (rate * 1e9)).into());
     }
@@ -278,10 +334,10 @@ fn main() -> anyhow::Result<()> {
     let threads = rayon::current_num_threads() as f64;
     let mut cpu_floors = serde_json::Map::new();
     for (name, f) in &flops {
-        let rate = if *name == "gram_f64" {
-            f64_rate / threads
-        } else {
-            f32_core
+        let rate = match *name {
+            "gram_f64" => f64_rate / threads,
+            "knn" => knn_rates.1,
+            _ => f32_core,
         };
         cpu_floors.insert((*name).into(), (f / (rate * 1e9)).into());
     }
@@ -289,6 +345,9 @@ fn main() -> anyhow::Result<()> {
     out.insert("gemm_f32_core_gflops".into(), f32_core.into());
     out.insert("gemm_f32_gflops".into(), f32_rate.into());
     out.insert("gemm_f64_gflops".into(), f64_rate.into());
+    out.insert("bf16_gflops".into(), bf16_rates.0.into());
+    out.insert("bf16_core_gflops".into(), bf16_rates.1.into());
+    out.insert("knn_screened".into(), screened.into());
     out.insert("peak_rss_mib".into(), peak_rss_mib().into());
     out.insert("threads".into(), rayon::current_num_threads().into());
     out.insert("n".into(), n.into());

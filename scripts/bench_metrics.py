@@ -225,8 +225,13 @@ def main():
     print(f"GEMM measured in this run: f32 {ours['gemm_f32_gflops']:.0f} GFLOP/s on "
           f"{ours['threads']} threads ({ours['gemm_f32_core_gflops']:.0f} on one), "
           f"f64 {ours['gemm_f64_gflops']:.0f} GFLOP/s (the Gram's triangular update)")
+    if ours.get("bf16_gflops"):
+        print(f"bf16 products (AVX512-BF16) measured in this run: {ours['bf16_gflops']:.0f} GFLOP/s on "
+              f"{ours['threads']} threads ({ours['bf16_core_gflops']:.0f} on one)")
     print("floor: the stage's multiply-adds at that rate (wall) or at one core's rate "
           "(CPU seconds, robust to other load)")
+    if ours.get("knn_screened"):
+        print("knn: the sampled search screens in bf16, so its floor is at the bf16 rate")
     print(f"{'sslwatch stage':<26}{'wall s':>9}{'floor s':>9}{'x floor':>9}"
           f"{'cpu s':>9}{'floor s':>9}{'x floor':>9}")
     for name in ["kmeans_x2", "silhouette", "ami_agreement", "entropy_hist", "gram_f64",

@@ -297,9 +297,9 @@ fn top_k_bytes(n: usize, d: usize, k: usize, threads: f64) -> f64 {
 }
 
 /// `knn::top_k_of_queries` for `m` queries: the rows' norms, the sample
-/// (and the set rand keeps while drawing it), per worker a query block and
-/// a similarity slab, every query block's top-k lists, then the lists
-/// concatenated.
+/// (and the set rand keeps while drawing it), per worker a query block, a
+/// similarity slab and the bf16 screening's buffers, every query block's
+/// top-k lists, then the lists concatenated.
 fn query_search_bytes(n: usize, d: usize, k: usize, m: usize, threads: f64) -> f64 {
     let (nf, df, kf, mf) = (n as f64, d as f64, k as f64, m as f64);
     let qbu = knn::query_block(m, threads as usize);
@@ -308,7 +308,16 @@ fn query_search_bytes(n: usize, d: usize, k: usize, m: usize, threads: f64) -> f
     let workers = threads.min(tasks);
     let norms = nf * F64 + nf * F32;
     let sample = mf * USIZE + nf_index(m);
-    let per_worker = qb * df * F32 + qb * knn::QUERY_COL_BLOCK.min(n) as f64 * F32;
+    let cols = knn::QUERY_COL_BLOCK.min(n) as f64;
+    // Screening in bf16 adds the queries rounded (and packed in panels),
+    // a column block's rows rounded, and their errors; counted whether or
+    // not this processor screens.
+    let words2 = (2 * crate::metrics::bf16::words(d)) as f64;
+    let panels =
+        (qb / crate::metrics::bf16::PANEL as f64).ceil() * crate::metrics::bf16::PANEL as f64;
+    let screening =
+        qb * words2 * 2.0 + panels * words2 * 2.0 + cols * words2 * 2.0 + (qb + cols) * F32;
+    let per_worker = qb * df * F32 + qb * cols * F32 + screening;
     // A TopK per task: keys (score and id), lengths, k-th scores, and the struct.
     let lists = mf * kf * 8.0 + mf * 8.0 + tasks * (USIZE + 160.0);
     norms + sample + workers * per_worker + lists + mf * kf * 8.0

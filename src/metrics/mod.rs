@@ -3,6 +3,7 @@
 //! way `sslwatch metrics`, `report` and the watcher all use it.
 
 pub mod ami;
+pub mod bf16;
 pub(crate) mod budget;
 pub mod correlation;
 pub mod device;

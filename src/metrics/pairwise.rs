@@ -285,6 +285,26 @@ pub fn sum_f64(v: &[f32]) -> f64 {
     lane_sum(v, f64::from)
 }
 
+/// Σ a_i b_i in f32 over 16 independent lanes (so that it vectorises),
+/// the lanes then added in a fixed order: the same bits on every target,
+/// with at most `a.len() + 1` roundings in any term's path.
+#[multiversion(targets("x86_64+avx512f", "x86_64+avx2+fma"))]
+pub(crate) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    let mut lanes = [0f32; 16];
+    let body = a.len().min(b.len()) / 16 * 16;
+    for (x, y) in a[..body].chunks_exact(16).zip(b[..body].chunks_exact(16)) {
+        for l in 0..16 {
+            lanes[l] += x[l] * y[l];
+        }
+    }
+    let mut tail = 0f32;
+    for (x, y) in a[body..].iter().zip(&b[body..]) {
+        tail += x * y;
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
 /// Squared Euclidean norm in f64.
 #[multiversion(targets("x86_64+avx2+fma"))]
 pub fn sq_norm(v: &[f32]) -> f64 {
