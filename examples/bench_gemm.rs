@@ -6,10 +6,13 @@
 //! Times `a · bᵀ` for 1024 x 512 blocks (the shape silhouette's blocks have
 //! at D = 512) with the kernel the metrics use (faer, `gemm_nt`) and with
 //! ndarray's `.dot` (matrixmultiply), on one thread and on every rayon thread
-//! (independent blocks in parallel, as the metrics do). Medians of 7.
+//! (independent blocks in parallel, as the metrics do), and the kNN
+//! search's bf16 screening product where the processor has AVX512-BF16.
+//! Medians of 7.
 
 use ndarray::Array2;
 use rayon::prelude::*;
+use sslwatch::metrics::bf16;
 use sslwatch::metrics::pairwise::gemm_nt;
 use std::time::Instant;
 
@@ -75,7 +78,7 @@ fn main() {
             nd_block();
         });
     });
-    println!("f32 a·bᵀ, {ROWS} x {D} blocks, GFLOP/s (medians of 7):");
+    println!("a·bᵀ, {ROWS} x {D} blocks (f32 unless named), GFLOP/s (medians of 7):");
     println!(
         "  {:<28}{:>10}{:>14}",
         "",
@@ -94,6 +97,44 @@ fn main() {
         rate(BLOCKS_PER_THREAD, one_nd),
         rate(blocks, all_nd)
     );
+    // The kNN search's bf16 screening products (same shapes, rows rounded
+    // to bf16), where the processor has AVX512-BF16.
+    if bf16::available() {
+        let w = bf16::words(D);
+        let round = |x: &[f32]| {
+            let mut out = vec![0u16; ROWS * 2 * w];
+            for (r, o) in x.chunks_exact(D).zip(out.chunks_exact_mut(2 * w)) {
+                bf16::round_row(r, 1.0, o);
+            }
+            out
+        };
+        let (ah, bh) = (round(&a), round(&b));
+        let mut panels = Vec::new();
+        bf16::pack_panels(&bh, w, &mut panels);
+        let bf16_block = |out: &mut Vec<f32>| bf16::product(&ah, w, &panels, ROWS, out);
+        let one = time(&|| {
+            let mut out = vec![0f32; ROWS * ROWS];
+            for _ in 0..BLOCKS_PER_THREAD {
+                bf16_block(&mut out);
+            }
+            std::hint::black_box(&out);
+        });
+        let all = time(&|| {
+            (0..blocks).into_par_iter().for_each(|_| {
+                let mut out = vec![0f32; ROWS * ROWS];
+                bf16_block(&mut out);
+                std::hint::black_box(&out);
+            });
+        });
+        println!(
+            "  {:<28}{:>10.1}{:>14.1}",
+            "bf16 vdpbf16ps (kNN screen)",
+            rate(BLOCKS_PER_THREAD, one),
+            rate(blocks, all)
+        );
+    } else {
+        println!("  bf16 (kNN screen): this processor has no AVX512-BF16");
+    }
     let n = 10_000f64;
     let sil_flops = n * n / 2.0 * D as f64 * 2.0;
     let best = rate(blocks, all_faer.min(all_nd));
