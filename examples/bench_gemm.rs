@@ -53,25 +53,31 @@ fn main() {
         )
     };
 
-    let one_faer = time(&|| {
-        let mut out = vec![0f32; ROWS * ROWS];
-        for _ in 0..BLOCKS_PER_THREAD {
-            faer_block(&mut out);
-        }
-        std::hint::black_box(&out);
-    });
+    let blocks = BLOCKS_PER_THREAD * threads;
+    // Seconds for BLOCKS_PER_THREAD blocks in a loop on one thread (one
+    // output reused) and for `blocks` blocks, one per task, on every thread.
+    let one_and_all = |block: &(dyn Fn(&mut Vec<f32>) + Sync)| {
+        let one = time(&|| {
+            let mut out = vec![0f32; ROWS * ROWS];
+            for _ in 0..BLOCKS_PER_THREAD {
+                block(&mut out);
+            }
+            std::hint::black_box(&out);
+        });
+        let all = time(&|| {
+            (0..blocks).into_par_iter().for_each(|_| {
+                let mut out = vec![0f32; ROWS * ROWS];
+                block(&mut out);
+                std::hint::black_box(&out);
+            });
+        });
+        (one, all)
+    };
+    let (one_faer, all_faer) = one_and_all(&faer_block);
     let one_nd = time(&|| {
         for _ in 0..BLOCKS_PER_THREAD {
             nd_block();
         }
-    });
-    let blocks = BLOCKS_PER_THREAD * threads;
-    let all_faer = time(&|| {
-        (0..blocks).into_par_iter().for_each(|_| {
-            let mut out = vec![0f32; ROWS * ROWS];
-            faer_block(&mut out);
-            std::hint::black_box(&out);
-        });
     });
     let all_nd = time(&|| {
         (0..blocks).into_par_iter().for_each(|_| {
@@ -102,30 +108,15 @@ fn main() {
     if bf16::available() {
         let w = bf16::words(D);
         let round = |x: &[f32]| {
-            let mut out = vec![0u16; ROWS * 2 * w];
-            for (r, o) in x.chunks_exact(D).zip(out.chunks_exact_mut(2 * w)) {
-                bf16::round_row(r, 1.0, o);
-            }
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            bf16::round_rows(x, D, &mut out, &mut err);
             out
         };
         let (ah, bh) = (round(&a), round(&b));
         let mut panels = Vec::new();
         bf16::pack_panels(&bh, w, &mut panels);
-        let bf16_block = |out: &mut Vec<f32>| bf16::product(&ah, w, &panels, ROWS, out);
-        let one = time(&|| {
-            let mut out = vec![0f32; ROWS * ROWS];
-            for _ in 0..BLOCKS_PER_THREAD {
-                bf16_block(&mut out);
-            }
-            std::hint::black_box(&out);
-        });
-        let all = time(&|| {
-            (0..blocks).into_par_iter().for_each(|_| {
-                let mut out = vec![0f32; ROWS * ROWS];
-                bf16_block(&mut out);
-                std::hint::black_box(&out);
-            });
-        });
+        let (one, all) =
+            one_and_all(&|out: &mut Vec<f32>| bf16::product(&ah, w, &panels, ROWS, out));
         println!(
             "  {:<28}{:>10.1}{:>14.1}",
             "bf16 vdpbf16ps (kNN screen)",

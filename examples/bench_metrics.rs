@@ -62,98 +62,77 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// bf16 product rate (GFLOP/s, two per multiply-add) of the kNN search's
-/// screening, 1024 x 512 rows at D = 512, on `threads` threads as
-/// [`gemm_rate_f32`] measures; `None` without AVX512-BF16 (the search then
-/// multiplies in f32).
-fn bf16_rate(threads: usize) -> Option<f64> {
-    use sslwatch::metrics::bf16;
-    if !bf16::available() {
-        return None;
-    }
-    const R: usize = 1024;
-    const D: usize = 512;
-    let w = bf16::words(D);
-    let row = |seed: usize| -> Vec<u16> {
-        let x: Vec<f32> = (0..R * D)
-            .map(|i| ((i * seed) % 1000) as f32 / 1e3 - 0.5)
-            .collect();
-        let mut out = vec![0u16; R * 2 * w];
-        for (r, o) in x.chunks_exact(D).zip(out.chunks_exact_mut(2 * w)) {
-            bf16::round_row(r, 1.0, o);
-        }
-        out
-    };
-    let (a, b) = (row(7919), row(104_729));
-    let mut panels = Vec::new();
-    bf16::pack_panels(&b, w, &mut panels);
+/// Rate (GFLOP/s) of `block`, one product of `flops` each into a reused
+/// output, run 4 times per thread: in a loop on one thread, one block per
+/// task on more, as the metrics run their blocks. Medians of 5.
+fn block_rate(threads: usize, flops: f64, block: impl Fn(&mut Vec<f32>) + Sync) -> f64 {
     let blocks = 4 * threads;
-    let run = || {
-        let mut out = vec![0f32; R * R];
-        bf16::product(&a, w, &panels, R, &mut out);
-        std::hint::black_box(&out);
-    };
     let secs = median(
         (0..5)
             .map(|_| {
                 time(|| {
                     if threads == 1 {
-                        (0..blocks).for_each(|_| run());
+                        let mut out = Vec::new();
+                        for _ in 0..blocks {
+                            block(&mut out);
+                        }
+                        std::hint::black_box(&out);
                     } else {
-                        (0..blocks).into_par_iter().for_each(|_| run());
+                        (0..blocks).into_par_iter().for_each(|_| {
+                            let mut out = Vec::new();
+                            block(&mut out);
+                            std::hint::black_box(&out);
+                        })
                     }
                 })
                 .1
             })
             .collect(),
     );
-    Some(blocks as f64 * 2.0 * (R * R * D) as f64 / secs / 1e9)
+    blocks as f64 * flops / secs / 1e9
 }
 
-/// f32 GEMM rate (GFLOP/s) of `a · bᵀ` over 1024 x 512 blocks, one block
-/// per task on every thread, as the metrics run their blocks.
+/// The 1024 x 512 blocks the rates are measured on (two patterns).
+const R: usize = 1024;
+const D: usize = 512;
+
+fn pattern(seed: usize) -> Vec<f32> {
+    (0..R * D)
+        .map(|i| ((i * seed) % 1000) as f32 / 1e3)
+        .collect()
+}
+
+/// f32 GEMM rate (GFLOP/s) of `a · bᵀ` over 1024 x 512 blocks.
 fn gemm_rate_f32(threads: usize) -> f64 {
-    const R: usize = 1024;
-    const D: usize = 512;
-    let a: Vec<f32> = (0..R * D)
-        .map(|i| ((i * 7919) % 1000) as f32 / 1e3)
-        .collect();
-    let b: Vec<f32> = (0..R * D)
-        .map(|i| ((i * 104_729) % 1000) as f32 / 1e3)
-        .collect();
-    let blocks = 4 * threads;
-    if threads == 1 {
-        let secs = median(
-            (0..5)
-                .map(|_| {
-                    time(|| {
-                        let mut out = vec![0f32; R * R];
-                        for _ in 0..blocks {
-                            gemm_nt(&a, &b, D, &mut out);
-                        }
-                        std::hint::black_box(&out);
-                    })
-                    .1
-                })
-                .collect(),
-        );
-        return blocks as f64 * 2.0 * (R * R * D) as f64 / secs / 1e9;
+    let (a, b) = (pattern(7919), pattern(104_729));
+    block_rate(threads, 2.0 * (R * R * D) as f64, |out| {
+        out.resize(R * R, 0.0);
+        gemm_nt(&a, &b, D, out);
+    })
+}
+
+/// bf16 product rate (GFLOP/s, two per multiply-add) of the kNN search's
+/// screening on the same blocks (centred on 0, rounded to bf16); `None`
+/// without AVX512-BF16 (the search then multiplies in f32).
+fn bf16_rate(threads: usize) -> Option<f64> {
+    use sslwatch::metrics::bf16;
+    if !bf16::available() {
+        return None;
     }
-    let secs = median(
-        (0..5)
-            .map(|_| {
-                time(|| {
-                    (0..blocks).into_par_iter().for_each(|_| {
-                        let mut out = vec![0f32; R * R];
-                        gemm_nt(&a, &b, D, &mut out);
-                        std::hint::black_box(&out);
-                    })
-                })
-                .1
-            })
-            .collect(),
-    );
-    blocks as f64 * 2.0 * (R * R * D) as f64 / secs / 1e9
+    let w = bf16::words(D);
+    let rounded = |seed: usize| {
+        let x: Vec<f32> = pattern(seed).iter().map(|v| v - 0.5).collect();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        bf16::round_rows(&x, D, &mut out, &mut err);
+        out
+    };
+    let (a, b) = (rounded(7919), rounded(104_729));
+    let mut panels = Vec::new();
+    bf16::pack_panels(&b, w, &mut panels);
+    Some(block_rate(threads, 2.0 * (R * R * D) as f64, |out| {
+        out.resize(R * R, 0.0);
+        bf16::product(&a, w, &panels, R, out);
+    }))
 }
 
 /// f64 rate (GFLOP/s) of the lower-triangular `Xᵀ X` update the Gram uses

@@ -90,6 +90,22 @@ pub fn round_row(row: &[f32], scale: f32, out: &mut [u16]) -> f32 {
     (sum * (1.0 + row.len() as f64 * 2f64.powi(-24))).sqrt() as f32 * 1.0001
 }
 
+/// The rows of `x` (`d` values each) rounded by [`round_row`] (unscaled)
+/// into `out`, their rounding errors into `err`.
+pub fn round_rows(x: &[f32], d: usize, out: &mut Vec<u16>, err: &mut Vec<f32>) {
+    let w2 = 2 * words(d);
+    let n = x.len().checked_div(d).unwrap_or(0);
+    out.clear();
+    out.resize(n * w2, 0);
+    err.clear();
+    if d == 0 {
+        return;
+    }
+    for (row, o) in x.chunks_exact(d).zip(out.chunks_exact_mut(w2)) {
+        err.push(round_row(row, 1.0, o));
+    }
+}
+
 /// The bf16 rows `rows` (`2 * words` values each) packed into panels of
 /// [`PANEL`] rows, word-major within a panel (`out[p * PANEL + c]` holds
 /// values 2p and 2p + 1 of the panel's row c, the even one in the low
@@ -251,13 +267,8 @@ mod tests {
     }
 
     fn rounded(x: &[f32], d: usize) -> (Vec<u16>, Vec<f32>) {
-        let w = words(d);
-        let mut out = vec![0u16; x.len() / d.max(1) * 2 * w];
-        let err = x
-            .chunks_exact(d)
-            .zip(out.chunks_exact_mut(2 * w))
-            .map(|(r, o)| round_row(r, 1.0, o))
-            .collect();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        round_rows(x, d, &mut out, &mut err);
         (out, err)
     }
 

@@ -631,15 +631,7 @@ fn screen_block(
 ) {
     let (n, words) = (xs.len() / d, bf16::words(d));
     let qn = qs.len();
-    work.rounded.resize(qn * 2 * words, 0);
-    work.query_err.clear();
-    for (q, out) in work
-        .queries
-        .chunks_exact(d)
-        .zip(work.rounded.chunks_exact_mut(2 * words))
-    {
-        work.query_err.push(bf16::round_row(q, 1.0, out));
-    }
+    bf16::round_rows(&work.queries, d, &mut work.rounded, &mut work.query_err);
     bf16::pack_panels(&work.rounded, words, &mut work.packed);
     let sum_slack = bf16::sum_slack(d);
     work.slab.resize(cols * qn, 0.0);
